@@ -1,0 +1,95 @@
+"""The records that flow through ingest (see DESIGN.md › Records).
+
+Plain dataclasses: cheap to build in hot loops, easy to serialise into the SQLite catalog and Chroma metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Literal
+
+ChunkKind = Literal["body", "caption", "references", "appendix"]
+
+
+class Action(str, Enum):
+    """What ingest decided about one candidate paper in one run."""
+
+    KEPT = "kept"  # new or changed: indexed (or about to be)
+    SKIPPED = "skipped"  # not wanted: no keyword match, replacement, negative keyword, ...
+    ALREADY = "already"  # same id+version+content already indexed: nothing touched
+    REPLACED = "replaced"  # a newer version replaced the older one's chunks
+    FAILED = "failed"  # could not be ingested; the reason says why
+
+
+@dataclass
+class PaperMeta:
+    """Everything known about a paper before its full text is read."""
+
+    arxiv_id: str  # without version: "2506.19850" or "hep-th/9901001"; local PDFs: "local:<sha12>"
+    version: int = 1
+    title: str = ""
+    authors: list[str] = field(default_factory=list)
+    abstract: str = ""  # clean: no RSS prefix, hyphenation and ligatures repaired
+    categories: list[str] = field(default_factory=list)
+    primary_category: str = ""
+    published: str = ""  # ISO date (YYYY-MM-DD) of v1
+    updated: str = ""  # ISO date of this version
+    announced: str = ""  # ISO date of the RSS announcement, when known
+    announce_type: str = ""  # new / cross / replace / replace-cross (RSS only)
+    pdf_url: str = ""
+    abs_url: str = ""
+    code_links: list[str] = field(default_factory=list)
+    license: str = ""
+    doi: str = ""
+    comment: str = ""
+    source: Literal["rss", "api", "local", "ids", "query"] = "api"
+    local_path: str = ""  # for local PDFs
+
+    @property
+    def key(self) -> str:
+        return f"{self.arxiv_id}v{self.version}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Block:
+    """A run of text on one page: paragraph, heading or caption, in reading order."""
+
+    text: str
+    page: int  # 1-based
+    section: str  # section path, e.g. "3 Method › 3.2 Attention"; "" before the first heading
+    kind: ChunkKind = "body"
+
+
+@dataclass
+class ParsedPdf:
+    blocks: list[Block]
+    page_count: int
+    title: str = ""
+    arxiv_stamp: str = ""  # e.g. "arXiv:1706.03762v7 [cs.CL] 6 Dec 2017", when the PDF carries one
+    text_chars: int = 0
+
+
+@dataclass
+class Chunk:
+    """One embeddable unit: fits the embedder's window, never crosses a section."""
+
+    text: str  # as indexed and embedded, starting with the "title › section" prefix
+    section: str
+    page_start: int
+    page_end: int
+    kind: ChunkKind
+    n_tokens: int  # word pieces incl. special tokens, as the embedder counts them
+    ordinal: int = 0  # position in the paper
+
+
+@dataclass
+class Decision:
+    run_id: int
+    paper: str  # paper key (id + version) or the raw input that failed (URL, path, id)
+    action: Action
+    reason: str  # a sentence a person can read
+    title: str = ""

