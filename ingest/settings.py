@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,7 +24,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / "indexes"
 
 
-class SourcesSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section; a misspelt key is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourcesSettings(Section):
     categories: list[str] = Field(
         default_factory=lambda: ["cs.CL", "cs.IR", "cs.LG"],
         description="arXiv categories whose daily announcements are read",
@@ -44,7 +50,7 @@ class SourcesSettings(BaseModel):
     max_papers: int = Field(0, description="at most this many papers per daily run (0 = no limit)")
 
 
-class FetchSettings(BaseModel):
+class FetchSettings(Section):
     rss_url: str = Field("https://rss.arxiv.org/rss/{category}", description="RSS feed URL template")
     api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv API endpoint")
     pdf_url: str = Field("https://arxiv.org/pdf/{id}", description="PDF URL template (id includes version)")
@@ -57,14 +63,14 @@ class FetchSettings(BaseModel):
     user_agent: str = Field("paperrag/0.1 (local research assistant)", description="HTTP User-Agent")
 
 
-class ParseSettings(BaseModel):
+class ParseSettings(Section):
     max_pages: int = Field(300, description="refuse PDFs with more pages (report them, never truncate)")
     min_text_chars_per_page: int = Field(
         50, description="below this average the PDF is treated as image-only (no text layer)"
     )
 
 
-class ChunkSettings(BaseModel):
+class ChunkSettings(Section):
     max_tokens: int = Field(
         256,
         description="word pieces per chunk incl. prefix and special tokens; capped at the embedder's window",
@@ -72,7 +78,7 @@ class ChunkSettings(BaseModel):
     overlap_tokens: int = Field(32, description="tokens repeated between consecutive chunks of a section")
 
 
-class EmbedSettings(BaseModel):
+class EmbedSettings(Section):
     model: str = Field(
         "all-MiniLM-L6-v2",
         description="sentence-transformers model: a path, a hub name, or all-MiniLM-L6-v2 "
@@ -82,13 +88,13 @@ class EmbedSettings(BaseModel):
     device: str = Field("cpu", description="torch device")
 
 
-class IndexSettings(BaseModel):
+class IndexSettings(Section):
     collection: str = Field("papers", description="Chroma collection name")
     chroma_host: str = Field("", description="Chroma server host; empty = embedded PersistentClient under home")
     chroma_port: int = Field(8000, description="Chroma server port")
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     backend: Literal["auto", "ollama", "llamacpp", "openai"] = Field(
         "auto", description="auto = Ollama when reachable, else the embedded llama.cpp model"
     )
@@ -107,7 +113,7 @@ class LLMSettings(BaseModel):
     threads: int = Field(0, description="llama.cpp threads (0 = all cores)")
 
 
-class DigestSettings(BaseModel):
+class DigestSettings(Section):
     formats: list[Literal["table", "report", "monitor"]] = Field(
         default_factory=lambda: ["report"], description="digest formats written by `paperrag daily`"
     )
@@ -115,7 +121,7 @@ class DigestSettings(BaseModel):
     max_papers: int = Field(30, description="papers analysed per digest")
 
 
-class UISettings(BaseModel):
+class UISettings(Section):
     host: str = Field("127.0.0.1", description="address the Gradio app binds")
     port: int = Field(7860, description="port of the Gradio app")
     auth: str = Field("", description="user:pass for the Gradio app; empty = no auth (loopback only!)")

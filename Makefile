@@ -1,0 +1,20 @@
+# Two commands for a fresh machine:  `make run` (set up + the main job) and `make test`.
+VENV ?= .venv
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+export ANONYMIZED_TELEMETRY = False
+
+.PHONY: run test setup setup-test
+
+run: setup
+	$(VENV)/bin/paperrag ingest --feed --fallback-sample
+	$(VENV)/bin/paperrag status
+
+test: setup-test
+	$(VENV)/bin/python -m pytest -q
+
+setup:
+	scripts/setup.sh
+
+setup-test:
+	scripts/setup.sh --test

@@ -1,0 +1,247 @@
+"""Turn what the user asked for (ids, paths, a query, today's feeds, the sample day) into a plan:
+the papers to index and the decisions already taken (filtered out, unknown id, …) with their reasons.
+
+Network is touched only for what is not already indexed: a re-run over a finished day asks arXiv for the
+feeds and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.arxiv_ids import find_arxiv_stamp, parse_arxiv_id
+from ingest.catalog import Catalog, row_to_meta
+from ingest.pipeline import Candidate
+from ingest.progress import NullProgress, ProgressSink
+from ingest.records import Action, PaperMeta
+from ingest.settings import Settings
+
+SAMPLE_DAY = Path(__file__).resolve().parent / "sample_day"
+
+
+@dataclass
+class Plan:
+    command: str
+    candidates: list[Candidate] = field(default_factory=list)
+    pre_decisions: list[tuple[str, Action, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    offline: bool = False  # every remote source was unreachable
+    feed_date: str = ""  # announcement day of the feeds, when read from feeds
+
+
+def sample_settings(settings: Settings) -> Settings:
+    """The user's settings with the sample day's sources (categories, keywords)."""
+    with open(SAMPLE_DAY / "paperrag.toml", "rb") as fh:
+        sources = tomllib.load(fh)["sources"]
+    return settings.model_copy(update={"sources": settings.sources.model_copy(update=sources)})
+
+
+def plan(
+    settings: Settings,
+    *,
+    inputs: list[str] = (),
+    query: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    max_results: int = 100,
+    feed: bool = False,
+    sample: bool = False,
+    categories: list[str] | None = None,
+    progress: ProgressSink | None = None,
+    api=None,
+    feed_reader=None,
+) -> Plan:
+    progress = progress or NullProgress()
+    words = ["ingest", *inputs]
+    if query:
+        words += ["--query", repr(query)]
+    if feed or sample:
+        words.append("--sample" if sample else "--feed")
+    result = Plan(command=" ".join(words))
+    catalog = Catalog(settings.catalog_path)
+
+    ids: list[str] = []
+    for raw in inputs:
+        path = Path(raw).expanduser()
+        if path.exists():
+            _plan_local(result, path)
+            continue
+        try:
+            parse_arxiv_id(raw)
+            ids.append(raw)
+        except ValueError:
+            result.pre_decisions.append(
+                (raw, Action.FAILED, f"not an arXiv id and no such file or folder: {raw}", ""))
+    if ids:
+        _plan_ids(result, settings, catalog, ids, api)
+    if query:
+        api = api or _api(settings)
+        progress.start("query", total=None, description=f"Searching arXiv: {query}")
+        try:
+            metas = api.search(query, date_from=date_from, date_to=date_to, max_results=max_results)
+        except Exception as exc:  # the API client already retried; say why and go on with the rest
+            result.notes.append(f"arXiv search failed: {exc}")
+            result.offline = True
+            metas = []
+        progress.stop("query")
+        result.notes.append(f"query {query!r}: {len(metas)} papers")
+        result.candidates += [Candidate(m) for m in metas]
+    if sample:
+        _plan_feeds(result, settings, catalog, categories, progress, api=None, feed_reader=None, sample=True)
+    elif feed:
+        _plan_feeds(result, settings, catalog, categories, progress, api, feed_reader)
+    return result
+
+
+# --------------------------------------------------------------------------- local PDFs
+def _plan_local(result: Plan, path: Path) -> None:
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file()) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        result.pre_decisions.append((str(path), Action.FAILED, f"no PDF files in folder {path}", ""))
+    for file in files:
+        result.candidates.append(Candidate(local_meta(file), local_path=file))
+
+
+def local_meta(path: Path) -> PaperMeta:
+    """Metadata of a local PDF: the arXiv id, version, category and date from its stamp when it has one."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    meta = PaperMeta(arxiv_id=f"local:{digest[:12]}", version=1, source="local", local_path=str(path))
+    stamp = _read_stamp(path)
+    if stamp is not None:
+        meta.arxiv_id = stamp.arxiv_id
+        meta.version = stamp.version or 1
+        meta.primary_category = stamp.category
+        meta.categories = [stamp.category] if stamp.category else []
+        meta.published = meta.updated = stamp.date
+        meta.abs_url = f"https://arxiv.org/abs/{stamp.arxiv_id}v{meta.version}"
+        meta.pdf_url = f"https://arxiv.org/pdf/{stamp.arxiv_id}v{meta.version}"
+    return meta
+
+
+def _read_stamp(path: Path):
+    """The arXiv stamp of page 1 (vertical margin text), read without parsing the whole PDF."""
+    try:
+        import pymupdf
+
+        with pymupdf.open(path) as doc:
+            if doc.needs_pass or doc.page_count == 0:
+                return None
+            return find_arxiv_stamp(doc[0].get_text())
+    except Exception:  # unreadable here: the pipeline reports the real reason when it parses the file
+        return None
+
+
+# --------------------------------------------------------------------------- ids
+def _plan_ids(result: Plan, settings: Settings, catalog: Catalog, ids: list[str], api) -> None:
+    to_fetch = []
+    for raw in ids:
+        arxiv_id, version = parse_arxiv_id(raw)
+        if version is not None:
+            row = catalog.get_paper(f"{arxiv_id}v{version}")
+            if row is not None and row["status"] == "indexed":
+                result.candidates.append(Candidate(row_to_meta(row)))  # the pipeline says "already"
+                continue
+        to_fetch.append(raw)
+    if not to_fetch:
+        return
+    api = api or _api(settings)
+    try:
+        metas, failures = api.by_ids(to_fetch)
+    except Exception as exc:
+        result.offline = True
+        for raw in to_fetch:
+            result.pre_decisions.append((raw, Action.FAILED, f"arXiv API unreachable: {exc}", ""))
+        return
+    result.candidates += [Candidate(m) for m in metas]
+    for raw, reason in failures.items():
+        result.pre_decisions.append((raw, Action.FAILED, reason, ""))
+
+
+# --------------------------------------------------------------------------- feeds
+def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, progress, api, feed_reader,
+                *, sample: bool = False) -> None:
+    from ingest.feeds import merge_entries, parse_feed
+    from ingest.filters import KeywordFilter
+
+    categories = categories or settings.sources.categories
+    progress.start("feeds", total=len(categories), description="Reading arXiv feeds")
+    results = []
+    for category in categories:
+        if sample:
+            path = SAMPLE_DAY / "rss" / f"{category}.xml"
+            if not path.exists():
+                result.notes.append(f"{category}: not part of the sample day")
+                continue
+            res = parse_feed(path.read_bytes(), category, url=str(path))
+        else:
+            feed_reader = feed_reader or _feed_reader(settings)
+            res = feed_reader.fetch(category)
+        results.append(res)
+        result.notes.append(f"{category}: {res.reason or res.status}")
+        if res.feed_date:
+            result.feed_date = max(result.feed_date, res.feed_date)
+        progress.advance("feeds")
+    progress.stop("feeds")
+    if results and all(r.status == "error" for r in results):
+        result.offline = True
+
+    keyword_filter = KeywordFilter.from_settings(settings.sources)
+    kept: list[PaperMeta] = []
+    for meta in merge_entries(results):
+        decision = keyword_filter.decide(meta)
+        if not decision.keep:
+            result.pre_decisions.append((meta.key, Action.SKIPPED, decision.reason, meta.title))
+            continue
+        limit = settings.sources.max_papers
+        if limit and len(kept) >= limit:
+            result.pre_decisions.append(
+                (meta.key, Action.SKIPPED, f"over sources.max_papers={limit} for one run", meta.title))
+            continue
+        kept.append(meta)
+
+    if sample:
+        for meta in kept:
+            meta.source = "rss"
+            result.candidates.append(Candidate(meta, local_path=SAMPLE_DAY / "pdfs" / f"{meta.key}.pdf"))
+        return
+
+    # Metadata from the API for what is new to us (published date, comment, DOI); the feed's when unreachable.
+    new = [m for m in kept if not _indexed(catalog, m.key)]
+    enriched: dict[str, PaperMeta] = {}
+    if new:
+        api = api or _api(settings)
+        try:
+            metas, failures = api.by_ids([m.key for m in new])
+            enriched = {m.key: m for m in metas}
+            for key, reason in failures.items():
+                result.notes.append(f"{key}: API metadata unavailable ({reason}); using the feed's")
+        except Exception as exc:
+            result.notes.append(f"arXiv API unreachable ({exc}); using the feeds' metadata")
+    for meta in kept:
+        api_meta = enriched.get(meta.key)
+        if api_meta is not None:
+            api_meta.announced, api_meta.announce_type, api_meta.source = (
+                meta.announced, meta.announce_type, "rss")
+            api_meta.code_links = api_meta.code_links or meta.code_links
+            meta = api_meta
+        result.candidates.append(Candidate(meta))
+
+
+def _indexed(catalog: Catalog, key: str) -> bool:
+    row = catalog.get_paper(key)
+    return row is not None and row["status"] == "indexed"
+
+
+def _api(settings: Settings):
+    from ingest.arxiv_api import ArxivApi
+
+    return ArxivApi.from_settings(settings.fetch)
+
+
+def _feed_reader(settings: Settings):
+    from ingest.feeds import FeedReader
+
+    return FeedReader.from_settings(settings.fetch)

