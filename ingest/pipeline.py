@@ -202,9 +202,13 @@ class Ingestor:
         fetch_error = ""
         parsed = None
         sha = ""
+        parse_kw = dict(max_pages=self.settings.parse.max_pages,
+                        min_text_chars_per_page=self.settings.parse.min_text_chars_per_page)
         try:
             if cand.local_path is not None:
-                pdf = self.pdf_cache.add_local(cand.local_path)
+                # parse the user's file first: its own reason (HTML saved as .pdf, encrypted …) is the useful one
+                parsed = parse_pdf(cand.local_path, **parse_kw)
+                sha = self.pdf_cache.add_local(cand.local_path).sha256
             else:
                 pdf = self.pdf_cache.fetch(
                     meta.pdf_url,
@@ -213,12 +217,8 @@ class Ingestor:
                     timeout_s=self.settings.fetch.timeout_s,
                     retries=self.settings.fetch.retries,
                 )
-            sha = pdf.sha256
-            parsed = parse_pdf(
-                pdf.path,
-                max_pages=self.settings.parse.max_pages,
-                min_text_chars_per_page=self.settings.parse.min_text_chars_per_page,
-            )
+                sha = pdf.sha256
+                parsed = parse_pdf(pdf.path, **parse_kw)
         except DownloadError as exc:
             fetch_error = f"download: {exc}"
         except PdfError as exc:

@@ -1,0 +1,177 @@
+"""The ingest pipeline end to end: real PDFs, real PyMuPDF, real MiniLM, real Chroma on a temp dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest import sources
+from ingest.catalog import Catalog
+from ingest.pipeline import Ingestor
+from ingest.settings import Settings
+from ingest.vector_store import EmbedderMismatch, open_collection
+from paper_pdfs import make_bad_pdfs, make_paper_pdf
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_PDFS = REPO / "ingest" / "sample_day" / "pdfs"
+
+
+class CountingEmbedder:
+    """The real embedder, counting how many texts it was asked to embed."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.texts_embedded = 0
+
+    def embed(self, texts, **kw):
+        self.texts_embedded += len(texts)
+        return self._inner.embed(texts, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def ingest_paths(settings: Settings, embedder, *paths: Path):
+    ingestor = Ingestor(settings, embedder=embedder)
+    plan = sources.plan(settings, inputs=[str(p) for p in paths])
+    return ingestor, ingestor.run(plan.command, plan.candidates, plan.pre_decisions, plan.notes)
+
+
+def index_state(settings: Settings, embedder) -> dict:
+    """Everything a reader sees: catalog chunk rows and the Chroma records, keyed by chunk id."""
+    catalog = Catalog(settings.catalog_path)
+    rows = {r["id"]: (r["text"], r["page_start"], r["page_end"], r["section"]) for r in
+            catalog.db.execute("SELECT * FROM chunks")}
+    collection = open_collection(settings, embedder.identity)
+    got = collection.get(include=["documents"])
+    vectors = dict(zip(got["ids"], got["documents"]))
+    papers = {r["key"]: r["status"] for r in catalog.papers()}
+    return {"rows": rows, "vectors": vectors, "papers": papers}
+
+
+def test_sample_pdfs_ingest_once_and_rerun_touches_nothing(home, embedder):
+    settings = Settings()
+    counting = CountingEmbedder(embedder)
+    ingestor, first = ingest_paths(settings, counting, SAMPLE_PDFS)
+    assert first.counts == {"kept": 3}, [d.reason for d in first.decisions]
+    state = index_state(settings, embedder)
+    assert len(state["rows"]) == len(state["vectors"]) > 30
+    assert set(state["rows"]) == set(state["vectors"])
+    # every chunk fits the embedder's window, carries the title › section prefix and a page range
+    longest = max(embedder.count_tokens([text for text, *_ in state["rows"].values()]))
+    assert longest <= embedder.max_tokens
+    assert all(text.split("\n", 1)[0] for text, *_ in state["rows"].values())
+    assert all(1 <= p0 <= p1 for _, p0, p1, _ in state["rows"].values())
+    embedded = counting.texts_embedded
+
+    ingestor, second = ingest_paths(settings, counting, SAMPLE_PDFS)
+    assert second.counts == {"already": 3}
+    assert counting.texts_embedded == embedded, "a re-run must not embed anything"
+    assert index_state(settings, embedder) == state
+
+
+def test_newer_version_replaces_older_chunks(home, tmp_path, embedder):
+    settings = Settings()
+    v1 = make_paper_pdf(tmp_path / "v1.pdf", title="Versioned Paper", arxiv_id="2401.00001", version=1, seed=1)
+    v2 = make_paper_pdf(tmp_path / "v2.pdf", title="Versioned Paper", arxiv_id="2401.00001", version=2, seed=2)
+    _, first = ingest_paths(settings, embedder, v1)
+    assert [d.paper for d in first.decisions] == ["2401.00001v1"]
+    _, second = ingest_paths(settings, embedder, v2)
+    assert second.decisions[0].action.value == "replaced"
+    assert "2401.00001v1" in second.decisions[0].reason
+    state = index_state(settings, embedder)
+    assert state["papers"] == {"2401.00001v1": "superseded", "2401.00001v2": "indexed"}
+    assert state["vectors"] and all(cid.startswith("2401.00001v2#") for cid in state["vectors"])
+    # an older version offered again is not allowed to come back
+    _, third = ingest_paths(settings, embedder, v1)
+    assert third.decisions[0].action.value == "skipped"
+    assert "newer version v2" in third.decisions[0].reason
+
+
+def test_bad_pdfs_are_reported_and_the_run_goes_on(home, tmp_path, embedder):
+    settings = Settings()
+    good = make_paper_pdf(tmp_path / "in" / "good.pdf", title="A Good Paper", seed=3)
+    bad = make_bad_pdfs(tmp_path / "in")
+    _, report = ingest_paths(settings, embedder, tmp_path / "in")
+    by_path = {}
+    catalog = Catalog(settings.catalog_path)
+    for d in report.decisions:
+        row = catalog.get_paper(d.paper)
+        by_path[Path(row["local_path"]).name] = d
+    assert by_path[good.name].action.value == "kept"
+    for kind, path in bad.items():
+        decision = by_path[path.name]
+        assert decision.action.value == "failed", (kind, decision.reason)
+        assert decision.reason and "Traceback" not in decision.reason
+    assert "encrypt" in by_path["locked.pdf"].reason.lower()
+    assert "html" in by_path["saved-page.pdf"].reason.lower()
+    assert "empty" in by_path["zero.pdf"].reason.lower() or "zero" in by_path["zero.pdf"].reason.lower()
+    # the failures damaged nothing: the good paper is fully indexed
+    state = index_state(settings, embedder)
+    assert len(state["vectors"]) == len(state["rows"]) > 0
+
+
+def test_unknown_inputs_get_a_named_reason(home, embedder):
+    settings = Settings()
+    _, report = ingest_paths(settings, embedder, Path("/nonexistent/paper.pdf"))
+    assert report.decisions[0].action.value == "failed"
+    assert "no such file" in report.decisions[0].reason
+
+
+def test_collection_refuses_a_different_embedder(home, tmp_path, embedder):
+    settings = Settings()
+    ingest_paths(settings, embedder, make_paper_pdf(tmp_path / "p.pdf", title="Some Paper", seed=4))
+    with pytest.raises(EmbedderMismatch, match="paperrag reindex"):
+        open_collection(settings, "another-model|dim=768|max_tokens=512")
+
+
+def test_reindex_rebuilds_the_same_vectors_from_the_catalog(home, tmp_path, embedder):
+    from ingest.reindex import reindex_all
+
+    settings = Settings()
+    ingest_paths(settings, embedder, make_paper_pdf(tmp_path / "p.pdf", title="Reindexed Paper", seed=5))
+    before = index_state(settings, embedder)
+    n_papers, n_chunks = reindex_all(settings, embedder=embedder)
+    assert (n_papers, n_chunks) == (1, len(before["rows"]))
+    assert index_state(settings, embedder) == before
+
+
+def _run_cli(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ui.cli", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("fault", ["after_vectors:2", "before_vectors:2"])
+def test_sigkill_mid_run_then_resume_equals_a_clean_run(tmp_path, embedder, fault):
+    folder = tmp_path / "pdfs"
+    for i in range(3):
+        make_paper_pdf(folder / f"p{i}.pdf", title=f"Crash Test Paper {i}", arxiv_id=f"2402.0000{i}", seed=10 + i)
+    killed_home, clean_home = tmp_path / "killed", tmp_path / "clean"
+    env = {**os.environ, "PAPERRAG_HOME": str(killed_home), "PAPERRAG_CONFIG": str(tmp_path / "none.toml"),
+           "PAPERRAG_FAULT_POINT": fault, "HF_HUB_OFFLINE": "1"}
+    proc = _run_cli(["ingest", str(folder)], env)
+    # The fault point stops the process (SIGSTOP) at exactly that step; wait for it, then kill it hard.
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = Settings(home=killed_home)
+    catalog = Catalog(killed.catalog_path)
+    assert catalog.status_counts().get("indexing") == 1, "the killed run left its paper half-done"
+    assert catalog.last_runs(1)[0]["status"] == "running"
+
+    env.pop("PAPERRAG_FAULT_POINT")
+    resumed = _run_cli(["ingest", str(folder)], env)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err.decode()[-2000:]
+    assert catalog.last_runs(2)[1]["status"] == "interrupted"
+
+    clean = Settings(home=clean_home)
+    ingest_paths(clean, embedder, folder)
+    assert index_state(killed, embedder) == index_state(clean, embedder)
+    assert Catalog(killed.catalog_path).status_counts() == {"indexed": 3}
