@@ -229,8 +229,13 @@ def main() -> None:
             known += tuple(getattr(mod, n) for n in names if hasattr(mod, n))
         except ImportError:
             pass
+    def fail(message: str) -> None:
+        sys.stderr.write(f"error: {message}\n")  # one line, never wrapped
+        sys.exit(1)
+
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # click returns the exit code of typer.Exit instead of raising
+        sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
@@ -242,21 +247,15 @@ def main() -> None:
         message = str(exc).strip().splitlines()
         if isinstance(exc, ValidationError):
             message = [f"invalid settings: {e['loc']}: {e['msg']}" for e in exc.errors()][:1]
-        err_console.print(f"error: {message[0] if message else type(exc).__name__}", highlight=False, markup=False)
-        sys.exit(1)
+        fail(message[0] if message else type(exc).__name__)
     except Exception as exc:  # click usage errors are handled by click itself
-        import click
-
-        if isinstance(exc, click.ClickException):
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors (typer vendors click)
             exc.show()
             sys.exit(exc.exit_code)
         if os.environ.get("PAPERRAG_DEBUG"):
             raise
-        err_console.print(
-            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(set PAPERRAG_DEBUG=1 for the traceback)", highlight=False, markup=False,
-        )
-        sys.exit(1)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        fail(f"unexpected {type(exc).__name__}: {first} (set PAPERRAG_DEBUG=1 for the traceback)")
 
 
 if __name__ == "__main__":
