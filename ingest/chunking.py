@@ -14,8 +14,9 @@ How (fast and exact):
    sentence; a sentence that does not fit is split between words (a word longer than the window, between
    characters). A chunk is closed at a paragraph boundary once it is ≥ 85 % full, at a sentence boundary once
    it is ≥ 75 % full; otherwise it is filled to the brim.
-4. Consecutive chunks of a run overlap by at most ``overlap_tokens`` pieces: the tail of the previous chunk,
-   started at a sentence start when one falls in that tail.
+4. Consecutive chunks of a run overlap by about ``overlap_tokens`` pieces: the tail of the previous chunk,
+   started at a sentence start when one lies within 1.5 × ``overlap_tokens`` (else the last words that fit
+   ``overlap_tokens``), so most chunks begin with a whole sentence.
 5. All final texts are counted again in one batched call; a chunk over the window (only possible with a
    tokenizer that is not additive over whitespace) is split until it fits. ``n_tokens`` is that real count.
 """
@@ -47,12 +48,18 @@ _ABBREV = {
 _SENT_END_RE = re.compile(r"[.!?][\"'”’)\]]*$")
 _SENT_START_RE = re.compile(r"^[\"'“‘(\[]?[A-Z0-9]")
 _INITIAL_RE = re.compile(r"^[A-Z]\.$")
+_FUNCTION_WORDS = frozenset(
+    "a an the of on in to and or nor for with by from at as is are was were be been being that which this these "
+    "those its their our we than into onto via between among under over such both either".split()
+)
 _OPEN_WORD_RE = re.compile(r"^[a-z][a-z\-]*,?$")  # a paragraph ending in such a word stops mid-sentence
 
 
 def chunk_prefix(title: str, section: str) -> str:
-    """The context line every chunk starts with."""
-    return f"{title}{SECTION_SEP}{section}\n" if section else f"{title}\n"
+    """The context line every chunk starts with: ``"title › section\n"``, ``"title\n"`` before the first
+    heading (and just ``"section\n"`` when the paper has no title)."""
+    parts = [p for p in (title, section) if p]
+    return SECTION_SEP.join(parts) + "\n" if parts else ""
 
 
 def measure_overflow(chunks: Sequence[Chunk], count_tokens: CountTokens, max_tokens: int) -> int:
@@ -98,18 +105,21 @@ class _Draft:
     order: tuple[int, int]
 
 
+def _is_break(words: list[str], i: int) -> bool:
+    """A sentence ends after words[i] (and the next one starts a sentence)."""
+    w = words[i]
+    if i + 1 >= len(words) or not _SENT_END_RE.search(w) or not _SENT_START_RE.match(words[i + 1]):
+        return False
+    core = w.rstrip("\"'”’)]").lower()
+    return not (core in _ABBREV or _INITIAL_RE.match(w) or (len(core) <= 2 and core[:1].isalpha() and "." in core))
+
+
 def _sentences(words: list[str]) -> list[tuple[int, int]]:
     """[start, end) word ranges of the sentences of a paragraph."""
     out = []
     start = 0
-    last = len(words) - 1
-    for i, w in enumerate(words):
-        if i == last:
-            break
-        if _SENT_END_RE.search(w) and _SENT_START_RE.match(words[i + 1]):
-            core = w.rstrip("\"'”’)]").lower()
-            if core in _ABBREV or _INITIAL_RE.match(w) or (len(core) <= 2 and core[:1].isalpha() and "." in core):
-                continue
+    for i in range(len(words) - 1):
+        if _is_break(words, i):
             out.append((start, i + 1))
             start = i + 1
     out.append((start, len(words)))
@@ -321,37 +331,39 @@ class Chunker:
         if limit <= 0 or not pieces:
             return []
         stretch = limit + limit // 2
-        # Walk back word by word; remember the longest tail that starts a sentence within the stretch limit.
+        # Walk back word by word: the plain tail is the longest one within `limit`; a tail that starts a
+        # sentence within `stretch` is preferred, the one closest to `limit`.
         acc = 0
-        best_sentence: tuple[int, int] | None = None  # (piece index, word index)
+        best: tuple[int, int] | None = None  # (piece index, word index) of the sentence-start tail
+        best_gap = 0
         plain: tuple[int, int] | None = None
         for pi in range(len(pieces) - 1, -1, -1):
             p = pieces[pi]
             k = len(p.words)
-            stop = False
             while k > 0:
                 c = p.counts[k - 1]
                 if acc + c > stretch:
-                    stop = True
                     break
                 acc += c
                 k -= 1
                 if acc <= limit:
                     plain = (pi, k)
-                if k == 0 and p.starts_sentence and acc >= limit // 3:
-                    best_sentence = (pi, 0)
-            if stop:
-                break
-        start = best_sentence or plain
+                starts = p.starts_sentence if k == 0 else _is_break(p.words, k - 1)
+                if starts and acc >= limit // 3 and (best is None or abs(acc - limit) < best_gap):
+                    best, best_gap = (pi, k), abs(acc - limit)
+            else:
+                continue
+            break
+        start = best or plain
         if start is None:
             return []
         pi, k = start
-        out = []
         first = pieces[pi]
-        if k < len(first.words):
-            out.append(_Piece(first.para, first.words[k:], first.counts[k:], first.page, starts_sentence=k == 0 and first.starts_sentence))
+        out = [
+            _Piece(first.para, first.words[k:], first.counts[k:], first.page, starts_sentence=best is not None)
+        ]
         out.extend(pieces[pi + 1 :])
-        return out
+        return [p for p in out if p.words]
 
     def _split_word(self, word: str, first: int, budget: int) -> list[tuple[str, int]]:
         """A word with more pieces than the window, cut into parts of at most ``first`` then ``budget`` pieces
@@ -380,13 +392,16 @@ class Chunker:
     @staticmethod
     def _body(pieces: list[_Piece]) -> str:
         """Pieces of one paragraph joined by a space, paragraphs by a newline (by a space when the paragraph
-        before stops mid-sentence and the next goes on in lower case: one paragraph cut by a column/page)."""
+        before stops mid-sentence, on a lower-case word, and the next goes on in lower case or the word is a
+        function word: one paragraph cut by a column or page break)."""
         out: list[str] = []
         prev: _Piece | None = None
         for p in pieces:
             if prev is not None:
+                last = prev.words[-1]
                 cont = p.para == prev.para or (
-                    _OPEN_WORD_RE.match(prev.words[-1]) is not None and p.words[0][:1].islower()
+                    _OPEN_WORD_RE.match(last) is not None
+                    and (p.words[0][:1].islower() or last.rstrip(",") in _FUNCTION_WORDS)
                 )
                 out.append(" " if cont else "\n")
             out.append(" ".join(p.words))

@@ -29,6 +29,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,16 +86,16 @@ _SPACING_ACCENTS = {
     "\u02c7": "\u030c",  # ˇ caron
     "\u02da": "\u030a",  # ˚ ring
 }
-_ACCENT_RE = re.compile(r"([\u00b4`\u00a8\u02dc\u02c6\u02c7\u02da])([A-Za-z])")
+_ACCENT_RE = re.compile(r"([\u00b4\u00a8\u02dc\u02c6\u02c7\u02da])([A-Za-z])|(`)([aeiouyAEIOUY])")
 _CEDILLA_RE = re.compile(r"([CcSsTtGgKkLlNnRr])\u00b8")
-_WS_RE = re.compile(r"\s+")
-_CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACE_RE = re.compile(r"[\s\x00-\x1f\x7f]+")
 
 
 def _compose_accent(m: re.Match) -> str:
-    if m.group(1) == "\u00b4" and m.group(2) == "s" and not _is_letter_at(m.string, m.end()):
+    accent, letter = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    if accent == "\u00b4" and letter == "s" and not _is_letter_at(m.string, m.end()):
         return m.group(0)  # "germany´s": an apostrophe
-    combined = unicodedata.normalize("NFC", m.group(2) + _SPACING_ACCENTS[m.group(1)])
+    combined = unicodedata.normalize("NFC", letter + _SPACING_ACCENTS[accent])
     return combined if len(combined) == 1 else m.group(0)
 
 
@@ -109,13 +110,14 @@ def _compose_cedilla(m: re.Match) -> str:
 
 def clean_text(text: str) -> str:
     """Ligatures, soft hyphens, unknown glyphs, spacing accents, control chars; whitespace collapsed."""
-    text = text.translate(_LIG_TABLE)
-    if any(ch in text for ch in _SPACING_ACCENTS):
+    if not text.isascii():
+        text = text.translate(_LIG_TABLE)
         text = _ACCENT_RE.sub(_compose_accent, text)
-    if "\u00b8" in text:
-        text = _CEDILLA_RE.sub(_compose_cedilla, text)
-    text = _CTRL_RE.sub(" ", text)
-    return _WS_RE.sub(" ", text).strip()
+        if "\u00b8" in text:
+            text = _CEDILLA_RE.sub(_compose_cedilla, text)
+    elif "`" in text:
+        text = _ACCENT_RE.sub(_compose_accent, text)
+    return _SPACE_RE.sub(" ", text).strip()
 
 
 # ------------------------------------------------------------------------------------------------ patterns
@@ -147,7 +149,8 @@ _NUMBERED_RE = re.compile(
     r"(?P<num>\d{1,2}(?:\.\d{1,2}){0,3}|[A-Z](?:\.\d{1,2}){0,3}|[IVX]{1,5})(?P<dot>\.|:)?\s+(?P<title>\S.*)$"
 )
 _KNOWN_RE = re.compile(
-    r"^(?P<name>abstract|(?:table of )?contents|references|bibliography|literature cited|works cited|acknowledge?ments?|"
+    r"^(?P<name>abstract|(?:table of )?contents|references|bibliography|literature cited|works cited|"
+    r"acknowledge?ments?|"
     r"acknowledgements? and disclosure of funding|appendix|appendices|supplementary(?: materials?)?|"
     r"supplemental(?: materials?)?|supplementary information|introduction|conclusions?|related works?|"
     r"discussion|limitations|broader impacts?(?: statement)?|ethics statement|ethical considerations|"
@@ -158,6 +161,7 @@ _KNOWN_RE = re.compile(
     r"index terms|ccs concepts|nomenclature)(?:\s*[:.])?$",
     re.I,
 )
+_STRUCTURAL_RE = re.compile(r"^(abstract|references|bibliography|acknowledge?ments?|appendix|appendices)$", re.I)
 _REFS_RE = re.compile(r"^(references|bibliography|literature cited|works cited)$", re.I)
 _APPX_RE = re.compile(r"^(appendix|appendices|supplementary|supplemental)\b", re.I)
 _RUNIN_RE = re.compile(
@@ -171,7 +175,8 @@ _SUFFIXES = {
     "ible", "ance", "ence", "ant", "ent", "ous", "ful", "less", "ship", "ism", "ist", "ists", "ure", "ures",
     "ate", "ates", "ated", "ation", "ations", "age", "ary", "ory", "ing.", "ies", "es", "s", "en", "le",
 }
-_TOC_RE = re.compile(r"^(?:\d+(?:\.\d+)*|[A-Z](?:\.\d+)*)\.?\s+\S.*?(?:\s|\.{2,}|…+)\s*\d{1,3}$")
+_TOC_RE = re.compile(r"^(?:\d+(?:\.\d+)*|[A-Z](?:\.\d+)*)\.?\s+([A-Za-z].*?)(?:\s*(?:\.\s*){2,}|\s+|…+)\d{1,3}$")
+_ENDS_SENTENCE_RE = re.compile(r"[.!?:][\"'”’)\]]*$")
 _OPEN_END_RE = re.compile(r"(?:^|\s)[a-z][a-z\-]*,?$")  # ends in a plain lower-case word: mid-sentence
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10,
           "XI": 11, "XII": 12, "XIII": 13, "XIV": 14, "XV": 15}
@@ -193,6 +198,7 @@ class _Line:
     bold: float  # fraction of characters in a bold font
     chars: int
     big: float = 0.0  # largest span size (small-caps headings: large initials, smaller rest)
+    font: str = ""  # font of the longest span
 
 
 @dataclass(slots=True)
@@ -332,6 +338,8 @@ def _extract_page(page: pymupdf.Page, number: int) -> _Page:
             size_sum = 0.0
             bold = 0
             big = 0.0
+            font = ""
+            longest = 0
             for s in spans:
                 k = len(s["text"])
                 n += k
@@ -340,8 +348,11 @@ def _extract_page(page: pymupdf.Page, number: int) -> _Page:
                     bold += k
                 if s["size"] > big and not s["text"].isspace():
                     big = s["size"]
+                if k > longest:
+                    longest = k
+                    font = s["font"]
             x0, y0, x1, y1 = ln["bbox"]
-            line = _Line(text, x0, y0, x1, y1, size_sum / n if n else 0.0, bold / n if n else 0.0, n, big)
+            line = _Line(text, x0, y0, x1, y1, size_sum / n if n else 0.0, bold / n if n else 0.0, n, big, font)
             dx, dy = ln.get("dir", (1.0, 0.0))
             if abs(dy) > 0.1 or dx < 0:
                 rot_chars += n
@@ -362,6 +373,8 @@ def _extract_page(page: pymupdf.Page, number: int) -> _Page:
                 vl.bold = (vl.bold * vl.chars + line.bold * line.chars) / tot
                 vl.chars = tot
                 vl.big = max(vl.big, line.big)
+                if line.chars > vl.chars - line.chars:
+                    vl.font = line.font
                 vl.x0, vl.y0 = min(vl.x0, line.x0), min(vl.y0, line.y0)
                 vl.x1, vl.y1 = max(vl.x1, line.x1), max(vl.y1, line.y1)
             else:
@@ -401,7 +414,7 @@ def _block(lines: list[_Line], page: int) -> _Blk:
 
 
 def _norm_key(text: str) -> str:
-    return re.sub(r"\d+", "#", _WS_RE.sub(" ", text.lower())).strip()
+    return re.sub(r"\d+", "#", _SPACE_RE.sub(" ", text.lower())).strip()
 
 
 def _strip_furniture(pages: list[_Page]) -> None:
@@ -538,7 +551,9 @@ class _Dehyphenator:
             prev = out[-1]
             if not nxt:
                 continue
-            if len(prev) >= 2 and prev[-1] in "-\u2010" and prev[-2].isalpha():
+            if len(prev) >= 2 and prev[-1] in "-\u2010" and prev[-2].isdigit() and nxt[0].isalpha():
+                out[-1] = prev + nxt  # "152-" + "layer"
+            elif len(prev) >= 2 and prev[-1] in "-\u2010" and prev[-2].isalpha():
                 if nxt[0].islower() and self._drop_hyphen(prev, nxt):
                     out[-1] = prev[:-1] + nxt
                 else:
@@ -556,8 +571,8 @@ class _Dehyphenator:
         if not lm or not rm:
             return True
         left_full = lm.group(1)
-        if "-" in left_full or rm.group(2):
-            return False  # "state-of-the-" + "art", "English-" + "to-German": a compound broken at a hyphen
+        if "-" in left_full or rm.group(2) or prev[lm.start() - 1 : lm.start()] == "/":
+            return False  # "state-of-the-" + "art", "English-" + "to-German", "low/mid/high-" + "level"
         left = left_full.lower()
         right = rm.group(1).lower()
         words = self.words
@@ -574,49 +589,76 @@ class _Dehyphenator:
         return True
 
 
+def _is_toc_page(pg: _Page) -> bool:
+    """A table of contents: many "2.1 Title ..... 5" lines (not table rows: those are mostly numbers)."""
+    lines = [ln.text.strip() for b in pg.blocks for ln in b.lines]
+    hits = 0
+    for text in lines:
+        m = _TOC_RE.match(text)
+        if m:
+            title = m.group(1).replace(" ", "").replace(".", "")
+            if title and sum(c.isalpha() for c in title) >= 0.7 * len(title):
+                hits += 1
+    titled = any(t.lower() in ("contents", "table of contents") for t in lines)
+    return hits >= 6 and (hits >= 0.3 * len(lines) or titled)
+
+
 def _prose(text: str) -> bool:
     words = text.split()
     return sum(1 for w in words if w.strip(".,;:()[]\"'").isalpha()) >= 0.6 * len(words)
 
 
+_FUNCTION_WORDS = frozenset(
+    "a an the of on in to and or nor for with by from at as is are was were be been being that which this these "
+    "those its their our we than into onto via between among under over such both either whether while when "
+    "where how what who whose whom not also very more most less each every all any some can could may might "
+    "will would should must has have had do does did it his her they them there then so but if because "
+    "although though per without within upon about across after before during through toward towards".split()
+)
+_FOOTNOTE_RE = re.compile(r"^(?:[\d∗*†‡§¶]+)\s?[A-Za-z]")
+
+
 def _rejoin_paragraphs(blocks: list[Block]) -> list[Block]:
-    """Move what interrupts a paragraph (footnotes, tables, margin notes at a column or page break) after
-    the paragraph's continuation: a body block ending mid-sentence followed, within a page, by one that starts
-    in lower case."""
+    """Move what interrupts a paragraph at a column or page break (footnotes, figure labels, tables, margin
+    notes) after the paragraph's continuation. A paragraph is interrupted when it ends in a lower-case word;
+    its continuation is the next block of its section and kind, within a page, that starts in lower case, or,
+    when it ends in a function word ("the", "of", ...), the next prose block that is not a footnote."""
     out = list(blocks)
-    i = 0
     n = len(out)
-    while i < n:
+    for i in range(n):
         a = out[i]
-        if a.kind in ("body", "appendix") and len(a.text) >= 100 and _OPEN_END_RE.search(a.text) and _prose(a.text):
-            for j in range(i + 1, min(n, i + 40)):
-                b = out[j]
-                if b.section != a.section or b.page - a.page > 1:
-                    break
-                if b.kind == a.kind and len(b.text) >= 30 and b.text[:1].islower():
-                    if j > i + 1:
-                        out[i + 1 : j + 1] = [b] + out[i + 1 : j]
-                    break
-        i += 1
+        if a.kind not in ("body", "appendix") or len(a.text) < 100:
+            continue
+        m = _OPEN_END_RE.search(a.text)
+        if not m or not _prose(a.text):
+            continue
+        strong = m.group(0).strip().rstrip(",") in _FUNCTION_WORDS
+        for j in range(i + 1, min(n, i + 40)):
+            b = out[j]
+            if b.section != a.section or b.page - a.page > 1:
+                break
+            if b.kind != a.kind or len(b.text) < 30:
+                continue
+            if b.text[:1].islower() or (
+                strong and len(b.text) >= 50 and _prose(b.text) and not _FOOTNOTE_RE.match(b.text)
+            ):
+                if j > i + 1:
+                    out[i + 1 : j + 1] = [b] + out[i + 1 : j]
+                break
     return out
 
 
 # -------------------------------------------------------------------------------------------- sectioning
 
 
-@dataclass
-class _Seg:
-    lines: list[_Line]
-    page: int
-    heading: bool = False
-    caption: bool = False
-
-
 class _Sectioner:
     """Walks ordered blocks, splits off headings and captions, tracks the section path and the kind."""
 
-    def __init__(self, body_size: float, dehyph: _Dehyphenator, left_edges: list[float]):
+    def __init__(
+        self, body_size: float, dehyph: _Dehyphenator, left_edges: list[float], heading_fonts: set[str] | None = None
+    ):
         self.body = body_size
+        self.heading_fonts = heading_fonts or set()
         self.dehyph = dehyph
         self.left_edges = left_edges
         self.stack: list[_Heading] = []
@@ -663,7 +705,19 @@ class _Sectioner:
         if km:
             name = km.group("name")
             alpha = text.rstrip(":.").strip()
-            if styled or (whole_block and (alpha.isupper() or alpha.istitle())):
+            if name.lower() in ("abstract", "introduction") and (
+                self.last_top is not None or self.last_roman is not None or self.after_refs
+            ):
+                return None  # a page shown inside a figure, not this paper's abstract
+            if styled:
+                return 1, alpha, name
+            # Unstyled: only the structural names, alone in their block, where a heading would sit.
+            if (
+                whole_block
+                and _STRUCTURAL_RE.match(name)
+                and (alpha.isupper() or alpha.istitle())
+                and self._aligned(blk, pg)
+            ):
                 return 1, alpha, name
             return None
         m = _NUMBERED_RE.match(text)
@@ -680,6 +734,8 @@ class _Sectioner:
             return None
         if not self._aligned(blk, pg):
             return None
+        if self.heading_fonts and not any(ln.font in self.heading_fonts for ln in lines):
+            return None  # a label in a figure, set in some other font
         return self._unnumbered_level(size), text, None
 
     def _title_like(self, title: str, max_words: int = 16) -> bool:
@@ -720,7 +776,7 @@ class _Sectioner:
         title = m.group("title").strip()
         app = m.group("app")
         dot = m.group("dot")
-        if not self._title_like(title) or (title.endswith(".") and not app):
+        if not self._title_like(title) or (title.endswith(".") and not app and (not styled or len(title.split()) > 12)):
             return None
         parts = num.split(".")
         level = len(parts)
@@ -806,8 +862,9 @@ class _Sectioner:
     def section(self) -> str:
         return SECTION_SEP.join(h.text for h in self.stack)
 
-    def _emit(self, text: str, page: int, kind: ChunkKind) -> None:
-        text = clean_text(text)
+    def _emit(self, text: str, page: int, kind: ChunkKind, *, clean: bool = True) -> None:
+        if clean:
+            text = clean_text(text)
         if text:
             self.out.append(Block(text=text, page=page, section=self.section, kind=kind))
 
@@ -819,18 +876,16 @@ class _Sectioner:
         body_lines: list[_Line] = []
         while i < n:
             ln = lines[i]
-            # Caption start (any line of a block).
-            if _CAPTION_RE.match(ln.text.lstrip()) or (
-                _CAPTION_LABEL_RE.match(ln.text.lstrip()) and ln.bold > 0.05 and ln.bold < 0.6
-            ):
+            # Caption start: at a block start, or after a sentence end / a change of font inside a block.
+            if self._caption_start(lines, i):
                 self._flush_body(body_lines, blk)
                 body_lines = []
                 j = i + 1
-                while j < n and not self._starts_caption(lines[j]):
+                while j < n and not self._caption_start(lines, j) and abs(lines[j].size - ln.size) < 0.6:
                     j += 1
-                cap = self.dehyph.join([clean_text(x.text) for x in lines[i:j]])
+                parts = [t for t in (clean_text(x.text) for x in lines[i:j]) if t]
                 kind: ChunkKind = "references" if self.mode == "references" else "caption"
-                self._emit(cap, blk.page, kind)
+                self._emit(self.dehyph.join(parts), blk.page, kind, clean=False)
                 self.cap_open = self.out[-1] if self.out and kind == "caption" else None
                 i = j
                 continue
@@ -847,8 +902,16 @@ class _Sectioner:
             i += 1
         self._flush_body(body_lines, blk)
 
-    def _starts_caption(self, ln: _Line) -> bool:
-        return bool(_CAPTION_RE.match(ln.text.lstrip()))
+    def _caption_start(self, lines: list[_Line], i: int) -> bool:
+        text = lines[i].text.lstrip()
+        if text[:1] not in "FTALCES" or not (
+            _CAPTION_RE.match(text) or (_CAPTION_LABEL_RE.match(text) and 0.05 < lines[i].bold < 0.6)
+        ):
+            return False
+        if i == 0:
+            return True
+        prev = lines[i - 1]
+        return bool(_ENDS_SENTENCE_RE.search(prev.text.rstrip())) or not self._same_style(prev, lines[i])
 
     def _try_heading(self, lines: list[_Line], i: int, blk: _Blk, pg: _Page):
         """(k, level, label, size, switch) when lines[i:k] is a heading (k == i: a run-in heading was split off
@@ -889,9 +952,10 @@ class _Sectioner:
     def _flush_body(self, lines: list[_Line], blk: _Blk) -> None:
         if not lines:
             return
-        text = self.dehyph.join([clean_text(x.text) for x in lines if x.text.strip()])
-        if not text:
+        parts = [t for t in (clean_text(x.text) for x in lines) if t]
+        if not parts:
             return
+        text = self.dehyph.join(parts)
         kind: ChunkKind = self.mode
         cap = self.cap_open
         if cap is not None and cap.page == blk.page and kind != "references":
@@ -901,7 +965,7 @@ class _Sectioner:
                 cap.text = clean_text(self.dehyph.join([cap.text, text]))
                 return
         self.cap_open = None
-        self._emit(text, blk.page, kind)
+        self._emit(text, blk.page, kind, clean=False)
 
 
 # ------------------------------------------------------------------------------------------------- title
@@ -914,6 +978,8 @@ def _sane_meta_title(title: str) -> bool:
     low = t.lower()
     if re.search(r"\.(pdf|dvi|tex|docx?|ps|eps|txt)$", low) or low.startswith(("microsoft word", "untitled", "arxiv")):
         return False
+    if _CAPTION_RE.match(t):
+        return False
     if low in {"title", "paper", "article", "manuscript", "main", "document", "proceedings template - word"}:
         return False
     if "template" in low or re.fullmatch(r"[\w.\-/:]+", t):  # a single token (file/id) is not a title
@@ -922,16 +988,30 @@ def _sane_meta_title(title: str) -> bool:
     return letters >= 0.5 * len(t) and len(t.split()) >= 2
 
 
-def _title_from_page(pg: _Page) -> str:
+def _title_from_page(pg: _Page, body: float) -> str:
     """The largest text in the upper part of page 1, with the lines next to it in the same font."""
     lines = sorted(
-        (ln for b in pg.blocks for ln in b.lines if ln.y0 < 0.6 * pg.height),
+        (
+            ln
+            for b in pg.blocks
+            if not _CAPTION_RE.match(b.lines[0].text.lstrip())  # a caption is not the title
+            for ln in b.lines
+            if ln.y0 < 0.6 * pg.height
+        ),
         key=lambda ln: (ln.y0, ln.x0),
     )
     cands = [i for i, ln in enumerate(lines) if sum(c.isalpha() for c in ln.text) >= 4]
-    if not cands:
-        return ""
-    t = max(cands, key=lambda i: lines[i].size)
+    # The title sits in the top third; only when nothing stands out there, look lower (a figure on page 1 may
+    # use a bigger font than the title).
+    upper = [i for i in cands if lines[i].y0 < 0.3 * pg.height]
+    for group in (upper, cands):
+        if not group:
+            continue
+        t = max(group, key=lambda i: lines[i].size)
+        if lines[t].size >= body + 1.0:
+            break
+    else:
+        return ""  # nothing stands out (a page cut from a paper, a table): no title rather than a random line
     top = lines[t]
 
     def same(ln: _Line) -> bool:
@@ -955,11 +1035,46 @@ def parse_pdf(
     """Blocks of a paper in reading order, with page, section path and kind; raises PdfError on bad input."""
     data, name = _read_source(source)
     has_header = _sniff(data, name)
-    doc = _open(data, name, max_pages, has_header)
+    with _quiet_mupdf(name):
+        doc = _open(data, name, max_pages, has_header)
+        try:
+            return _parse_doc(doc, name, min_text_chars_per_page)
+        except PdfError:
+            raise
+        except Exception as exc:  # never let a raw PyMuPDF (or layout) error escape to the ingest loop
+            log.exception("%s: unexpected error while reading the PDF", name)
+            raise PdfError(
+                f"{name} could not be read ({type(exc).__name__}: {_short(exc)}); the PDF is probably malformed "
+                "— fetch it again, and report it if it opens fine in a PDF viewer"
+            ) from exc
+        finally:
+            try:
+                doc.close()
+            except Exception:  # pragma: no cover - closing a broken document
+                pass
+
+
+@contextmanager
+def _quiet_mupdf(name: str):
+    """MuPDF prints repair messages ("MuPDF error: format error ...") straight to stderr; keep them out of the
+    user's terminal while parsing and hand them to the log instead."""
+    tools = pymupdf.TOOLS
     try:
-        return _parse_doc(doc, name, min_text_chars_per_page)
+        was = tools.mupdf_display_errors()
+        tools.mupdf_display_errors(False)
+        tools.reset_mupdf_warnings()
+    except Exception:  # pragma: no cover - older/newer PyMuPDF without these helpers
+        yield
+        return
+    try:
+        yield
     finally:
-        doc.close()
+        try:
+            msgs = tools.mupdf_warnings(reset=True)
+            if msgs:
+                log.debug("%s: MuPDF: %s", name, " | ".join(msgs.splitlines()[:20]))
+        finally:
+            tools.mupdf_display_errors(was)
 
 
 def _parse_doc(doc: pymupdf.Document, name: str, min_chars: int) -> ParsedPdf:
@@ -992,7 +1107,7 @@ def _parse_doc(doc: pymupdf.Document, name: str, min_chars: int) -> ParsedPdf:
         for txt in first.rotated_text + [b.text for b in first.blocks if b.x1 < 0.15 * first.width]:
             m = _STAMP_RE.search(clean_text(txt))
             if m:
-                stamp = f"arXiv:{m.group(1)} [{m.group(2)}] {_WS_RE.sub(' ', m.group(3))}"
+                stamp = f"arXiv:{m.group(1)} [{m.group(2)}] {_SPACE_RE.sub(' ', m.group(3))}"
                 break
         if stamp:
             first.blocks = [b for b in first.blocks if not _STAMP_RE.search(clean_text(b.text))]
@@ -1004,7 +1119,12 @@ def _parse_doc(doc: pymupdf.Document, name: str, min_chars: int) -> ParsedPdf:
         meta_title = ""
     title = clean_text(meta_title) if _sane_meta_title(meta_title) else ""
     if not title and first is not None:
-        title = _title_from_page(first)
+        body_sizes: Counter[float] = Counter()
+        for pg in pages:
+            for b in pg.blocks:
+                for ln in b.lines:
+                    body_sizes[round(ln.size * 2) / 2] += ln.chars
+        title = _title_from_page(first, body_sizes.most_common(1)[0][0] if body_sizes else 10.0)
 
     _strip_furniture(pages)
 
@@ -1031,10 +1151,20 @@ def _parse_doc(doc: pymupdf.Document, name: str, min_chars: int) -> ParsedPdf:
             votes += lc >= 0.2 * tot and rc >= 0.2 * tot
     two_col_doc = voters > 0 and votes >= voters / 2
 
-    dehyph = _Dehyphenator(pages)
-    sec = _Sectioner(body, dehyph, left_edges)
+    # Fonts of lines that look like numbered or well-known headings: unnumbered headings must share one.
+    heading_fonts: set[str] = set()
     for pg in pages:
-        pg.toc = sum(1 for b in pg.blocks for ln in b.lines if _TOC_RE.match(ln.text.strip())) >= 6
+        for b in pg.blocks:
+            for ln in b.lines:
+                if len(ln.text) <= 100 and (ln.bold >= 0.8 or ln.size >= body + 0.9):
+                    t = ln.text.strip()
+                    if _NUMBERED_RE.match(t) or _KNOWN_RE.match(t):
+                        heading_fonts.add(ln.font)
+
+    dehyph = _Dehyphenator(pages)
+    sec = _Sectioner(body, dehyph, left_edges, heading_fonts)
+    for pg in pages:
+        pg.toc = _is_toc_page(pg)
         for blk in _order_page(pg, two_col_doc):
             sec.feed(blk, pg)
         sec.cap_open = None

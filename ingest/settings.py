@@ -113,6 +113,16 @@ class LLMSettings(Section):
     threads: int = Field(0, description="llama.cpp threads (0 = all cores)")
 
 
+class AskSettings(Section):
+    passages: int = Field(8, description="passages given to the LLM per question (before the context budget)")
+    papers: int = Field(5, description="papers selected first for corpus-wide questions (two-stage retrieval)")
+    per_paper_cap: int = Field(3, description="at most this many passages from one paper")
+    min_relevance: float = Field(
+        0.2, description="abstain without calling the LLM when no passage reaches this cosine similarity"
+    )
+    max_question_chars: int = Field(4000, description="longer questions are cut to this length (with a note)")
+
+
 class DigestSettings(Section):
     formats: list[Literal["table", "report", "monitor"]] = Field(
         default_factory=lambda: ["report"], description="digest formats written by `paperrag daily`"
@@ -151,6 +161,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    ask: AskSettings = Field(default_factory=AskSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     ui: UISettings = Field(default_factory=UISettings)
 

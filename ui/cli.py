@@ -212,6 +212,97 @@ def models_install(
     console.print(f"installed and verified: {path}", highlight=False)
 
 
+# --------------------------------------------------------------------------- search / ask
+SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Papers published on/after YYYY-MM-DD.")]
+UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Papers published on/before YYYY-MM-DD.")]
+CategoryOpt = Annotated[Optional[list[str]], typer.Option("--category", "-c", help="Only these categories (cs.CL, cs.*).")]
+PaperOpt = Annotated[Optional[list[str]], typer.Option("--paper", "-p", help="Only these arXiv ids (with or without version).")]
+DigestOpt = Annotated[Optional[str], typer.Option("--digest", help="Only the papers of the digest of this day (YYYY-MM-DD or 'today').")]
+
+
+def _filters(since, until, category, paper, digest):
+    from datetime import date
+
+    from rag.retrieval.filters import SearchFilters
+
+    if digest == "today":
+        digest = date.today().isoformat()
+    if not any((since, until, category, paper, digest)):
+        return None
+    return SearchFilters(date_from=since, date_to=until, categories=tuple(category or ()),
+                         arxiv_ids=tuple(paper or ()), digest_date=digest)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", help="How many passages.")] = 10,
+    since: SinceOpt = None, until: UntilOpt = None, category: CategoryOpt = None, paper: PaperOpt = None,
+    digest: DigestOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (arxiv_id, version, title, section, pages, score, text).")] = False,
+) -> None:
+    """Ranked passages from the indexed papers (hybrid BM25 + dense), no LLM."""
+    from ingest.embedder import Embedder
+    from rag.retrieval.retriever import Retriever
+
+    settings = _settings()
+    if not query.strip():
+        raise CliError("empty query: give words to search for")
+    retriever = Retriever(settings, Embedder(settings.embed.model, device=settings.embed.device))
+    passages = retriever.search(query, k=k, filters=_filters(since, until, category, paper, digest))
+    if as_json:
+        print(json.dumps([
+            {"arxiv_id": p.arxiv_id, "version": p.version, "title": p.title, "section": p.section,
+             "pages": [p.page_start, p.page_end], "score": round(float(p.score), 4), "kind": p.kind,
+             "chunk_id": p.chunk_id, "text": p.text} for p in passages], ensure_ascii=False, indent=1))
+        return
+    from rag.citations import citation_label
+
+    if not passages:
+        console.print("no passage matches (check the filters)")
+    for i, p in enumerate(passages, 1):
+        console.print(f"[bold]{i}. {citation_label(p)}[/bold] {p.title} — {p.section or 'n/a'} "
+                      f"[dim]score {p.score:.3f} {p.kind}[/dim]")
+        body = " ".join(p.text.split("\n", 1)[-1].split())
+        console.print(f"   {body[:300]}{'…' if len(body) > 300 else ''}", highlight=False, markup=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question, in any language.")],
+    since: SinceOpt = None, until: UntilOpt = None, category: CategoryOpt = None, paper: PaperOpt = None,
+    digest: DigestOpt = None,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Answer language (en, zh, …); default: the question's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer and its sources as JSON (no streaming).")] = False,
+) -> None:
+    """A cited answer from the indexed papers by the local LLM, streamed; abstains when the papers don't say."""
+    from rag.ask import Asker
+
+    settings = _settings()
+    asker = Asker(settings)
+    stream = asker.stream(question, filters=_filters(since, until, category, paper, digest), lang=lang)
+    if as_json:
+        result = stream.consume()
+        print(json.dumps({"answer": result.answer, "language": result.language, "abstained": result.abstained,
+                          "unsupported": result.unsupported, "search_query": result.search_query,
+                          "sources": result.sources(), "notes": result.notes}, ensure_ascii=False, indent=1))
+        return
+    try:
+        for piece in stream:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    finally:
+        sys.stdout.write("\n")
+    result = stream.result
+    from rich.markdown import Markdown
+
+    tail = result.to_markdown().split(result.answer.strip(), 1)[-1] if result.answer.strip() else ""
+    if tail.strip():
+        console.print(Markdown(tail))
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
 # --------------------------------------------------------------------------- doctor
 @app.command()
 def doctor(
@@ -245,6 +336,7 @@ def main() -> None:
         ("ingest.embedder", ("EmbedderError",)),
         ("rag.llm.base", ("LLMError",)),
         ("rag.llm.models", ("ModelInstallError",)),
+        ("rag.retrieval.bm25_index", ("EmptyIndexError",)),
     ):
         try:
             mod = __import__(module, fromlist=list(names))
