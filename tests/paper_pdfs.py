@@ -28,8 +28,10 @@ def _paragraph(rng: random.Random, n_words: int) -> str:
 
 
 def make_paper_pdf(path: Path, *, title: str, arxiv_id: str | None = None, version: int = 1,
-                   category: str = "cs.CL", seed: int = 0, sections: int = 3, words_per_section: int = 260) -> Path:
-    """A one-column paper: title, optional arXiv margin stamp, numbered sections, a References section."""
+                   category: str = "cs.CL", seed: int = 0, sections: int = 3, words_per_section: int = 260,
+                   extra_sections: list[tuple[str, str]] = ()) -> Path:
+    """A one-column paper: title, optional arXiv margin stamp, numbered sections (then `extra_sections`,
+    (heading, text) pairs with real sentences for retrieval tests), a References section."""
     rng = random.Random(seed)
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
@@ -56,6 +58,9 @@ def make_paper_pdf(path: Path, *, title: str, arxiv_id: str | None = None, versi
         write(f"{i} {rng.choice(WORDS).capitalize()} {rng.choice(WORDS)}", 12, bold=True)
         for _ in range(max(1, words_per_section // 130)):
             write(_paragraph(rng, 130), 10)
+    for heading, text in extra_sections:
+        write(heading, 12, bold=True)
+        write(text, 10)
     write("References", 12, bold=True)
     write("[1] A. Author. A cited paper. In Proceedings, 2020.", 9)
     path.parent.mkdir(parents=True, exist_ok=True)
