@@ -78,6 +78,17 @@ class AskResult:
             })
         return out
 
+    def sources_text(self) -> str:
+        """The cited sources for a terminal: plain lines with the full URLs."""
+        lines = []
+        for s in self.sources():
+            lines.append(f"{s['label']} {s['title']} — {s['section'] or 'n/a'}")
+            urls = " · ".join(u for u in (s["abs_url"], s["pdf_url"]) if u)
+            if urls:
+                lines.append(f"    {urls}")
+            lines.append(f"    > {_shorten(s['evidence'], 300)}")
+        return "\n".join(lines)
+
     def to_markdown(self) -> str:
         lines = [self.answer.strip()]
         if self.unsupported:

@@ -276,7 +276,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer and its sources as JSON (no streaming).")] = False,
 ) -> None:
     """A cited answer from the indexed papers by the local LLM, streamed; abstains when the papers don't say."""
-    from rag.ask import Asker
+    from rag.ask import UNSUPPORTED_NOTE, Asker
 
     settings = _settings()
     asker = Asker(settings)
@@ -294,11 +294,11 @@ def ask(
     finally:
         sys.stdout.write("\n")
     result = stream.result
-    from rich.markdown import Markdown
-
-    tail = result.to_markdown().split(result.answer.strip(), 1)[-1] if result.answer.strip() else ""
-    if tail.strip():
-        console.print(Markdown(tail))
+    if result.unsupported:
+        console.print(f"[yellow]{UNSUPPORTED_NOTE.get(result.language, UNSUPPORTED_NOTE['en'])}[/yellow]")
+    if result.cited:
+        console.print("\n[bold]Sources[/bold]")
+        console.print(result.sources_text(), highlight=False, markup=False, soft_wrap=True)
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
 
