@@ -129,6 +129,11 @@ class DigestSettings(Section):
     )
     language: Literal["zh", "en"] = Field("zh", description="language of the generated text")
     max_papers: int = Field(30, description="papers analysed per digest")
+    analysis_max_tokens: int = Field(1500, description="output cap of one method analysis")
+    map_input_tokens: int = Field(2000, description="full-text tokens read per map call (section groups)")
+    map_max_tokens: int = Field(256, description="output cap of the notes of one map call")
+    max_map_parts: int = Field(12, description="map calls per paper at most (0 = no limit); later parts are skipped")
+    summary_max_tokens: int = Field(900, description="output cap of the executive summary")
 
 
 class UISettings(Section):

@@ -93,15 +93,26 @@ def chunk_metadata(meta: PaperMeta, chunk: Chunk) -> dict:
 
 
 def write_chunks(collection, ids: list[str], meta: PaperMeta, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Write through LlamaIndex's ChromaVectorStore: a paper is a LlamaIndex document (ref_doc_id = paper
+    key), its chunks are nodes, so `VectorStoreIndex.from_vector_store(...)` works on our collection too."""
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    store = _llama_store(collection)
+    source = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id=meta.key)}
     for start in range(0, len(ids), WRITE_BATCH):
         end = start + WRITE_BATCH
-        collection.upsert(
-            ids=ids[start:end],
-            embeddings=vectors[start:end],
-            documents=[c.text for c in chunks[start:end]],
-            metadatas=[chunk_metadata(meta, c) for c in chunks[start:end]],
-        )
+        store.add([
+            TextNode(id_=cid, text=chunk.text, embedding=vec.tolist(), metadata=chunk_metadata(meta, chunk),
+                     relationships=source)
+            for cid, chunk, vec in zip(ids[start:end], chunks[start:end], vectors[start:end], strict=True)
+        ])
 
 
 def delete_paper_chunks(collection, paper_key: str) -> None:
-    collection.delete(where={"paper_key": paper_key})
+    _llama_store(collection).delete(ref_doc_id=paper_key)
+
+
+def _llama_store(collection):
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    return ChromaVectorStore(chroma_collection=collection)

@@ -175,3 +175,20 @@ def test_sigkill_mid_run_then_resume_equals_a_clean_run(tmp_path, embedder, faul
     ingest_paths(clean, embedder, folder)
     assert index_state(killed, embedder) == index_state(clean, embedder)
     assert Catalog(killed.catalog_path).status_counts() == {"indexed": 3}
+
+
+def test_collection_is_readable_as_a_llamaindex_vector_store(home, tmp_path, embedder):
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    settings = Settings()
+    fact = "The lattice sampler converges after exactly 4096 proposal steps on every benchmark graph."
+    ingest_paths(settings, embedder, make_paper_pdf(tmp_path / "p.pdf", title="Lattice Samplers",
+                                                    arxiv_id="2404.00009", seed=6,
+                                                    extra_sections=[("5 Convergence", fact)]))
+    store = ChromaVectorStore(chroma_collection=open_collection(settings, embedder.identity))
+    found = store.query(VectorStoreQuery(query_embedding=embedder.embed_query(
+        "how many proposal steps until the sampler converges").tolist(), similarity_top_k=2))
+    top = found.nodes[0]
+    assert "4096 proposal steps" in top.get_content()
+    assert top.metadata["paper_key"] == "2404.00009v1" and top.ref_doc_id == "2404.00009v1"
