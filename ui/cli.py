@@ -303,6 +303,96 @@ def ask(
         console.print(f"[dim]note: {note}[/dim]")
 
 
+# --------------------------------------------------------------------------- daily / digest
+@app.command()
+def daily(
+    sample: Annotated[bool, typer.Option("--sample", help="Run on the bundled sample day (offline).")] = False,
+    no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Fail instead of using the sample day when arXiv is unreachable.")] = False,
+) -> None:
+    """The main job: today's feeds → ingest → method analyses → digests (md + html), run report, Atom feed.
+
+    A day already written exits at once; re-running makes no LLM call for anything already generated.
+    """
+    from ingest.progress import RichProgress
+    from rag.digest.daily import run_daily
+
+    settings = _settings()
+    with RichProgress(console=err_console) as progress:
+        result = run_daily(settings, sample=sample, fallback_sample=not no_fallback, progress=progress)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    if result.already_done:
+        console.print(f"the digest of {result.date} is already written (nothing changed): "
+                      f"{settings.digests_dir / result.date}", highlight=False)
+    else:
+        digest = result.digest
+        console.print(f"digest of {result.date}: {len(digest.papers)} papers"
+                      + (f" — {digest.empty_reason}" if digest.empty_reason else ""), highlight=False)
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items())) or "all from cache"
+        console.print(f"LLM calls: {result.llm_calls} · outputs: {outcomes} · {result.seconds:.1f} s",
+                      highlight=False)
+    for name, path in sorted(result.files.items()):
+        console.print(f"  {name:<12} {path}", highlight=False, markup=False)
+
+
+@app.command()
+def digest(
+    date: Annotated[str, typer.Option("--date", help="Day of the digest, YYYY-MM-DD.")],
+    fmt: Annotated[Optional[list[str]], typer.Option("--format", "-f", help="table, report or monitor (repeatable); default: digest.formats.")] = None,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en; default: digest.language.")] = None,
+) -> None:
+    """Regenerate a day's digest from what is stored (cached analyses make it instant)."""
+    from datetime import date as date_cls
+
+    from ingest.progress import RichProgress
+    from rag.digest.daily import regenerate
+
+    try:
+        date_cls.fromisoformat(date)
+    except ValueError:
+        raise CliError(f"--date must be YYYY-MM-DD, got {date!r}") from None
+    bad = [f for f in fmt or [] if f not in ("table", "report", "monitor")]
+    if bad:
+        raise CliError(f"unknown format {bad[0]!r}: use table, report or monitor")
+    if lang and lang not in ("zh", "en"):
+        raise CliError(f"unknown language {lang!r}: use zh or en")
+    settings = _settings()
+    with RichProgress(console=err_console) as progress:
+        result = regenerate(settings, date, formats=fmt, language=lang, progress=progress)
+    console.print(f"digest of {date}: {len(result.digest.papers)} papers, LLM calls: {result.llm_calls}",
+                  highlight=False)
+    for name, path in sorted(result.files.items()):
+        console.print(f"  {name:<12} {path}", highlight=False, markup=False)
+
+
+@app.command()
+def schedule(
+    at: Annotated[str, typer.Option("--at", help="Time of day, HH:MM (24 h, local time).")] = "07:30",
+    systemd: Annotated[bool, typer.Option("--systemd", help="Print a systemd user service + timer instead of a crontab line.")] = False,
+    install: Annotated[bool, typer.Option("--install", help="With --systemd: write the units to ~/.config/systemd/user/.")] = False,
+) -> None:
+    """Print (or install) what runs `paperrag daily` every morning: a crontab line or a systemd timer."""
+    from ui.schedule import make_schedule
+
+    settings = _settings()
+    files = make_schedule(at=at, home=settings.home.resolve(), workdir=Path.cwd())
+    if not systemd:
+        console.print("# add with `crontab -e`:", highlight=False)
+        print(files.cron_line)
+        return
+    if install:
+        unit_dir = Path.home() / ".config" / "systemd" / "user"
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        (unit_dir / "paperrag-daily.service").write_text(files.service)
+        (unit_dir / "paperrag-daily.timer").write_text(files.timer)
+        console.print(f"wrote {unit_dir}/paperrag-daily.{{service,timer}}; enable with:\n"
+                      "  systemctl --user daemon-reload && systemctl --user enable --now paperrag-daily.timer",
+                      highlight=False)
+        return
+    print("# ~/.config/systemd/user/paperrag-daily.service\n" + files.service)
+    print("# ~/.config/systemd/user/paperrag-daily.timer\n" + files.timer)
+
+
 # --------------------------------------------------------------------------- doctor
 @app.command()
 def doctor(
