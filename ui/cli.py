@@ -109,6 +109,11 @@ def ingest(
             plan = sources.plan(settings, sample=True, progress=progress)
         ingestor = Ingestor(settings, progress=progress)
         report = ingestor.run(plan.command, plan.candidates, plan.pre_decisions, plan.notes)
+    if report.chunks_written:
+        from rag.retrieval.retriever import warm_indexes
+
+        with err_console.status("updating the search indexes"):
+            warm_indexes(settings)  # so the first search after an ingest does not pay for it
     _print_report(report)
     if report.counts.get("failed") and not any(
         report.counts.get(a) for a in ("kept", "replaced", "already", "skipped")

@@ -1,0 +1,1 @@
+"""Daily digests: the three report formats, full-text method analyses, validated and cached."""

@@ -1,0 +1,954 @@
+"""Render a `Digest` as markdown and as a standalone HTML page, in the three formats of the reference reports.
+
+- table   (reference 000): one markdown table row per paper of the day: title | first author | PDF | abstract.
+- report  (references 001/002): executive summary, numbered table of contents, one section per paper with
+  a `<a id='ID'></a>` anchor, metadata, abstract, 7-part analysis, key findings and links.
+- monitor (references 003/004): overview of the monitoring run, then per paper its details, abstract and
+  5-part analysis.
+
+Text that came from papers or from a model is never trusted: every `{{ }}` in a markdown template is escaped
+for markdown unless the value is an `MD` fragment built here (see `_finalize`), raw HTML in model output is
+neutralised, and the HTML conversion runs with raw HTML switched off, an allow-list of attributes and URL
+schemes, and a Content-Security-Policy that forbids scripts. Only the paper anchors this module writes get
+through as HTML.
+
+`write_digest` writes DATE/{fmt}.md and DATE/{fmt}.html (and records that format's analysis outcomes in
+DATE/run-report.md); `write_run_report` writes the rest of the run report: every candidate with its
+decision and reason. All writes are atomic (rag.digest.io).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import re
+from dataclasses import dataclass
+from datetime import date as Date
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree as ET
+
+import markdown
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markdown.extensions import Extension
+from markdown.extensions.toc import slugify_unicode
+from markdown.preprocessors import Preprocessor
+from markdown.treeprocessors import Treeprocessor
+from markupsafe import Markup  # jinja2's own dependency
+
+from ingest.text_clean import clean_abstract as _clean_abstract_text
+from rag.digest.formats import ANALYSIS_HEADINGS, BASIS_LABEL, SUMMARY_HEADINGS
+from rag.digest.io import atomic_write_text
+from rag.digest.model import Digest, PaperEntry
+
+FORMATS = ("table", "report", "monitor")
+LANGUAGES = ("zh", "en")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+RUN_REPORT = "run-report.md"
+MARKDOWN_EXTENSIONS = ["tables", "toc", "attr_list", "fenced_code", "sane_lists"]
+
+# ----------------------------------------------------------------------------------------------- labels
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "table_title": "标题",
+        "table_authors": "作者",
+        "table_pdf": "PDF链接",
+        "table_abstract": "摘要",
+        "untranslated": "（未翻译）",
+        "monitor_title": "arXiv论文监控报告",
+        "monitor_note": "本报告由 paperrag 的 arXiv 论文监控自动生成",
+        "overview": "报告概览",
+        "monitor_date": "监控日期",
+        "monitor_categories": "监控分类",
+        "keywords": "关键词",
+        "found": "发现论文数",
+        "found_n": "{n}篇",
+        "details": "基本信息",
+        "authors": "作者",
+        "published": "发布日期",
+        "categories": "分类",
+        "paper_links": "论文链接",
+        "arxiv_link": "arXiv链接",
+        "code": "代码链接",
+        "matched": "匹配关键词",
+        "abstract": "原文摘要",
+        "ai_full text": "AI分析（基于论文正文）",
+        "ai_abstract only": "AI分析（基于摘要）",
+        "ai_failed": "AI分析（未完成）",
+        "basis": "分析依据：{label}",
+        "analysis_failed": "**分析失败**：{reason}。本文仅提供原文摘要，未生成分析。",
+        "no_reason": "未记录原因",
+        "none": "无",
+        "no_papers": "今日无论文",
+        "decisions": "候选论文处理记录",
+        "no_decisions": "本次运行没有记录任何候选论文。",
+        "dec_paper": "论文",
+        "dec_action": "处理",
+        "dec_reason": "原因",
+        "contents": "目录",
+        "papers_n": "{n} 篇论文",
+        "unknown": "未知",
+    },
+    "en": {
+        "table_title": "Title",
+        "table_authors": "Authors",
+        "table_pdf": "PDF",
+        "table_abstract": "Abstract",
+        "untranslated": " (untranslated)",
+        "monitor_title": "arXiv Monitoring Report",
+        "monitor_note": "This report was generated automatically by paperrag's arXiv monitor",
+        "overview": "Overview",
+        "monitor_date": "Date",
+        "monitor_categories": "Categories",
+        "keywords": "Keywords",
+        "found": "Papers found",
+        "found_n": "{n}",
+        "details": "Details",
+        "authors": "Authors",
+        "published": "Published",
+        "categories": "Categories",
+        "paper_links": "Links",
+        "arxiv_link": "arXiv",
+        "code": "Code",
+        "matched": "Matched keywords",
+        "abstract": "Abstract",
+        "ai_full text": "AI Analysis (based on the full text)",
+        "ai_abstract only": "AI Analysis (based on the abstract only)",
+        "ai_failed": "AI Analysis (not available)",
+        "basis": "Basis: {label}",
+        "analysis_failed": "**Analysis failed**: {reason}. Only the abstract is shown for this paper.",
+        "no_reason": "no reason recorded",
+        "none": "none",
+        "no_papers": "No papers today",
+        "decisions": "Candidate papers",
+        "no_decisions": "No candidate papers were recorded in this run.",
+        "dec_paper": "Paper",
+        "dec_action": "Decision",
+        "dec_reason": "Reason",
+        "contents": "Contents",
+        "papers_n": "{n} papers",
+        "unknown": "unknown",
+    },
+}
+
+# Why a day has no papers: Digest.empty_reason -> a sentence a person can read (detail after ":" is kept).
+EMPTY_REASONS = {
+    "weekend": {
+        "zh": "今天是周末（或节假日），arXiv 不发布新论文。",
+        "en": "arXiv announces no new papers on weekends and holidays.",
+    },
+    "holiday": {
+        "zh": "今天是 arXiv 的节假日，没有发布新论文。",
+        "en": "arXiv announced no new papers today (holiday).",
+    },
+    "no keyword match": {
+        "zh": "今天的候选论文都没有匹配到关键词。",
+        "en": "None of today's candidate papers matched the keywords.",
+    },
+    "fetch failed": {
+        "zh": "获取 arXiv 论文列表失败，今天的论文未能读取。",
+        "en": "Fetching the arXiv listings failed, so today's papers could not be read.",
+    },
+}
+UNKNOWN_EMPTY = {"zh": "今天没有论文（未记录原因）。", "en": "There are no papers today (no reason was recorded)."}
+
+ACTION_LABELS = {
+    "zh": {"kept": "保留", "dropped": "丢弃", "skipped": "跳过", "failed": "失败", "already": "已收录",
+           "replaced": "已替换"},
+    "en": {},
+}
+OUTCOME_LABELS = {
+    "zh": {"first try": "首次成功", "after retry": "重试后成功", "fallback": "降级生成", "failed": "失败"},
+    "en": {},
+}
+
+
+# ------------------------------------------------------------------------------------- markdown escaping
+class MD(str):
+    """A markdown fragment built by this module: templates print it as it is."""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # incl. Python-Markdown's \x02/\x03 placeholders
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what would open an HTML tag, comment or declaration
+_AUTOLINK = re.compile(r"<https?://[^\s<>]*>", re.IGNORECASE)
+_ESCAPABLE = set("\\`*_{}[]()>#+-.!|")  # Python-Markdown's ESCAPED_CHARS with tables' '|'
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
+_ATX = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)")
+_BLOCK_START = re.compile(r"^(#|>|[-+=]|\d+[.)](?=\s|$))")
+ANCHOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _plain(text: object) -> str:
+    """One line of untrusted text: control characters dropped, all whitespace runs made one space."""
+    return " ".join(_CONTROL.sub(" ", str(text or "")).split())
+
+
+def _escape_inline(s: str, *, pipes: bool = False) -> str:
+    out: list[str] = []
+    n = len(s)
+    for i, c in enumerate(s):
+        prev = s[i - 1] if i else ""
+        nxt = s[i + 1] if i + 1 < n else ""
+        if c == "\\":
+            out.append("\\\\" if nxt in _ESCAPABLE else c)
+        elif c in "`*[]":
+            out.append("\\" + c)
+        elif c == "_":
+            out.append(c if prev.isalnum() and nxt.isalnum() else "\\_")  # intra-word "x_1" stays as is
+        elif c == "{":
+            out.append("\\{" if not prev or prev.isspace() else c)  # attr_list needs " {" to fire
+        elif c == "|" and pipes:
+            out.append("\\|")
+        elif c == "#" and i == n - 1:
+            out.append("\\#")  # a trailing "#" would be eaten as an ATX heading's closing sequence
+        else:
+            out.append(c)
+    return _TAG_START.sub("&lt;", "".join(out))
+
+
+def md_inline(text: object) -> MD:
+    """Untrusted text as one line of literal markdown text (no markup, no HTML, no line break)."""
+    return MD(_escape_inline(_plain(text)))
+
+
+def md_cell(text: object) -> MD:
+    """Untrusted text for a markdown table cell: one line, pipes escaped."""
+    return MD(_escape_inline(_plain(text), pipes=True))
+
+
+def md_paragraphs(text: object) -> MD:
+    """Untrusted plain text (an abstract) as literal markdown paragraphs; blank lines separate paragraphs."""
+    paras = re.split(r"\n\s*\n", _CONTROL.sub(" ", str(text or "").replace("\r\n", "\n")))
+    out = []
+    for para in paras:
+        line = _escape_inline(_plain(para))
+        if not line:
+            continue
+        if _BLOCK_START.match(line):  # would start a heading, quote, list or rule
+            m = re.match(r"^(\d+)([.)])", line)
+            line = f"{m[1]}\\{m[2]}{line[m.end():]}" if m else "\\" + line
+        out.append(line)
+    return MD("\n\n".join(out))
+
+
+def _split_fences(lines: list[str]) -> list[tuple[bool, list[str]]]:
+    """Split markdown lines into (is_fenced_code, lines) runs; an unclosed fence is closed at the end."""
+    runs: list[tuple[bool, list[str]]] = []
+    cur: list[str] = []
+    fence = ""
+    for line in lines:
+        m = _FENCE.match(line)
+        if not fence:
+            if m and not (m[1][0] == "`" and "`" in m[2]):
+                if cur:
+                    runs.append((False, cur))
+                cur, fence = [line], m[1]
+            else:
+                cur.append(line)
+        else:
+            cur.append(line)
+            if m and m[1][0] == fence[0] and len(m[1]) >= len(fence) and not m[2].strip():
+                runs.append((True, cur))
+                cur, fence = [], ""
+    if fence:
+        cur.append(fence)  # a truncated model answer must not turn the rest of the page into code
+        runs.append((True, cur))
+    elif cur:
+        runs.append((False, cur))
+    return runs
+
+
+def _neutralize_line(line: str) -> str:
+    """Raw HTML in one markdown line becomes text; code spans and <https://...> autolinks stay."""
+    out, pos = [], 0
+    for m in re.finditer(f"{_CODE_SPAN.pattern}|{_AUTOLINK.pattern}", line, re.IGNORECASE):
+        out.append(_TAG_START.sub("&lt;", line[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_TAG_START.sub("&lt;", line[pos:]))
+    return "".join(out)
+
+
+_HEAD_NUM = re.compile(r"^(\d+)\s*[.．、)）]?\s*")
+
+
+def _heading_key(line: str) -> tuple[str, str] | None:
+    """("1", "论文概要") for a line that is only a heading: "#### **1. 论文概要**", "**1．论文概要：**",
+    "### 论文概要"; None for anything longer (a heading with text after it is left alone)."""
+    s = line.strip()
+    s = re.sub(r"^#{1,6}\s*", "", s)
+    s = re.sub(r"^[*_]{1,3}(.*?)[*_]{1,3}$", r"\1", s).strip()
+    s = re.sub(r"[:：]\s*$", "", s).strip()
+    if not s or "*" in s or len(s) > 80:
+        return None
+    m = _HEAD_NUM.match(s)
+    num, title = (m[1], s[m.end():]) if m else ("", s)
+    title = re.sub(r"[\s\W_]+", "", title).lower()
+    return (num, title) if title else None
+
+
+def md_block(text: object, *, top: int, headings: list[str] | None = None) -> MD:
+    """Model-written markdown, made safe to embed.
+
+    - The required `headings` (formats.ANALYSIS_HEADINGS), however the model decorated them ("**1．论文概要**",
+      "### **论文概要**", "## 1. 论文概要："), become "#"*top + " " + the canonical heading, and every other
+      heading sits below them; without required headings, headings are shifted so the highest is `top`.
+    - Raw HTML is neutralised outside code, unclosed code fences are closed, control characters dropped.
+    """
+    src = _CONTROL.sub("", str(text or "").replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
+    if not src.strip():
+        return MD("")
+    runs = _split_fences(src.split("\n"))
+    wanted = []
+    for h in headings or []:
+        key = _heading_key(h)
+        if key:
+            wanted.append((key, h))
+    canonical: dict[tuple[int, int], str] = {}  # (run, line) -> required heading
+    nxt = 0
+    for r, (code, lines) in enumerate(runs):
+        if code:
+            continue
+        for i, ln in enumerate(lines):
+            key = _heading_key(ln) if nxt < len(wanted) else None
+            if not key:
+                continue
+            for j in range(nxt, len(wanted)):
+                (num, title), h = wanted[j]
+                if key[1] == title and key[0] in ("", num):
+                    canonical[(r, i)] = h
+                    nxt = j + 1
+                    break
+    others = [len(m[2]) for r, (code, lines) in enumerate(runs) if not code
+              for i, ln in enumerate(lines) if (r, i) not in canonical and (m := _ATX.match(ln))]
+    if canonical:
+        shift = top + 1 - min(others) if others else 0
+    else:
+        shift = top - min(others) if others else 0
+    out: list[str] = []
+    for r, (code, lines) in enumerate(runs):
+        if code:
+            out.extend(lines)
+            continue
+        for i, ln in enumerate(lines):
+            if (r, i) in canonical:
+                out.extend(["", "#" * top + " " + _escape_inline(_plain(canonical[(r, i)])), ""])
+                continue
+            m = _ATX.match(ln)
+            if m and shift:
+                level = max(1, min(6, len(m[2]) + shift))
+                ln = m[1] + "#" * level + ln[m.end() :]
+            out.append(_neutralize_line(ln))
+    return MD(re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n"))
+
+
+def md_url(url: object, schemes: tuple[str, ...] = ("http", "https")) -> MD | None:
+    """A URL fit for a markdown link destination, or None when it is not a plain web (or allowed) URL."""
+    u = "".join(_CONTROL.sub("", str(url or "")).split())
+    if not u:
+        return None
+    try:
+        parts = urlsplit(u)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in schemes or (parts.scheme.lower() in ("http", "https") and not parts.netloc):
+        return None
+    return MD(quote(u, safe="/:?#[]@!$&'*+,;=%~-._"))
+
+
+_TRAILING = ".,;:!?'\"”’>*"
+
+
+def clean_code_link(url: str) -> str | None:
+    """A code link without the sentence punctuation the abstract glued to it ("...github.com/x/y.")."""
+    url = _plain(url)
+    while url:
+        last = url[-1]
+        if last in _TRAILING:
+            url = url[:-1]
+        elif last in ")]}" and url.count("([{"[")]}".index(last)]) < url.count(last):
+            url = url[:-1]
+        else:
+            break
+    return url if md_url(url) else None
+
+
+def clean_abstract(text: str) -> str:
+    """The abstract as a reader wants it: no RSS "arXiv:... Announce Type: ... Abstract:" prefix, one line."""
+    return _clean_abstract_text(text or "")
+
+
+def display_date(value: str) -> str:
+    """ISO date for display; an RFC 822 feed date ("Thu, 25 Dec 2025 00:00:00 -0500") becomes 2025-12-25."""
+    value = _plain(value)
+    if not value:
+        return ""
+    try:
+        return Date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        pass
+    try:
+        return email.utils.parsedate_to_datetime(value).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return value
+
+
+def _zh_date(iso: str) -> str:
+    d = Date.fromisoformat(iso)
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+# ------------------------------------------------------------------------------------------- view model
+@dataclass
+class _PaperView:
+    n: int
+    anchor: MD
+    key: str
+    title: MD  # escaped original title
+    title_link: MD  # "[title](abs)" or the title
+    authors: MD
+    published: MD
+    categories: MD
+    abstract: MD
+    analysis: MD  # the analysis block (basis line + text) or the failure notice
+    analysis_heading: MD  # monitor: "AI分析（基于论文正文）" etc.
+    key_findings: list[MD]
+    links: list[tuple[MD, MD]]  # (label, url) for the report's Links list
+    arxiv_id: MD  # monitor: "[2512.20276v1](https://arxiv.org/abs/2512.20276v1)"
+    paper_links: MD  # monitor: "[arXiv链接](abs) · [PDF](pdf)"
+    code_links: MD  # monitor: "[url](url), ..." or ""
+    matched: MD
+    cell_title: MD
+    cell_author: MD
+    cell_pdf: MD
+    cell_abstract: MD
+    outcome: str = ""
+    basis: str = ""
+    reason: str = ""
+    plain_title: str = ""
+
+
+def _is_arxiv(meta) -> bool:
+    return bool(meta.arxiv_id) and not meta.arxiv_id.startswith("local:") and meta.source != "local"
+
+
+def paper_urls(meta) -> tuple[str, str]:
+    """(abs_url, pdf_url) with the version, as the reference reports link them; "" when unknown."""
+    key = meta.key.removeprefix("oai:arXiv.org:")
+    abs_url, pdf_url = meta.abs_url or "", meta.pdf_url or ""
+    if _is_arxiv(meta):
+        versioned = re.compile(re.escape(key) + r"(?![0-9])")
+        if not versioned.search(abs_url):
+            abs_url = f"https://arxiv.org/abs/{key}"
+        if not versioned.search(pdf_url):
+            pdf_url = f"https://arxiv.org/pdf/{key}"
+    elif not pdf_url and meta.local_path:
+        try:
+            pdf_url = Path(meta.local_path).resolve().as_uri()
+        except ValueError:
+            pdf_url = ""
+    return abs_url, pdf_url
+
+
+def _link(label: str, url: str, schemes=("http", "https", "file")) -> MD | None:
+    safe = md_url(url, schemes)
+    return MD(f"[{md_inline(label)}]({safe})") if safe else None
+
+
+def _safe_anchor(anchor: str, used: set[str]) -> str:
+    a = re.sub(r"[^A-Za-z0-9._-]", "-", anchor or "").strip("-.") or "paper"
+    if not ANCHOR_RE.match(a):
+        a = "p-" + a
+    base, i = a, 2
+    while a in used:
+        a, i = f"{base}-{i}", i + 1
+    used.add(a)
+    return a
+
+
+def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperView:
+    L = LABELS[lang]
+    meta = p.meta
+    abs_url, pdf_url = paper_urls(meta)
+    title = md_inline(meta.title or meta.key)
+    safe_abs = md_url(abs_url)
+    title_link = MD(f"[{title}]({safe_abs})") if safe_abs else title
+    authors = list(meta.authors or [])
+    short = authors[0] + (" et al." if len(authors) > 1 else "") if authors else "—"
+    code = []
+    for u in meta.code_links or []:
+        c = clean_code_link(u)
+        if c and c not in code:
+            code.append(c)
+
+    # analysis block
+    a = p.analysis
+    if a is None or a.outcome == "failed" or not (a.text or "").strip():
+        reason = (a.reason if a else "") or ("empty analysis" if a else "") or L["no_reason"]
+        analysis = MD(L["analysis_failed"].format(reason=md_inline(reason).rstrip("。.")))
+        heading = MD(L["ai_failed"])
+    else:
+        top = 3 if fmt == "report" else 4
+        body = md_block(a.text, top=top, headings=ANALYSIS_HEADINGS.get(fmt, {}).get(lang))
+        basis = BASIS_LABEL[lang].get(a.basis, a.basis)
+        analysis = MD(f"*{md_inline(L['basis'].format(label=basis))}*\n\n{body}") if fmt == "report" else body
+        heading = MD(L.get(f"ai_{a.basis}", L["ai_full text"]))
+
+    links: list[tuple[MD, MD]] = []
+    for label, url in (("PDF", pdf_url), ("arXiv", abs_url)):
+        safe = md_url(url, ("http", "https", "file"))
+        if safe:
+            links.append((MD(label), safe))
+    for u in code:
+        links.append((MD("Code"), md_url(u)))
+
+    key = meta.key.removeprefix("oai:arXiv.org:")
+    arxiv_id = (_link(key, abs_url) if _is_arxiv(meta) else None) or md_inline(key)
+    plinks = [x for x in (_link(L["arxiv_link"], abs_url), _link("PDF", pdf_url)) if x]
+    code_md = ", ".join(f"[{md_inline(re.sub(r'^https?://', '', u))}]({md_url(u)})" for u in code)
+
+    translated_title = _plain(p.title_translated)
+    translated_abs = _plain(p.abstract_translated)
+    mark = lang != "en"
+    cell_title = md_cell(translated_title or meta.title or key)
+    if mark and not translated_title:
+        cell_title = MD(cell_title + md_cell(L["untranslated"]))
+    abstract_clean = clean_abstract(meta.abstract)
+    cell_abs = md_cell(translated_abs or abstract_clean or "—")
+    if mark and not translated_abs and abstract_clean:
+        cell_abs = MD(cell_abs + md_cell(L["untranslated"]))
+    pdf_safe = md_url(pdf_url, ("http", "https", "file"))
+
+    return _PaperView(
+        n=p.n,
+        anchor=MD(_safe_anchor(p.anchor, used)),
+        key=key,
+        title=title,
+        title_link=title_link,
+        authors=md_inline(", ".join(authors) or "—"),
+        published=md_inline(display_date(meta.published or meta.updated or meta.announced) or L["unknown"]),
+        categories=md_inline(", ".join(meta.categories or []) or meta.primary_category or "—"),
+        abstract=md_paragraphs(abstract_clean or "—"),
+        analysis=analysis,
+        analysis_heading=heading,
+        key_findings=[md_inline(f) for f in p.key_findings if _plain(f)],
+        links=links,
+        arxiv_id=arxiv_id,
+        paper_links=MD(" · ".join(plinks) or "—"),
+        code_links=MD(code_md),
+        matched=md_inline(", ".join(_plain(k) for k in p.matched_keywords if _plain(k)) or L["none"]),
+        cell_title=cell_title,
+        cell_author=md_cell(short),
+        cell_pdf=MD(f"[PDF]({pdf_safe})") if pdf_safe else MD("—"),
+        cell_abstract=cell_abs,
+        outcome=a.outcome if a else "failed",
+        basis=a.basis if a else "",
+        reason=(a.reason if a else "no analysis") or "",
+        plain_title=_plain(meta.title or key),
+    )
+
+
+def _empty_kind(text: str) -> str:
+    t = text.lower()
+    if "fetch" in t and "fail" in t:
+        return "fetch failed"
+    if any(w in t for w in ("weekend", "holiday", "announced nothing", "no announcements", "skipdays")):
+        return "weekend"
+    if "match" in t and "keyword" in t:
+        return "no keyword match"
+    return ""
+
+
+def empty_reason_text(reason: str, lang: str) -> str:
+    """Digest.empty_reason as a sentence in the digest's language, its detail kept.
+
+    Takes the short keys ("weekend", "no keyword match", "fetch failed: HTTP 503") as well as the sentences
+    daily.py writes ("fetching the feeds failed: cs.CL: HTTP 503").
+    """
+    raw = _plain(reason)
+    if not raw:
+        return UNKNOWN_EMPTY[lang]
+    head, _, detail = raw.partition(":")
+    key = re.sub(r"[\s_-]+", " ", head).strip().lower()
+    if key not in EMPTY_REASONS:
+        key, detail = _empty_kind(raw), raw
+        if not key or lang == "en":
+            return raw  # already a sentence a person can read
+    text = EMPTY_REASONS[key][lang]
+    detail = detail.strip()
+    if detail:
+        text += f"（{detail}）" if lang == "zh" else f" ({detail})"
+    return text
+
+
+def _validate(digest: Digest, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown digest format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if digest.language not in LANGUAGES:
+        raise ValueError(f"unknown digest language {digest.language!r}: expected zh or en")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", digest.date or ""):
+        raise ValueError(f"digest date must be YYYY-MM-DD, got {digest.date!r}")
+    return Date.fromisoformat(digest.date).isoformat()
+
+
+def default_title(digest: Digest, fmt: str) -> str:
+    """The title a digest gets when `Digest.title` is empty."""
+    if digest.title:
+        return _plain(digest.title)
+    if fmt == "report":
+        cats = ", ".join(digest.categories)
+        return f"Arxiv {cats} Papers" if cats else "Arxiv Papers"
+    return "arxiv" if fmt == "table" else LABELS[digest.language]["monitor_title"]
+
+
+def page_title(digest: Digest, fmt: str) -> str:
+    """The page's top heading as plain text (also the HTML <title> and the feed entry's title)."""
+    iso = _validate(digest, fmt)
+    if fmt == "table":
+        return f"arxiv {iso}"
+    if fmt == "report":
+        return f"{default_title(digest, fmt)} - {iso}"
+    day = _zh_date(iso) if digest.language == "zh" else iso
+    return f"{LABELS[digest.language]['monitor_title']} - {day}"
+
+
+def _strip_markdown(text: str) -> str:
+    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"^\s*(-{3,}|\*{3,}|_{3,})\s*$", " ", text, flags=re.M)
+    text = re.sub(r"^\s{0,3}(#{1,6}|>|[-*+]|\d+\.)\s+", "", text, flags=re.M)
+    text = re.sub(r"[*_`]+", "", text)
+    return _plain(text)
+
+
+def summary_text(digest: Digest, fmt: str, limit: int = 400) -> str:
+    """Plain-text summary of a digest (HTML description, feed entry summary)."""
+    lang = digest.language
+    L = LABELS[lang]
+    papers = sorted(digest.papers, key=lambda p: p.n)
+    if not papers:
+        return empty_reason_text(digest.empty_reason, lang)
+    head = L["papers_n"].format(n=len(papers))
+    body = _strip_markdown(digest.executive_summary) if fmt == "report" and digest.executive_summary else ""
+    if not body:
+        body = "; ".join(_plain((p.title_translated if fmt == "table" else "") or p.meta.title) for p in papers)
+    text = f"{head}: {body}" if lang == "en" else f"{head}：{body}"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _decision_rows(digest: Digest, lang: str) -> list[tuple[MD, MD, MD]]:
+    rows = []
+    for d in digest.decisions:
+        paper, action, reason = (list(d) + ["", "", ""])[:3]
+        act = _plain(action)
+        label = ACTION_LABELS[lang].get(act.lower(), "")
+        rows.append((md_cell(paper), md_cell(f"{label} ({act})" if label else act), md_cell(reason or "—")))
+    return rows
+
+
+# -------------------------------------------------------------------------------------------- templates
+def _finalize(value: object) -> object:
+    """Every `{{ }}` in a markdown template: MD fragments as they are, anything else escaped as text."""
+    if value is None:
+        return ""
+    if isinstance(value, MD):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return md_inline(value)
+
+
+_MD_ENV = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=False,  # markdown, escaped by _finalize instead
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    undefined=StrictUndefined,
+    finalize=_finalize,
+)
+_HTML_ENV = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=select_autoescape(["html", "html.j2"], default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    undefined=StrictUndefined,
+)
+
+
+def _context(digest: Digest, fmt: str) -> dict:
+    iso = _validate(digest, fmt)
+    lang = digest.language
+    L = LABELS[lang]
+    used: set[str] = set()
+    papers = [_paper_view(p, fmt, lang, used) for p in sorted(digest.papers, key=lambda p: p.n)]
+    # report: English labels for the structure even for zh content, as the reference reports do
+    struct = LABELS["en"] if fmt == "report" else L
+    return {
+        "fmt": fmt,
+        "lang": lang,
+        "L": {k: MD(v) for k, v in L.items()},
+        "S": {k: MD(v) for k, v in struct.items()},
+        "date": MD(iso),
+        "time_stamp": MD(iso.replace("-", "")),
+        "heading": md_inline(page_title(digest, fmt)),
+        "monitor_day": MD(_zh_date(iso) if lang == "zh" else iso),
+        "categories": md_inline(", ".join(digest.categories) or "—"),
+        "keywords": md_inline(", ".join(_plain(k) for k in digest.keywords) or "—"),
+        "found": MD(L["found_n"].format(n=len(papers))),
+        "executive_summary": md_block(digest.executive_summary, top=3, headings=SUMMARY_HEADINGS[lang]),
+        "papers": papers,
+        "empty_text": md_inline(empty_reason_text(digest.empty_reason, lang)),
+        "decisions": _decision_rows(digest, lang),
+    }
+
+
+def render_markdown(digest: Digest, fmt: str) -> str:
+    """The digest as markdown in format `fmt` ("table", "report" or "monitor")."""
+    ctx = _context(digest, fmt)
+    text = _MD_ENV.get_template(f"{fmt}.md.j2").render(**ctx)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------------------- markdown -> HTML
+_SAFE_SCHEMES = {"http", "https", "mailto", "file"}
+# No "id": at this point every id comes from attr_list in paper/model text (the TOC extension names the
+# headings afterwards), and one could take over a paper anchor.
+_ATTRS = {"title"}
+_TAG_ATTRS = {"a": {"href"}, "ol": {"start"}, "th": {"style", "align"}, "td": {"style", "align"}, "code": {"class"}}
+
+
+def _safe_href(href: str) -> str | None:
+    h = _CONTROL.sub("", href or "").strip()
+    if not h:
+        return None
+    # Python-Markdown keeps entities as they are when it serialises, so the browser would decode
+    # "&#106;avascript:": judge the URL as the browser will read it
+    compact = re.sub(r"[\s\x00-\x1f]+", "", html.unescape(html.unescape(h)))
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", compact)
+    if m and m[1].lower() not in _SAFE_SCHEMES:
+        return None  # javascript:, data:, vbscript:, ...
+    return h
+
+
+class _AnchorPreprocessor(Preprocessor):
+    """Let the paper anchors this module writes (`<a id='ID'></a>` on a line of their own) through as HTML;
+    raw HTML is otherwise off, so nothing from a paper or a model can add markup."""
+
+    def __init__(self, md, allowed: set[str]):
+        super().__init__(md)
+        self.allowed = allowed
+
+    def run(self, lines):
+        out, seen = [], set()
+        for line in lines:
+            m = re.fullmatch(r"<a id='([A-Za-z0-9._-]+)'></a>", line)
+            if m and m[1] in self.allowed and m[1] not in seen:
+                seen.add(m[1])
+                out.extend([self.md.htmlStash.store(f'<a id="{m[1]}"></a>'), ""])
+            else:
+                out.append(line)
+        return out
+
+
+class _Sanitizer(Treeprocessor):
+    """Allow-list of attributes and URL schemes; images become links (no external assets on the page)."""
+
+    def run(self, root):
+        for parent in list(root.iter()):
+            for i, child in enumerate(list(parent)):
+                if child.tag == "img":
+                    alt = child.get("alt") or child.get("src") or ""
+                    href = _safe_href(child.get("src", ""))
+                    repl = ET.Element("a" if href else "span")
+                    if href:
+                        repl.set("href", href)
+                    repl.text = f"[{alt}]"
+                    repl.tail = child.tail
+                    parent.remove(child)
+                    parent.insert(i, repl)
+        for el in root.iter():
+            allowed = _ATTRS | _TAG_ATTRS.get(el.tag, set())
+            for name in list(el.attrib):
+                value = el.attrib[name]
+                ok = name in allowed
+                if ok and name == "href":
+                    safe = _safe_href(value)
+                    ok = safe is not None
+                    if ok and re.match(r"^https?:", safe, re.I):
+                        el.set("rel", "noopener noreferrer")
+                elif ok and name == "class":
+                    ok = bool(re.fullmatch(r"[\w\s-]+", value))
+                elif ok and name == "style":
+                    ok = bool(re.fullmatch(r"text-align:\s*(left|right|center);?", value))
+                elif ok and name == "start":
+                    ok = value.isdigit()
+                elif ok and name == "align":
+                    ok = value in ("left", "right", "center")
+                if not ok:
+                    del el.attrib[name]
+
+
+class _SafeExtension(Extension):
+    def __init__(self, anchors: set[str]):
+        super().__init__()
+        self.anchors = anchors
+
+    def extendMarkdown(self, md):
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        md.preprocessors.register(_AnchorPreprocessor(md, self.anchors), "paper_anchors", 24)
+        md.treeprocessors.register(_Sanitizer(md), "sanitize", 6)  # after attr_list (8), before toc (5)
+
+
+def markdown_to_html(text: str, anchors: set[str] | frozenset[str] = frozenset()) -> tuple[str, str]:
+    """(body HTML, TOC HTML) of `text`; raw HTML is shown as text except the given paper anchors."""
+    md = markdown.Markdown(
+        extensions=[*MARKDOWN_EXTENSIONS, _SafeExtension(set(anchors))],
+        extension_configs={"toc": {"marker": "", "toc_depth": "1-2", "slugify": slugify_unicode}},
+        output_format="html",
+    )
+    body = md.convert(text)
+    return body, (md.toc if getattr(md, "toc_tokens", None) else "")
+
+
+def render_html(digest: Digest, fmt: str) -> str:
+    """The same content as `render_markdown`, as a standalone page: inline CSS, TOC, no external assets."""
+    ctx = _context(digest, fmt)
+    text = render_markdown(digest, fmt)
+    body, toc = markdown_to_html(text, {str(p.anchor) for p in ctx["papers"]})
+    lang = digest.language
+    return _HTML_ENV.get_template("page.html.j2").render(
+        lang="zh-CN" if lang == "zh" else "en",
+        title=page_title(digest, fmt),
+        description=summary_text(digest, fmt),
+        date=ctx["date"],
+        fmt=fmt,
+        language=lang,
+        paper_count=len(ctx["papers"]),
+        contents=LABELS[lang]["contents"],
+        toc=_markup(toc),
+        body=_markup(body),
+    )
+
+
+def _markup(s: str) -> Markup:
+    return Markup(s)  # HTML built and sanitised by markdown_to_html
+
+
+# ------------------------------------------------------------------------------------------- run report
+_SECTION = re.compile(
+    r"<!-- paperrag:analyses:(?P<fmt>\w+) -->\n.*?<!-- /paperrag:analyses:(?P=fmt) -->\n", re.S
+)
+
+
+def _analyses_section(digest: Digest, fmt: str, papers: list[_PaperView]) -> str:
+    lang = digest.language
+    table = fmt == "table"
+    header = ["#", "Paper", "Basis", "Outcome", "Reason"] + (["Translation"] if table else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] if papers else []
+    for p, entry in zip(papers, sorted(digest.papers, key=lambda e: e.n)):
+        if entry.analysis is None and table:
+            outcome, reason = "—", "not analysed (the table format has no analyses)"
+        else:
+            label = OUTCOME_LABELS[lang].get(p.outcome, "")
+            outcome, reason = (f"{label} ({p.outcome})" if label else p.outcome), p.reason or "—"
+        cells = [str(p.n), f"{p.key} {p.plain_title}", p.basis or "—", outcome, reason]
+        if table:
+            parts = [n for n, v in (("title", entry.title_translated), ("abstract", entry.abstract_translated))
+                     if _plain(v)]
+            cells.append(" + ".join(parts) if parts else "missing (original shown)")
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+    section = _MD_ENV.get_template("run_report_analyses.md.j2").render(fmt=fmt, lines=[MD(x) for x in lines])
+    return section.strip("\n") + "\n"
+
+
+def render_run_report(digest: Digest, fmt: str | None = None, previous: str = "") -> str:
+    """DATE/run-report.md: every candidate with its decision and reason, and each paper's analysis outcome.
+
+    The analyses differ per format: `fmt`'s section is built from the analyses on `digest.papers`, and the
+    sections of other formats found in `previous` (the file as it was) are kept, so writing the three formats
+    of a day leaves one report that covers all three. With `fmt=None` only the candidates part is rebuilt.
+    """
+    ctx = _context(digest, fmt or "report")
+    sections = {m["fmt"]: m.group(0) for m in _SECTION.finditer(previous or "")}
+    if fmt is not None:
+        sections[fmt] = _analyses_section(digest, fmt, ctx["papers"])
+    counts: dict[str, int] = {}
+    for d in digest.decisions:
+        a = _plain(d[1] if len(d) > 1 else "") or "?"
+        counts[a] = counts.get(a, 0) + 1
+    text = _MD_ENV.get_template("run_report.md.j2").render(
+        **ctx,
+        counts=MD(", ".join(f"{md_inline(k)}: {v}" for k, v in counts.items()) or "—"),
+        sections=[MD(sections[f]) for f in FORMATS if f in sections],
+    )
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def run_report_path(digest: Digest, out_dir: str | Path) -> Path:
+    return Path(out_dir) / digest.date / RUN_REPORT
+
+
+def _previous_run_report(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return ""
+
+
+def write_digest(digest: Digest, fmt: str, out_dir: str | Path) -> dict[str, Path]:
+    """Write DATE/{fmt}.md and DATE/{fmt}.html under `out_dir`, each atomically; returns {"md": ..., "html": ...}.
+
+    It also records this format's analysis outcomes in DATE/run-report.md (the analyses differ per format
+    and this is where they are known); `write_run_report` refreshes the rest of that file.
+    """
+    iso = _validate(digest, fmt)
+    day = Path(out_dir) / iso
+    md_text = render_markdown(digest, fmt)
+    html_text = render_html(digest, fmt)
+    report = run_report_path(digest, out_dir)
+    run_report = render_run_report(digest, fmt, _previous_run_report(report))
+    paths = {
+        "md": atomic_write_text(day / f"{fmt}.md", md_text),
+        "html": atomic_write_text(day / f"{fmt}.html", html_text),
+    }
+    atomic_write_text(report, run_report)
+    return paths
+
+
+def write_run_report(digest: Digest, out_dir: str | Path, fmt: str | None = None) -> Path:
+    """Write DATE/run-report.md: the run's candidates (kept/dropped/failed + reason) and, per format already
+    written with `write_digest`, each paper's analysis outcome. With `fmt`, that format's section is
+    (re)built from the analyses now on `digest.papers`; without, the sections already there are kept."""
+    path = run_report_path(digest, out_dir)
+    return atomic_write_text(path, render_run_report(digest, fmt, _previous_run_report(path)))
+
+
+__all__ = [
+    "FORMATS",
+    "MD",
+    "clean_abstract",
+    "clean_code_link",
+    "default_title",
+    "display_date",
+    "empty_reason_text",
+    "markdown_to_html",
+    "md_block",
+    "md_cell",
+    "md_inline",
+    "md_paragraphs",
+    "md_url",
+    "page_title",
+    "paper_urls",
+    "render_html",
+    "render_markdown",
+    "render_run_report",
+    "run_report_path",
+    "summary_text",
+    "write_digest",
+    "write_run_report",
+]
