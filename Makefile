@@ -1,4 +1,4 @@
-# Two commands for a fresh machine:  `make run` (set up + the main job) and `make test`.
+# Two commands for a fresh machine:  `make run` (set up + the daily pipeline) and `make test`.
 VENV ?= .venv
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
@@ -7,11 +7,10 @@ export ANONYMIZED_TELEMETRY = False
 .PHONY: run test setup setup-test
 
 run: setup
-	$(VENV)/bin/paperrag ingest --feed --fallback-sample
-	$(VENV)/bin/paperrag status
+	$(VENV)/bin/paperrag daily
 
 test: setup-test
-	$(VENV)/bin/python -m pytest -q
+	PAPERRAG_REQUIRE_MODELS=1 $(VENV)/bin/python -m pytest -q
 
 setup:
 	scripts/setup.sh

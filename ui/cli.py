@@ -27,6 +27,8 @@ config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=Tr
 models_app = typer.Typer(help="Install and inspect the bundled local LLMs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer(help="Evaluate retrieval and answers on standard data sets.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -396,6 +398,49 @@ def schedule(
         return
     print("# ~/.config/systemd/user/paperrag-daily.service\n" + files.service)
     print("# ~/.config/systemd/user/paperrag-daily.timer\n" + files.timer)
+
+
+# --------------------------------------------------------------------------- eval
+@eval_app.command("retrieval")
+def eval_retrieval(
+    beir: Annotated[Path, typer.Option("--beir", help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), e.g. ../shared/eval/scifact.")],
+    k: Annotated[int, typer.Option("-k", help="Cut-off for nDCG and recall.")] = 10,
+    split: Annotated[str, typer.Option("--split", help="qrels split to score.")] = "test",
+) -> None:
+    """nDCG@k / Recall@k of BM25-only, dense-only, plain RRF and paperrag's hybrid, in one run."""
+    from rag.eval.beir import run_eval
+
+    if not (beir / "corpus.jsonl").exists():
+        raise CliError(f"{beir} is not a BEIR folder (no corpus.jsonl)")
+    settings = _settings()
+    run_eval(beir, k=k, split=split, cache_dir=settings.home / "eval-cache",
+             echo=lambda line: console.print(line, highlight=False, markup=False))
+
+
+@eval_app.command("qa")
+def eval_qa(
+    qasper: Annotated[Path, typer.Option("--qasper", help="QASPER questions over local PDFs (jsonl), e.g. ../shared/eval/qasper/qasper_qa_for_local_pdfs.jsonl.")],
+    answers: Annotated[bool, typer.Option("--answers/--no-answers", help="Also generate answers with the LLM (token-F1, abstain rate).")] = True,
+    stock: Annotated[bool, typer.Option("--stock", help="Also score a stock LlamaIndex index on the same PDFs.")] = False,
+) -> None:
+    """Share of questions whose gold evidence is in the top-10 chunks; answer token-F1 and abstain rate."""
+    from ingest.embedder import Embedder
+    from ingest.progress import RichProgress
+    from rag.eval.qasper import evaluate_qasper
+
+    if not qasper.exists():
+        raise CliError(f"no such file: {qasper}")
+    settings = _settings()
+    shared_root = qasper.resolve().parent.parent.parent  # …/shared/eval/qasper/x.jsonl → …/shared
+    llm = None
+    if answers:
+        from rag.llm.select import get_llm
+
+        llm = get_llm(settings)
+    with RichProgress(console=err_console) as progress:
+        report = evaluate_qasper(qasper, shared_root=shared_root, settings=settings,
+                                 embedder=Embedder(settings.embed.model), llm=llm, progress=progress, stock=stock)
+    console.print(report.render(), highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------- doctor
