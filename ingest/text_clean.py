@@ -115,7 +115,8 @@ _CONTEXT = re.compile(
 _TRAILING = ".,;:!?'\"”’>*"
 
 
-def _trim(url: str) -> str:
+def trim_url(url: str) -> str:
+    """A URL without the sentence punctuation glued to its end; balanced closing brackets are kept."""
     while url:
         last = url[-1]
         if last in _TRAILING:
@@ -137,7 +138,7 @@ def extract_code_links(text: str) -> list[str]:
     seen: set[str] = set()
     fixed = fix_text(text or "")
     for m in _URL.finditer(fixed):
-        url = _trim(m.group(0))
+        url = trim_url(m.group(0))
         if not re.match(r"https?://", url, re.IGNORECASE):
             url = "https://" + url
         parts = urlsplit(url)

@@ -37,6 +37,7 @@ from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup  # jinja2's own dependency
 
 from ingest.text_clean import clean_abstract as _clean_abstract_text
+from ingest.text_clean import trim_url
 from rag.digest.formats import ANALYSIS_HEADINGS, BASIS_LABEL, SUMMARY_HEADINGS
 from rag.digest.io import atomic_write_text
 from rag.digest.model import Digest, PaperEntry
@@ -357,20 +358,9 @@ def md_url(url: object, schemes: tuple[str, ...] = ("http", "https")) -> MD | No
     return MD(quote(u, safe="/:?#[]@!$&'*+,;=%~-._"))
 
 
-_TRAILING = ".,;:!?'\"”’>*"
-
-
 def clean_code_link(url: str) -> str | None:
     """A code link without the sentence punctuation the abstract glued to it ("...github.com/x/y.")."""
-    url = _plain(url)
-    while url:
-        last = url[-1]
-        if last in _TRAILING:
-            url = url[:-1]
-        elif last in ")]}" and url.count("([{"[")]}".index(last)]) < url.count(last):
-            url = url[:-1]
-        else:
-            break
+    url = trim_url(_plain(url).rstrip("*>"))
     return url if md_url(url) else None
 
 
