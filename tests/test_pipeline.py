@@ -192,3 +192,19 @@ def test_collection_is_readable_as_a_llamaindex_vector_store(home, tmp_path, emb
     top = found.nodes[0]
     assert "4096 proposal steps" in top.get_content()
     assert top.metadata["paper_key"] == "2404.00009v1" and top.ref_doc_id == "2404.00009v1"
+
+
+def test_delete_removes_vectors_chunks_and_catalog_rows(home, tmp_path, embedder):
+    from ingest.library import LibraryError, delete_paper
+
+    settings = Settings()
+    keep = make_paper_pdf(tmp_path / "keep.pdf", title="Kept Paper", arxiv_id="2407.00001", seed=41)
+    gone = make_paper_pdf(tmp_path / "gone.pdf", title="Deleted Paper", arxiv_id="2407.00002", seed=42)
+    ingest_paths(settings, embedder, keep, gone)
+    assert delete_paper(settings, "2407.00002") == ["2407.00002v1"]
+    state = index_state(settings, embedder)
+    assert state["papers"] == {"2407.00001v1": "indexed"}
+    assert state["vectors"] and all(cid.startswith("2407.00001v1#") for cid in state["vectors"])
+    assert set(state["rows"]) == set(state["vectors"])
+    with pytest.raises(LibraryError, match="no paper"):
+        delete_paper(settings, "2407.00002")

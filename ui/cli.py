@@ -185,6 +185,22 @@ def status(
             console.print(f"  … {len(decisions) - limit} more: paperrag status --run {r['id']}", highlight=False)
 
 
+@app.command()
+def delete(
+    papers: Annotated[list[str], typer.Argument(help="arXiv ids (all versions) or paper keys like 2501.10120v2.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove papers from the library: their vectors, chunks and catalog entries (the cached PDF stays)."""
+    from ingest.library import delete_paper
+
+    settings = _settings()
+    if not yes and not typer.confirm(f"Delete {', '.join(papers)} from {settings.home}?"):
+        raise typer.Exit(1)
+    for paper in papers:
+        removed = delete_paper(settings, paper)
+        console.print(f"deleted {', '.join(removed)}", highlight=False)
+
+
 # --------------------------------------------------------------------------- reindex
 @app.command()
 def reindex(
@@ -477,6 +493,7 @@ def main() -> None:
         ("rag.llm.base", ("LLMError",)),
         ("rag.llm.models", ("ModelInstallError",)),
         ("rag.retrieval.bm25_index", ("EmptyIndexError",)),
+        ("ingest.library", ("LibraryError",)),
     ):
         try:
             mod = __import__(module, fromlist=list(names))
