@@ -198,7 +198,6 @@ class Ingestor:
         from ingest.pdf_parse import PdfError, parse_pdf
 
         meta = cand.meta
-        self.catalog.mark_indexing(meta)
         fetch_error = ""
         parsed = None
         sha = ""
@@ -227,7 +226,6 @@ class Ingestor:
         if parsed is not None:
             if not meta.title and parsed.title:
                 meta.title = parsed.title
-                self.catalog.mark_indexing(meta)
             chunks = self._chunk(meta, parsed.blocks)
             fulltext = bool(chunks)
             if not chunks:
@@ -244,6 +242,9 @@ class Ingestor:
         self.progress.stop("embed")
         from ingest.vector_store import delete_paper_chunks, write_chunks
 
+        # Only now is anything stored touched: a paper that failed above keeps what it had (an indexed
+        # older copy stays indexed); from here a crash leaves it `indexing` and the next run redoes it.
+        self.catalog.mark_indexing(meta)
         self._passes["before_vectors"] = self._passes.get("before_vectors", 0) + 1
         fault_point("before_vectors", self._passes["before_vectors"])
         delete_paper_chunks(self.collection, meta.key)

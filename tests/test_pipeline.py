@@ -208,3 +208,19 @@ def test_delete_removes_vectors_chunks_and_catalog_rows(home, tmp_path, embedder
     assert set(state["rows"]) == set(state["vectors"])
     with pytest.raises(LibraryError, match="no paper"):
         delete_paper(settings, "2407.00002")
+
+
+def test_a_failed_reindex_keeps_the_indexed_copy(home, tmp_path, embedder):
+    from ingest.settings import ParseSettings
+
+    settings = Settings()
+    pdf = make_paper_pdf(tmp_path / "p.pdf", title="Stable Paper", arxiv_id="2408.00001", seed=51)
+    ingest_paths(settings, embedder, pdf)
+    before = index_state(settings, embedder)
+    # same id and version, new content that this time cannot be parsed (too many pages for the limit)
+    make_paper_pdf(pdf, title="Stable Paper", arxiv_id="2408.00001", seed=52, sections=14, words_per_section=500)
+    strict = Settings(parse=ParseSettings(max_pages=2))
+    _, report = ingest_paths(strict, embedder, pdf)
+    assert report.decisions[0].paper == "2408.00001v1" and report.decisions[0].action.value == "failed"
+    assert "parse.max_pages" in report.decisions[0].reason
+    assert index_state(settings, embedder) == before, "a failed re-index must not damage what is stored"
