@@ -205,7 +205,12 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
     if sample:
         for meta in kept:
             meta.source = "rss"
-            result.candidates.append(Candidate(meta, local_path=SAMPLE_DAY / "pdfs" / f"{meta.key}.pdf"))
+            pdf = SAMPLE_DAY / "pdfs" / f"{meta.key}.pdf"
+            if pdf.exists():
+                result.candidates.append(Candidate(meta, local_path=pdf))
+            else:  # kept only because the sample day's own keywords were overridden
+                result.pre_decisions.append(
+                    (meta.key, Action.SKIPPED, "not part of the sample day (no bundled PDF)", meta.title))
         return
 
     # Metadata from the API for what is new to us (published date, comment, DOI); the feed's when unreachable.

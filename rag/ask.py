@@ -194,9 +194,12 @@ class Asker:
             question = self._condense(question, history, result)
         result.search_query = question if result.language == "en" else self._translate(question, result)
 
+        # Asked about given papers, the cap only keeps one paper from crowding out the others: a question
+        # about a single paper gets all its best passages, not three.
+        cap = max(cfg.per_paper_cap, -(-cfg.passages // len(papers))) if papers else cfg.per_paper_cap
         evidence = self.retriever.search_two_stage(
             result.search_query, k=cfg.passages, papers=list(papers) if papers else cfg.papers,
-            per_paper_cap=cfg.per_paper_cap, filters=filters)
+            per_paper_cap=cap, filters=filters)
         if evidence:  # papers picked only to fill the quota, far below the best match, just cost context
             evidence = [p for p in evidence if p.score >= RELATIVE_SCORE_FLOOR * evidence[0].score]
         relevance = self._relevance(result.search_query, evidence)

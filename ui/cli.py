@@ -416,6 +416,22 @@ def schedule(
     print("# ~/.config/systemd/user/paperrag-daily.timer\n" + files.timer)
 
 
+@app.command()
+def ui(
+    host: Annotated[Optional[str], typer.Option("--host", help="Address to bind; default ui.host (127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Port; default ui.port (7860).")] = None,
+    auth: Annotated[Optional[str], typer.Option("--auth", help="user:pass required to open the app; default ui.auth.")] = None,
+) -> None:
+    """The web app: ask with cited, streamed answers; read and download digests; manage the library; status."""
+    from ui.app import launch
+
+    settings = _settings()
+    host = host or settings.ui.host
+    port = port or settings.ui.port
+    console.print(f"paperrag ui on http://{host}:{port}  (home {settings.home}; Ctrl-C to stop)", highlight=False)
+    launch(settings, host=host, port=port, auth=auth, quiet=True)
+
+
 # --------------------------------------------------------------------------- eval
 @eval_app.command("retrieval")
 def eval_retrieval(

@@ -1,0 +1,831 @@
+"""`paperrag ui`: the Gradio app — Ask, Digests, Library, Status (and Compare once `rag.compare` exists).
+
+    from ui.app import build_app, launch
+    launch(settings)                       # http://127.0.0.1:7860, what `paperrag ui` runs
+    demo = build_app(settings)             # the gr.Blocks, e.g. to mount or test
+
+The app holds no logic the CLI lacks: every button calls the library function its CLI command calls
+(`Asker.stream`, `sources.plan` + `Ingestor.run`, `delete_paper`, `regenerate`, `run_doctor`, the catalog).
+Long operations run in Gradio's queue with their own concurrency limits (questions: 2 at once, ingest and
+digest writing: 1), so the page never freezes; failures reach the user as one-line messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import inspect
+import ipaddress
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import gradio as gr  # noqa: E402
+
+from ui import app_render as R  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+ASK_CONCURRENCY = 2  # questions answered at once (retrieval + LLM on a small CPU); more wait in the queue
+INGEST_CONCURRENCY = 1  # one writer per home anyway (ingest/pipeline.py's lock)
+DIGEST_CONCURRENCY = 1
+DEFAULT_CONCURRENCY = 4  # listings and status pages
+STREAM_MIN_INTERVAL_S = 0.05  # at most ~20 page updates per second per answer (the first piece goes at once)
+LANGUAGES = ["auto", "en", "zh"]
+STATUSES = ["all", "indexed", "failed", "superseded", "indexing"]
+THEME_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+CSS = """
+.paperrag-digest { max-width: 62rem; line-height: 1.6; }
+.paperrag-digest nav.toc { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: .6rem 1rem;
+  margin-bottom: 1rem; background: var(--background-fill-secondary); }
+.paperrag-digest nav.toc ul { margin: 0; padding-left: 1.2rem; }
+.paperrag-digest table { border-collapse: collapse; margin: .8rem 0; display: block; overflow-x: auto; }
+.paperrag-digest th, .paperrag-digest td { border: 1px solid var(--border-color-primary); padding: .3rem .55rem;
+  vertical-align: top; }
+.paperrag-digest h1 { font-size: 1.6rem; } .paperrag-digest h2 { font-size: 1.3rem; margin-top: 1.6rem; }
+.paperrag-digest h3 { font-size: 1.1rem; }
+.paperrag-digest blockquote { border-left: 3px solid var(--border-color-primary); margin-left: 0; padding-left: .8rem; }
+.paperrag-digest :target, .paperrag-digest a[id]:target + h2 { scroll-margin-top: 1rem; }
+#paperrag-sources { max-height: 640px; overflow-y: auto; }
+"""
+
+
+# ------------------------------------------------------------------------------------------- app state
+class AppContext:
+    """What one running app shares between sessions: settings, the embedder, the Asker (its retriever keeps
+    the search indexes in memory and reloads them when the corpus changes)."""
+
+    def __init__(self, settings, *, embedder=None, llm=None):
+        self.settings = settings
+        self._embedder = embedder
+        self._llm = llm
+        self._asker = None
+        self._lock = threading.Lock()
+        self.download_dir = Path(tempfile.mkdtemp(prefix="paperrag-ui-"))  # named copies for download buttons
+        self.ask_timings: list[dict] = []  # server-side timestamps per answer (tests measure the UI overhead)
+
+    @property
+    def embedder(self):
+        with self._lock:
+            if self._embedder is None:
+                from ingest.embedder import Embedder
+
+                s = self.settings.embed
+                self._embedder = Embedder(s.model, device=s.device, batch_size=s.batch_size)
+            return self._embedder
+
+    @property
+    def asker(self):
+        embedder = self.embedder
+        with self._lock:
+            if self._asker is None:
+                from rag.ask import Asker
+
+                self._asker = Asker(self.settings, llm=self._llm, embedder=embedder)
+            return self._asker
+
+    def forget_llm(self) -> None:
+        """After a backend failure: pick the backend again at the next question (Ollama may be back)."""
+        with self._lock:
+            if self._llm is None and self._asker is not None:
+                self._asker._llm = None
+
+    def warm(self) -> None:
+        """Load the embedder and the search indexes, so the first question answers at once."""
+        from rag.retrieval.bm25_index import EmptyIndexError
+
+        try:
+            self.asker.retriever.refresh()
+        except EmptyIndexError:
+            pass
+        except Exception as exc:  # the first question will say what is wrong
+            log.warning("warming the search indexes failed: %s", exc)
+
+    def catalog(self):
+        from ingest.catalog import Catalog
+
+        return Catalog(self.settings.catalog_path)
+
+
+# ------------------------------------------------------------------------------------------- errors
+def _known_errors() -> tuple[type[BaseException], ...]:
+    known: list[type[BaseException]] = [ValueError, FileNotFoundError]
+    for module, names in (
+        ("ingest.pipeline", ("IngestError",)), ("ingest.vector_store", ("VectorIndexError",)),
+        ("ingest.embedder", ("EmbedderError",)), ("rag.llm.base", ("LLMError",)),
+        ("rag.retrieval.bm25_index", ("EmptyIndexError",)), ("ingest.library", ("LibraryError",)),
+        ("ingest.download", ("DownloadError",)),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        known += [getattr(mod, n) for n in names if hasattr(mod, n)]
+    return tuple(known)
+
+
+def one_line(exc: BaseException) -> str:
+    """The message a person reads: the first line of a known error, else its type and first line."""
+    from rag.retrieval.bm25_index import EmptyIndexError
+
+    if isinstance(exc, EmptyIndexError):
+        return "no papers indexed yet: add some in the Library tab (or run `paperrag ingest …`)"
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if isinstance(exc, _known_errors()):
+        return first or type(exc).__name__
+    return f"unexpected {type(exc).__name__}: {first}" if first else f"unexpected {type(exc).__name__}"
+
+
+def friendly(fn: Callable) -> Callable:
+    """Event handler wrapper: any exception becomes a gr.Error with one readable line (never a traceback
+    in the page; the traceback of an unexpected one goes to the server log)."""
+
+    def convert(exc: BaseException) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if not isinstance(exc, _known_errors()):
+            log.exception("unexpected error in %s", fn.__name__)
+        return gr.Error(one_line(exc), print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise convert(exc) from None
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise convert(exc) from None
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------------- progress
+class GradioProgress:
+    """ingest.progress.ProgressSink shown through gr.Progress: the innermost running task is displayed
+    (e.g. "Embedding 2405.00001v1" while "Indexing papers 1/3" runs)."""
+
+    def __init__(self, progress: gr.Progress | None):
+        self.progress = progress
+        self.tasks: dict[str, list] = {}  # task → [done, total, description]
+
+    def _show(self) -> None:
+        if self.progress is None or not self.tasks:
+            return
+        done, total, desc = self.tasks[next(reversed(self.tasks))]
+        outer = self.tasks.get("papers")
+        if outer is not None and next(reversed(self.tasks)) != "papers":
+            desc = f"{outer[2]} ({outer[0]}/{outer[1]}) · {desc}"
+        try:
+            self.progress((done, total) if total else None, desc=desc[:120])
+        except Exception:  # progress is cosmetic: never let it break the work
+            pass
+
+    def start(self, task: str, *, total: int | None, description: str = "") -> None:
+        self.tasks.pop(task, None)
+        self.tasks[task] = [0, total, description or task]
+        self._show()
+
+    def update(self, task: str, *, description: str) -> None:
+        if task in self.tasks:
+            self.tasks[task][2] = description
+            self._show()
+
+    def advance(self, task: str, n: int = 1) -> None:
+        if task in self.tasks:
+            self.tasks[task][0] += n
+            self._show()
+
+    def stop(self, task: str) -> None:
+        self.tasks.pop(task, None)
+        self._show()
+
+
+# ------------------------------------------------------------------------------------------- compare hook
+def compare_available() -> bool:
+    """True once the `rag.compare` module exists (built separately). Only then does `build_app` add the Compare
+    tab, which calls `rag.compare.compare(settings, ids: list[str], aspects: list[str] | None)` (plus
+    `embedder=` / `progress=` when its signature takes them) and shows the result's `to_markdown()`."""
+    try:
+        return importlib.util.find_spec("rag.compare") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
+    with gr.Tab("Compare", id="compare"):
+        gr.Markdown("Compare papers of your library side by side: the method-card fields, or the aspects you name. "
+                    "Every cell cites the pages it came from.")
+        with gr.Row():
+            papers = gr.Dropdown(label="Papers (two or more)", multiselect=True, allow_custom_value=True, choices=[],
+                                 scale=3, elem_id="paperrag-compare-papers")
+            aspects = gr.Textbox(label="Aspects (comma-separated; empty = the method-card fields)", scale=2,
+                                 placeholder="training data, action representation, results")
+        go = gr.Button("Compare", variant="primary", elem_id="paperrag-compare")
+        out = gr.Markdown(elem_id="paperrag-compare-result")
+        with gr.Accordion("Copy as Markdown", open=False):
+            as_markdown = gr.Code(language="markdown", buttons=["copy", "download"], interactive=False, lines=8)
+        paper_dropdowns.append(papers)
+
+        @friendly
+        def run_compare(ids, aspects_text, progress=gr.Progress()):
+            from rag import compare as cmp
+
+            ids = [i for i in (ids or []) if i]
+            if len(ids) < 2:
+                raise gr.Error("pick at least two papers to compare", print_exception=False)
+            wanted = [a.strip() for a in (aspects_text or "").replace(";", ",").split(",") if a.strip()] or None
+            params = inspect.signature(cmp.compare).parameters
+            extra = {}
+            if "embedder" in params:
+                extra["embedder"] = ctx.embedder
+            if "progress" in params:
+                extra["progress"] = GradioProgress(progress)
+            result = cmp.compare(ctx.settings, ids, wanted, **extra)
+            text = result.to_markdown() if hasattr(result, "to_markdown") else str(result)
+            return text, text
+
+        go.click(run_compare, [papers, aspects], [out, as_markdown], concurrency_limit=1, concurrency_id="compare",
+                 api_name="compare")
+
+
+# ------------------------------------------------------------------------------------------- Ask
+def _filters(date_from, date_to, categories, papers, digest_day):
+    from rag.retrieval.filters import SearchFilters
+
+    for label, value in (("From", date_from), ("To", date_to)):
+        if value and value.strip():
+            try:
+                date.fromisoformat(value.strip())
+            except ValueError:
+                raise gr.Error(f"{label} date must be YYYY-MM-DD, got {value.strip()!r}",
+                               print_exception=False) from None
+    f = SearchFilters(date_from=(date_from or "").strip() or None, date_to=(date_to or "").strip() or None,
+                      categories=tuple(c for c in categories or () if c), arxiv_ids=tuple(p for p in papers or () if p),
+                      digest_date=digest_day or None)
+    return None if f.empty else f
+
+
+def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, digest_dropdowns: list):
+    from rag.ask import UNSUPPORTED_NOTE, Turn
+    from rag.llm.base import LLMUnavailable, ModelMissing
+
+    with gr.Tab("Ask", id="ask"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Answers cite paper, section and page", height=520, elem_id="paperrag-chat",
+                                     buttons=["copy"], feedback_options=None,
+                                     placeholder="Ask anything about the indexed papers — in English or 中文. "
+                                                 "Answers cite `[arXiv id §section p.page]`; follow-up questions "
+                                                 "keep the context.")
+                with gr.Row():
+                    question = gr.Textbox(show_label=False, placeholder="e.g. How does PaSa train its crawler?",
+                                          lines=1, max_lines=6, scale=5, elem_id="paperrag-question", autofocus=True)
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="paperrag-ask")
+                with gr.Row():
+                    stop = gr.Button("Stop", size="sm", variant="stop", scale=0)
+                    clear = gr.Button("New conversation", size="sm", scale=0)
+                    lang = gr.Radio(LANGUAGES, value="auto", label="Answer language", scale=2,
+                                    elem_id="paperrag-lang")
+                with gr.Accordion("Filters", open=False):
+                    with gr.Row():
+                        date_from = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD", scale=1)
+                        date_to = gr.Textbox(label="Published to", placeholder="YYYY-MM-DD", scale=1)
+                        digest_day = gr.Dropdown(label="Only the papers of the digest of", choices=[("any day", "")],
+                                                 value="", allow_custom_value=True, scale=1)
+                    with gr.Row():
+                        categories = gr.Dropdown(label="Categories", multiselect=True, allow_custom_value=True,
+                                                 choices=[], info="e.g. cs.CL, or a whole archive: cs")
+                        papers = gr.Dropdown(label="Only these papers", multiselect=True, allow_custom_value=True,
+                                             choices=[])
+            with gr.Column(scale=2):
+                sources = gr.Markdown("*The sources an answer cites appear here, with the quoted evidence.*",
+                                      elem_id="paperrag-sources", container=True, padding=True)
+                with gr.Accordion("Copy the last answer as Markdown", open=False):
+                    as_markdown = gr.Code(language="markdown", label="Answer with citations and sources",
+                                          buttons=["copy", "download"], interactive=False, lines=8, wrap_lines=True,
+                                          elem_id="paperrag-markdown")
+        paper_dropdowns.append(papers)
+        category_dropdowns.append(categories)
+        digest_dropdowns.append(digest_day)
+        messages = gr.State([])
+        turns = gr.State([])
+
+        def ask(q, msgs, history, d_from, d_to, cats, pids, digest, language):
+            t_start = time.time()
+            q = (q or "").strip()
+            if not q:
+                gr.Warning("Type a question first.")
+                yield gr.skip(), gr.skip(), gr.skip(), msgs, history, gr.skip()
+                return
+            msgs = list(msgs or []) + [{"role": "user", "content": q}]
+            history = list(history or [])
+            yield msgs, "*Searching the papers…*", "", msgs, history, ""
+            timing = {"t_start": t_start, "t_first_piece": None, "t_end": None}
+            text = ""
+            try:
+                filters = _filters(d_from, d_to, cats, pids, digest)
+                stream = ctx.asker.stream(q, filters=filters, history=history,
+                                          lang=None if language in (None, "", "auto") else language)
+                versions = R.versions_of(stream.result.evidence)
+                last = 0.0
+                for piece in stream:
+                    if not piece:
+                        continue
+                    text += piece
+                    now = time.time()
+                    if timing["t_first_piece"] is None:
+                        timing["t_first_piece"] = now
+                    elif now - last < STREAM_MIN_INTERVAL_S:
+                        continue
+                    last = now
+                    yield (msgs + [{"role": "assistant", "content": R.linkify(text, versions)}],
+                           gr.skip(), gr.skip(), msgs, history, gr.skip())
+                result = stream.result
+            except Exception as exc:  # say it in the chat and as a toast; the conversation goes on
+                if isinstance(exc, (LLMUnavailable, ModelMissing)):
+                    ctx.forget_llm()
+                message = exc.message if isinstance(exc, gr.Error) else one_line(exc)
+                if not isinstance(exc, (gr.Error, *_known_errors())):
+                    log.exception("ask failed")
+                gr.Warning(message)
+                shown = (R.linkify(text) + "\n\n" if text else "") + f"⚠ {R.md_escape(message)}"
+                msgs = msgs + [{"role": "assistant", "content": shown}]
+                yield msgs, f"⚠ {R.md_escape(message)}", "", msgs, history, gr.skip()
+                return
+            finally:
+                timing["t_end"] = time.time()
+                ctx.ask_timings.append(timing)
+                del ctx.ask_timings[:-200]
+            versions = R.versions_of(result.evidence)
+            final = R.linkify(result.answer, versions)
+            if result.unsupported:
+                final += "\n\n> " + R.md_escape(UNSUPPORTED_NOTE.get(result.language, UNSUPPORTED_NOTE["en"]))
+            msgs = msgs + [{"role": "assistant", "content": final}]
+            history = history + [Turn(q, result.answer)]
+            panel = R.sources_markdown(result.sources(), result.notes)
+            if result.abstained and not result.sources():
+                panel = "*No indexed passage answers this question.*" + (
+                    "\n\n" + "\n".join(f"*note: {R.md_escape(n)}*  " for n in result.notes) if result.notes else "")
+            yield msgs, panel, result.to_markdown(), msgs, history, gr.skip()
+
+        def reset():
+            return [], "*The sources an answer cites appear here, with the quoted evidence.*", "", [], [], ""
+
+        inputs = [question, messages, turns, date_from, date_to, categories, papers, digest_day, lang]
+        outputs = [chatbot, sources, as_markdown, messages, turns, question]
+        ev1 = question.submit(ask, inputs, outputs, concurrency_limit=ASK_CONCURRENCY, concurrency_id="ask",
+                              api_name="ask", show_progress="minimal")
+        ev2 = send.click(ask, inputs, outputs, concurrency_limit=ASK_CONCURRENCY, concurrency_id="ask",
+                         api_visibility="undocumented", api_name="ask_button", show_progress="minimal")
+        stop.click(None, None, None, cancels=[ev1, ev2], api_visibility="private", api_name="ask_stop")
+        clear.click(reset, None, outputs, cancels=[ev1, ev2], queue=False, api_visibility="private",
+                    api_name="ask_clear")
+        chatbot.clear(reset, None, outputs, cancels=[ev1, ev2], queue=False, api_visibility="private",
+                      api_name="ask_trash")
+
+
+# ------------------------------------------------------------------------------------------- Digests
+def _digests_tab(ctx: AppContext, digest_dropdowns: list):
+    from rag.digest.daily import regenerate
+
+    settings = ctx.settings
+    with gr.Tab("Digests", id="digests") as tab:
+        with gr.Row():
+            day = gr.Dropdown(label="Day", choices=[], allow_custom_value=False, scale=2, elem_id="paperrag-day")
+            fmt = gr.Radio(label="Format", choices=[], scale=3, elem_id="paperrag-format")
+            refresh = gr.Button("↻ Refresh", size="sm", scale=0)
+        with gr.Row():
+            dl_md = gr.DownloadButton("Download .md", visible=False, size="sm", scale=0)
+            dl_html = gr.DownloadButton("Download .html", visible=False, size="sm", scale=0)
+        view = gr.HTML("<p>No digest yet: run <code>paperrag daily</code>, or regenerate a day below.</p>",
+                       elem_id="paperrag-digest-view", padding=True)
+        with gr.Accordion("Regenerate this day's digest", open=False):
+            gr.Markdown("Rebuilds the digest from what is stored (`paperrag digest`): cached analyses make it "
+                        "instant; a new format or language asks the LLM.")
+            with gr.Row():
+                regen_formats = gr.CheckboxGroup(list(R.FORMATS), value=list(settings.digest.formats),
+                                                 label="Formats")
+                regen_lang = gr.Radio(["zh", "en"], value=settings.digest.language, label="Language")
+                regen_day = gr.Textbox(label="Day (YYYY-MM-DD)", placeholder="the day picked above")
+            regen = gr.Button("Regenerate", variant="primary", elem_id="paperrag-regenerate")
+            regen_out = gr.Markdown()
+        digest_dropdowns.append(day)
+
+        def _named_copy(path: Path, day_name: str) -> str:
+            target = ctx.download_dir / day_name / f"paperrag-{day_name}-{path.name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            return str(target)
+
+        def show(day_name, fmt_name):
+            days = R.digest_days(settings.digests_dir)
+            if not day_name or day_name not in days:
+                return (gr.update(), "<p>No digest for this day.</p>", gr.update(visible=False),
+                        gr.update(visible=False))
+            day_dir = settings.digests_dir / day_name
+            formats = R.digest_formats(day_dir)
+            if fmt_name not in formats:
+                fmt_name = formats[0] if formats else None
+            if fmt_name is None:
+                return gr.update(choices=[], value=None), "<p>No files for this day.</p>", \
+                    gr.update(visible=False), gr.update(visible=False)
+            files = R.digest_files(day_dir, fmt_name)
+            md = gr.update(value=_named_copy(files["md"], day_name), visible=True) if "md" in files else \
+                gr.update(visible=False)
+            html = gr.update(value=_named_copy(files["html"], day_name), visible=True) if "html" in files else \
+                gr.update(visible=False)
+            return gr.update(choices=formats, value=fmt_name), R.digest_html(day_dir, fmt_name), md, html
+
+        def list_days(current=None):
+            days = R.digest_days(settings.digests_dir)
+            value = current if current in days else (days[0] if days else None)
+            return gr.update(choices=days, value=value)
+
+        @friendly
+        def do_regenerate(day_name, manual_day, formats, language, progress=gr.Progress()):
+            target = (manual_day or "").strip() or day_name
+            if not target:
+                raise gr.Error("pick a day above or type one (YYYY-MM-DD)", print_exception=False)
+            try:
+                date.fromisoformat(target)
+            except ValueError:
+                raise gr.Error(f"the day must be YYYY-MM-DD, got {target!r}", print_exception=False) from None
+            if not formats:
+                raise gr.Error("pick at least one format", print_exception=False)
+            started = time.perf_counter()
+            result = regenerate(settings, target, formats=list(formats), language=language,
+                                progress=GradioProgress(progress))
+            written = ", ".join(sorted(k for k in result.files if "." in k))
+            summary = (f"✓ digest of **{target}** rewritten: {len(result.digest.papers)} papers, "
+                       f"{result.llm_calls} LLM calls, {time.perf_counter() - started:.1f} s — {written}")
+            first = next((f for f in R.FORMATS if f in formats), None)
+            return (summary, list_days(target), *show(target, first))
+
+        view_outputs = [fmt, view, dl_md, dl_html]
+        day.change(show, [day, fmt], view_outputs, api_visibility="private", api_name="digest_show")
+        fmt.input(show, [day, fmt], view_outputs, api_visibility="private", api_name="digest_format")
+        refresh.click(list_days, day, day, api_visibility="private", api_name="digest_days")
+        tab.select(list_days, day, day, api_visibility="private", api_name="digest_tab")
+        regen.click(do_regenerate, [day, regen_day, regen_formats, regen_lang], [regen_out, day, *view_outputs],
+                    concurrency_limit=DIGEST_CONCURRENCY, concurrency_id="digest", api_name="regenerate")
+
+
+# ------------------------------------------------------------------------------------------- Library
+MAGIC = b"%PDF-"
+
+
+def check_upload(path: str | Path, max_mb: float) -> tuple[str, str | None]:
+    """(sha256, None) for an acceptable PDF upload, else ("", why not). The size is checked first, then the
+    `%PDF-` magic bytes (within the first KiB, as the PDF spec and ingest/download.py allow)."""
+    import hashlib
+
+    p = Path(path)
+    shown = p.name
+    try:
+        size = p.stat().st_size
+    except OSError:
+        return "", f"{shown}: the upload could not be read"
+    if size == 0:
+        return "", f"{shown}: the file is empty"
+    if size > max_mb * 1024 * 1024:
+        return "", f"{shown}: {size / 1024 / 1024:.1f} MB is over the {max_mb:g} MB limit (fetch.max_pdf_mb)"
+    with p.open("rb") as fh:
+        head = fh.read(1024)
+        if MAGIC not in head:
+            kind = "an HTML page" if b"<html" in head.lower() or b"<!doctype" in head.lower() else "something else"
+            return "", f"{shown}: not a PDF (no %PDF- header; it looks like {kind})"
+        h = hashlib.sha256(head)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest(), None
+
+
+def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Callable, paper_dropdowns: list):
+    from ingest.arxiv_ids import parse_arxiv_id
+
+    settings = ctx.settings
+    with gr.Tab("Library", id="library") as tab:
+        counts = gr.Markdown()
+        with gr.Row():
+            query = gr.Textbox(label="Search the library", placeholder="title, id, category, author…", scale=4,
+                               elem_id="paperrag-lib-search")
+            status = gr.Dropdown(STATUSES, value="all", label="Status", scale=1)
+            refresh = gr.Button("↻ Refresh", scale=0, size="sm")
+        table = gr.Dataframe(headers=R.LIBRARY_COLUMNS, datatype="str", interactive=False, wrap=True,
+                             max_height=420, elem_id="paperrag-library", show_search="none",
+                             column_widths=["9%", "31%", "8%", "10%", "7%", "8%", "5%", "22%"])
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                gr.Markdown("### Add papers")
+                ids = gr.Textbox(label="arXiv ids or URLs", lines=2,
+                                 placeholder="2501.10120  https://arxiv.org/abs/2506.19850v2 …")
+                files = gr.File(label=f"…or upload PDFs (at most {settings.fetch.max_pdf_mb:g} MB each)",
+                                file_count="multiple", file_types=[".pdf"], type="filepath",
+                                elem_id="paperrag-upload")
+                add = gr.Button("Add to library", variant="primary", elem_id="paperrag-add")
+                result = gr.Markdown(elem_id="paperrag-add-result")
+            with gr.Column():
+                gr.Markdown("### Remove a paper")
+                victim = gr.Dropdown(label="Paper (id removes every version; a key like 2501.10120v2 one version)",
+                                     choices=[], allow_custom_value=True, elem_id="paperrag-delete-pick")
+                delete = gr.Button("Delete from the library", variant="stop", elem_id="paperrag-delete")
+                deleted = gr.Markdown()
+                gr.Markdown("### Recent runs")
+                runs = gr.Markdown(elem_id="paperrag-runs")
+        paper_dropdowns.append(victim)
+        choice_outputs = choice_outputs()
+
+        def listing(q, st):
+            if not settings.catalog_path.exists():
+                return ("**No papers yet.** Add some below: arXiv ids or URLs, or PDF files "
+                        "(or run `paperrag daily`).", [], R.runs_markdown([], None))
+            cat = ctx.catalog()
+            try:
+                rows, n = R.library_rows(cat.papers(), q, st)
+                c = cat.status_counts()
+                ft = cat.db.execute("SELECT SUM(fulltext), COUNT(*) FROM papers WHERE status='indexed'").fetchone()
+                run_rows = cat.last_runs(5)
+                runs_md = R.runs_markdown(run_rows, cat.decisions)
+            finally:
+                cat.close()
+            total = sum(c.values())
+            head = (f"**{total} papers** · indexed {c.get('indexed', 0)} (full text {ft[0] or 0}, abstract only "
+                    f"{(ft[1] or 0) - (ft[0] or 0)}) · failed {c.get('failed', 0)}"
+                    + (f" · showing {len(rows)} of {n}" if n > len(rows) else "")
+                    + (f" · {n} match" if (q or st != "all") else ""))
+            return head, rows, runs_md
+
+        @friendly
+        def add_papers(text, uploads, q, st, progress=gr.Progress()):
+            from ingest import sources
+            from ingest.pipeline import Ingestor
+            from rag.retrieval.retriever import warm_indexes
+
+            inputs, problems, saved = [], [], []
+            for token in (text or "").replace(",", " ").split():
+                try:
+                    arxiv_id, version = parse_arxiv_id(token)
+                except ValueError as exc:
+                    problems.append(str(exc))
+                    continue
+                inputs.append(f"arXiv:{arxiv_id}" + (f"v{version}" if version else ""))  # never a path
+            uploads = [uploads] if isinstance(uploads, str) else list(uploads or [])
+            upload_dir = settings.home / "uploads"
+            for up in uploads:
+                sha, problem = check_upload(up, settings.fetch.max_pdf_mb)
+                if problem:
+                    problems.append(problem)
+                    continue
+                upload_dir.mkdir(parents=True, exist_ok=True)
+                safe = upload_dir / f"{sha[:20]}.pdf"  # the uploaded file's own name is never used as a path
+                if not safe.exists():
+                    tmp = safe.with_suffix(".part")
+                    shutil.copyfile(up, tmp)
+                    os.replace(tmp, safe)
+                inputs.append(str(safe))
+                saved.append(safe)
+            if not inputs:
+                raise gr.Error("; ".join(problems) if problems else
+                               "nothing to add: type arXiv ids or URLs, or upload PDF files", print_exception=False)
+            for p in problems:
+                gr.Warning(p)
+            sink = GradioProgress(progress)
+            sink.start("plan", total=None, description="Looking the papers up")
+            plan = sources.plan(settings, inputs=inputs, progress=sink)
+            sink.stop("plan")
+            report = Ingestor(settings, embedder=ctx.embedder, progress=sink).run(
+                plan.command, plan.candidates, plan.pre_decisions, plan.notes)
+            if report.chunks_written:
+                sink.start("warm", total=None, description="Updating the search indexes")
+                warm_indexes(settings, ctx.embedder)
+                sink.stop("warm")
+            failed_files = {d.paper for d in report.decisions if d.action.value == "failed"}
+            cat = ctx.catalog()
+            try:  # an upload that could not be indexed is not kept (its failure and reason are recorded)
+                for path in saved:
+                    rows = cat.db.execute("SELECT status FROM papers WHERE local_path=?", (str(path),)).fetchall()
+                    if rows and all(r[0] == "failed" for r in rows):
+                        path.unlink(missing_ok=True)
+            finally:
+                cat.close()
+            if failed_files:
+                gr.Warning(f"{len(failed_files)} paper(s) could not be added: see the reasons below")
+            summary = R.decisions_markdown(report.decisions, report.notes, problems)
+            summary += f"\n\n{report.chunks_written} chunks written in {report.seconds:.1f} s (run {report.run_id})"
+            return (summary, *listing(q, st), None, "", *refresh_choices())
+
+        @friendly
+        def delete_paper(key, q, st):
+            from ingest.library import delete_paper as remove
+
+            key = (key or "").strip()
+            if not key:
+                return gr.skip(), *listing(q, st), *refresh_choices()
+            removed = remove(settings, key)
+            gr.Info(f"deleted {', '.join(removed)}")
+            return f"✓ deleted {', '.join(removed)}", *listing(q, st), *refresh_choices()
+
+        lists = [counts, table, runs]
+        query.submit(listing, [query, status], lists, api_name="library")
+        status.change(listing, [query, status], lists, api_visibility="private", api_name="library_status")
+        refresh.click(listing, [query, status], lists, api_visibility="private", api_name="library_refresh")
+        tab.select(listing, [query, status], lists, api_visibility="private", api_name="library_tab")
+        add.click(add_papers, [ids, files, query, status], [result, *lists, files, ids, *choice_outputs],
+                  concurrency_limit=INGEST_CONCURRENCY, concurrency_id="ingest", api_name="add_papers")
+        delete.click(delete_paper, [victim, query, status], [deleted, *lists, *choice_outputs],
+                     concurrency_limit=INGEST_CONCURRENCY, concurrency_id="ingest", api_name="delete_paper",
+                     js="(key, q, st) => [key && confirm('Delete ' + key + ' from the library? Its vectors and "
+                        "chunks are removed (the cached PDF stays).') ? key : '', q, st]")
+
+
+# ------------------------------------------------------------------------------------------- Status
+def corpus_health(settings) -> R.CorpusHealth:
+    from ingest.catalog import Catalog
+
+    if not settings.catalog_path.exists():
+        return R.CorpusHealth({}, 0, 0, 0, 0)
+    cat = Catalog(settings.catalog_path)
+    try:
+        counts = cat.status_counts()
+        ft = cat.db.execute("SELECT SUM(fulltext), COUNT(*) FROM papers WHERE status='indexed'").fetchone()
+        chunks = cat.chunk_count()
+        version = str(cat.corpus_version())
+    finally:
+        cat.close()
+    vectors, error = None, ""
+    try:
+        from ingest.vector_store import open_client
+
+        client = open_client(settings)
+        names = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
+        vectors = client.get_collection(settings.index.collection).count() if settings.index.collection in names else 0
+    except Exception as exc:
+        error = one_line(exc)
+    kw_version = None
+    import json
+
+    for manifest in sorted(Path(settings.bm25_dir).glob("v*/manifest.json")):
+        try:
+            kw_version = str(json.loads(manifest.read_text()).get("corpus_version"))
+        except (OSError, ValueError):
+            continue
+        if kw_version == version:
+            break
+    return R.CorpusHealth(counts, int(ft[0] or 0), int((ft[1] or 0) - (ft[0] or 0)), chunks, vectors, error,
+                          version, kw_version)
+
+
+def status_markdown(settings, *, measure: bool = False) -> str:
+    from rag.llm.doctor import run_doctor
+
+    doctor = run_doctor(settings, measure=measure)
+    llm = doctor.render().replace("# LLM doctor", "## LLM backend", 1)
+    return "\n\n".join([f"*home: `{settings.home}`*", llm, R.health_markdown(corpus_health(settings)),
+                        R.last_daily_markdown(settings.digests_dir)])
+
+
+def _status_tab(ctx: AppContext):
+    with gr.Tab("Status", id="status") as tab:
+        with gr.Row():
+            refresh = gr.Button("↻ Refresh", size="sm", scale=0)
+            measure = gr.Button("Measure LLM speed (one short generation)", size="sm", scale=0)
+        page = gr.Markdown("*Loading…*", elem_id="paperrag-status")
+
+        @friendly
+        def show(measure_speed=False):
+            return status_markdown(ctx.settings, measure=measure_speed)
+
+        tab.select(show, None, page, api_name="status")
+        refresh.click(show, None, page, api_visibility="private", api_name="status_refresh")
+        measure.click(lambda: show(True), None, page, concurrency_limit=1, concurrency_id="measure",
+                      api_visibility="private", api_name="status_measure")
+
+
+# ------------------------------------------------------------------------------------------- the app
+def build_app(settings=None, *, embedder=None, llm=None) -> gr.Blocks:
+    """The Gradio app over `settings` (default: the effective settings). `embedder` / `llm` replace the ones
+    built from settings (tests pass the session's embedder)."""
+    if settings is None:
+        from ingest.settings import get_settings
+
+        settings = get_settings()
+    ctx = AppContext(settings, embedder=embedder, llm=llm)
+    paper_dropdowns: list = []
+    category_dropdowns: list = []
+    digest_dropdowns: list = []
+
+    with gr.Blocks(title="paperrag", analytics_enabled=False, fill_width=True) as demo:
+        gr.Markdown("## paperrag · your local arXiv reader", elem_id="paperrag-title")
+        with gr.Tabs(elem_id="paperrag-tabs"):
+            _ask_tab(ctx, paper_dropdowns, category_dropdowns, digest_dropdowns)
+            _digests_tab(ctx, digest_dropdowns)
+            if compare_available():
+                _compare_tab(ctx, paper_dropdowns)
+            ask_digest = digest_dropdowns[0]
+
+            def choice_outputs() -> list:
+                """The pickers refresh_choices() updates, in its order (read once every picker exists)."""
+                return [*paper_dropdowns, *category_dropdowns, ask_digest]
+
+            def refresh_choices():
+                """New choices for the paper / category / digest-day pickers (after an ingest or a delete)."""
+                papers, cats = [], set()
+                if settings.catalog_path.exists():
+                    cat = ctx.catalog()
+                    try:
+                        for r in cat.papers("indexed"):
+                            papers.append((f"{r['arxiv_id']} — {R.shorten(r['title'] or '', 70)}", r["arxiv_id"]))
+                            cats.update(R._categories(r["categories"]))
+                    finally:
+                        cat.close()
+                today = date.today().isoformat()
+                days = [("any day", ""), (f"today ({today})", today)] + [
+                    (d, d) for d in R.digest_days(settings.digests_dir) if d != today]
+                return ([gr.update(choices=papers) for _ in paper_dropdowns]
+                        + [gr.update(choices=sorted(cats)) for _ in category_dropdowns]
+                        + [gr.update(choices=days)])
+
+            _library_tab(ctx, refresh_choices, choice_outputs, paper_dropdowns)
+            _status_tab(ctx)
+        demo.load(refresh_choices, None, choice_outputs(), api_visibility="private", api_name="choices")
+        digest_day_picker = digest_dropdowns[1]
+        demo.load(lambda: gr.update(choices=R.digest_days(settings.digests_dir),
+                                    value=next(iter(R.digest_days(settings.digests_dir)), None)),
+                  None, digest_day_picker, api_visibility="private", api_name="days")
+    demo.paperrag = ctx  # for tests
+    return demo
+
+
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    """"user:pass" → ("user", "pass"); empty → None."""
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("auth must be user:pass (ui.auth or --auth)")
+    return user, password
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, port: int, credentials) -> str | None:
+    """The warning printed when the app is reachable beyond this machine without a password."""
+    if is_loopback(host) or credentials:
+        return None
+    return (f"warning: serving on {host}:{port} without auth: anyone who can reach this address can read and change "
+            "your library; set --auth user:pass (ui.auth) or bind 127.0.0.1")
+
+
+def launch(settings=None, host: str | None = None, port: int | None = None, auth: str | None = None, *,
+           block: bool = True, embedder=None, llm=None, warm: bool = True, quiet: bool = False) -> gr.Blocks:
+    """Serve the app (default: ui.host / ui.port / ui.auth, i.e. 127.0.0.1:7860 without auth). Warns on stderr
+    when bound beyond loopback without auth. `block=False` returns at once with the server running."""
+    if settings is None:
+        from ingest.settings import get_settings
+
+        settings = get_settings()
+    host = host or settings.ui.host
+    port = int(port or settings.ui.port)
+    credentials = parse_auth(settings.ui.auth if auth is None else auth)
+    warning = exposure_warning(host, port, credentials)
+    if warning:
+        sys.stderr.write(warning + "\n")
+    demo = build_app(settings, embedder=embedder, llm=llm)
+    if warm:
+        threading.Thread(target=demo.paperrag.warm, name="paperrag-warm", daemon=True).start()
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=256)
+    demo.launch(
+        server_name=host, server_port=port, auth=credentials, auth_message="paperrag", prevent_thread_lock=not block,
+        show_error=False, quiet=quiet, inbrowser=False, ssr_mode=False, mcp_server=False,
+        max_file_size=int(settings.fetch.max_pdf_mb * 1024 * 1024), footer_links=["api", "settings"],
+        theme=gr.themes.Soft(**THEME_FONTS), css=CSS,
+    )
+    return demo

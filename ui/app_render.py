@@ -1,0 +1,267 @@
+"""Pure helpers of the Gradio app (`ui/app.py`): citations → links, the sources panel, digest pages, library
+rows and the status page. No Gradio import here, so they are cheap to test on their own."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+# a citation as rag.citations prints it: [2506.19850 §4.2 p.6], [hep-th/9901001 §Intro p.2], [local:0123abcd4567 p.3]
+_LABEL = re.compile(
+    r"\[(?P<id>\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7}|local:[0-9a-f]{12})"
+    r"(?P<sec>\s+§[^\]\s]+)?\s+p\.(?P<page>\d+)\]"
+)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~])")
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FORMATS = ("report", "monitor", "table")
+RUN_REPORT = "run report"
+
+
+def md_escape(text: object) -> str:
+    """Text from a paper or a model, shown literally inside markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text or "").split()))
+
+
+def shorten(text: str, n: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+# --------------------------------------------------------------------------------------------- citations
+def versions_of(evidence: Iterable) -> dict[str, int]:
+    """arXiv id → version of the passages that were in the prompt (the labels carry no version)."""
+    return {p.arxiv_id: p.version for p in evidence or ()}
+
+
+def linkify(text: str, versions: dict[str, int] | None = None) -> str:
+    """Markdown where every citation label links its id to the arXiv page and its `§x p.N` to the PDF at that
+    page: `[2501.10120 §4 p.5]` → `\\[[2501.10120](…/abs/2501.10120v1) [§4 p.5](…/pdf/2501.10120v1#page=5)\\]`.
+    Labels of local PDFs (no arXiv page) stay plain text."""
+    versions = versions or {}
+
+    def one(m: re.Match) -> str:
+        arxiv_id, page = m["id"], m["page"]
+        where = ((m["sec"] or "").strip() + f" p.{page}").strip()
+        if arxiv_id.startswith("local:"):
+            return "\\[" + md_escape(f"{arxiv_id} {where}") + "\\]"
+        v = versions.get(arxiv_id)
+        ref = f"{arxiv_id}v{v}" if v else arxiv_id
+        return (f"\\[[{arxiv_id}](https://arxiv.org/abs/{ref}) "
+                f"[{where}](https://arxiv.org/pdf/{ref}#page={page})\\]")
+
+    return _LABEL.sub(one, text or "")
+
+
+def sources_markdown(sources: Sequence[dict], notes: Sequence[str] = ()) -> str:
+    """The panel next to the chat: only the cited sources, each with its links and the quoted evidence."""
+    lines: list[str] = []
+    if sources:
+        lines += [f"**Cited sources ({len(sources)})**", ""]
+    for s in sources:
+        links = " · ".join(x for x in (
+            f"[arXiv]({s['abs_url']})" if s.get("abs_url") else "",
+            f"[PDF p.{s['pages'][0]}]({s['pdf_url']})" if s.get("pdf_url") else "") if x)
+        section = md_escape(s.get("section") or "n/a")
+        lines.append(f"{s['n']}. **{md_escape(s['label'])}** *{md_escape(s['title'])}* — {section}"
+                     + (f"  \n   {links}" if links else ""))
+        evidence = md_escape(shorten(s.get("evidence", ""), 1200))
+        lines.append(f"   > {evidence}")
+        lines.append("")
+    for note in notes:
+        lines.append(f"*note: {md_escape(note)}*  ")
+    return "\n".join(lines).strip() or "*No sources: the answer cites no passage.*"
+
+
+# --------------------------------------------------------------------------------------------- digests
+def digest_days(digests_dir: Path) -> list[str]:
+    """Days that have a digest folder with at least one rendered file, newest first."""
+    if not Path(digests_dir).is_dir():
+        return []
+    days = [d.name for d in Path(digests_dir).iterdir()
+            if d.is_dir() and DAY_RE.match(d.name) and any(d.glob("*.md"))]
+    return sorted(days, reverse=True)
+
+
+def digest_formats(day_dir: Path) -> list[str]:
+    """Formats written for a day (report, monitor, table), then the run report when present."""
+    found = [f for f in FORMATS if (day_dir / f"{f}.md").exists() or (day_dir / f"{f}.html").exists()]
+    if (day_dir / "run-report.md").exists():
+        found.append(RUN_REPORT)
+    return found
+
+
+def digest_files(day_dir: Path, fmt: str) -> dict[str, Path]:
+    """{"md": path, "html": path} of a day's format, only those that exist."""
+    if fmt == RUN_REPORT:
+        files = {"md": day_dir / "run-report.md"}
+    else:
+        files = {"md": day_dir / f"{fmt}.md", "html": day_dir / f"{fmt}.html"}
+    return {k: v for k, v in files.items() if v.exists()}
+
+
+_PAGE = re.compile(r'<div class="page">(?P<inner>.*)</div>\s*</body>', re.S)
+_EXTERNAL = re.compile(r'<a href="(https?://[^"]*)"(?![^>]*\btarget=)')
+
+
+def digest_html(day_dir: Path, fmt: str) -> str:
+    """The stored digest as an HTML fragment for the page: the rendered `.html` (already sanitised by
+    rag.digest.render, TOC and paper anchors included) without its <head>; the run report (markdown only)
+    goes through the same sanitising converter. In-page anchors stay as they are, so the TOC scrolls to the
+    paper; links to other sites open in a new tab."""
+    files = digest_files(day_dir, fmt)
+    if "html" in files:
+        page = files["html"].read_text(encoding="utf-8")
+        m = _PAGE.search(page)
+        inner = m["inner"] if m else page
+    elif "md" in files:
+        from rag.digest.render import markdown_to_html
+
+        body, _toc = markdown_to_html(files["md"].read_text(encoding="utf-8"))
+        inner = f"<main>{body}</main>"
+    else:
+        return '<div class="paperrag-digest"><p>No such digest.</p></div>'
+    inner = _EXTERNAL.sub(r'<a href="\1" target="_blank"', inner)
+    return f'<div class="paperrag-digest">{inner}</div>'
+
+
+# --------------------------------------------------------------------------------------------- library
+LIBRARY_COLUMNS = ["paper", "title", "date", "categories", "status", "text", "chunks", "problem"]
+
+
+def _categories(raw) -> list[str]:
+    try:
+        value = json.loads(raw or "[]")
+    except (TypeError, ValueError):
+        return []
+    return [str(c) for c in value] if isinstance(value, list) else []
+
+
+def library_rows(rows: Iterable, query: str = "", status: str = "all", limit: int = 500) -> tuple[list[list], int]:
+    """(table rows, number of matching papers) for the Library tab; newest first, at most `limit` rows."""
+    words = [w.lower() for w in (query or "").split()]
+    out = []
+    for r in rows:
+        cats = _categories(r["categories"])
+        if status and status != "all" and r["status"] != status:
+            continue
+        hay = " ".join([r["key"], r["title"] or "", " ".join(cats), r["authors"] or "", r["abstract"] or ""]).lower()
+        if any(w not in hay for w in words):
+            continue
+        if r["status"] == "indexed":
+            text = "full text" if r["fulltext"] else "abstract only"
+        else:
+            text = "—"
+        day = (r["published"] or r["announced"] or "")[:10]
+        out.append([r["key"], r["title"] or "", day, ", ".join(cats), r["status"], text,
+                    int(r["n_chunks"] or 0), shorten(r["error"] or "", 200)])
+    out.sort(key=lambda row: (row[2], row[0]), reverse=True)
+    return out[:limit], len(out)
+
+
+def decisions_markdown(decisions: Sequence, notes: Sequence[str] = (), problems: Sequence[str] = ()) -> str:
+    """A run's outcome: one line per paper (kept / already / failed …) with its reason."""
+    lines = []
+    if decisions:
+        lines += ["| paper | outcome | reason |", "|---|---|---|"]
+        for d in decisions:
+            action = getattr(d.action, "value", d.action)
+            mark = {"failed": "✗ failed", "kept": "✓ added", "replaced": "✓ replaced",
+                    "already": "✓ already there", "skipped": "– skipped"}.get(action, action)
+            lines.append(f"| {md_escape(d.paper)} {md_escape(d.title) if d.title else ''} | {mark} | "
+                         f"{md_escape(d.reason)} |")
+    for p in problems:
+        lines.append(f"\n✗ {md_escape(p)}")
+    for n in notes:
+        lines.append(f"\n*note: {md_escape(n)}*")
+    return "\n".join(lines) or "Nothing was done."
+
+
+def runs_markdown(runs: Sequence, decisions_of) -> str:
+    """Recent ingest runs (running ones included, e.g. the morning `paperrag daily`), with their failures."""
+    if not runs:
+        return "*No ingest run yet.*"
+    lines, failures = [], []
+    for r in runs:
+        summary = json.loads(r["summary"] or "{}")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.get("counts", {}).items())) or "no decisions"
+        status = "**running…**" if r["status"] == "running" else r["status"]
+        started = (r["started_at"] or "")[:16].replace("T", " ")
+        lines.append(f"- run {r['id']} · {status} · {started} · `{shorten(r['command'] or '', 50).replace('`', '')}`"
+                     f" — {counts}")
+        for d in decisions_of(r["id"]):
+            if d["action"] == "failed":
+                failures.append(f"- run {r['id']}: **{md_escape(d['paper'])}** — {md_escape(d['reason'])}")
+    if failures:
+        lines += ["", "**Failed papers, with the reason**", "", *failures[:50]]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- status
+@dataclass
+class CorpusHealth:
+    counts: dict[str, int]
+    fulltext: int
+    abstract_only: int
+    catalog_chunks: int
+    vectors: int | None
+    vector_error: str = ""
+    corpus_version: str = "0"
+    keyword_index_version: str | None = None
+
+
+def health_markdown(h: CorpusHealth) -> str:
+    order = ("indexed", "indexing", "failed", "superseded")
+    counts = ", ".join(f"{k} {h.counts[k]}" for k in order if h.counts.get(k)) or "no papers yet"
+    lines = ["## Corpus", "",
+             f"- papers: {counts}",
+             f"- indexed papers: full text {h.fulltext} · abstract only {h.abstract_only}",
+             "", "## Index health", "",
+             f"- chunks in the catalog: {h.catalog_chunks}"]
+    if h.vectors is None:
+        lines.append(f"- vectors in Chroma: unknown ({md_escape(h.vector_error)})")
+    else:
+        ok = h.vectors == h.catalog_chunks
+        lines.append(f"- vectors in Chroma: {h.vectors} — " + (
+            "✓ in step with the catalog" if ok else
+            "⚠ out of step with the catalog: an interrupted ingest is cleaned up by the next `paperrag ingest`; "
+            "`paperrag reindex` rebuilds every vector"))
+    if h.keyword_index_version is None:
+        lines.append(f"- keyword index: not built yet for corpus version {h.corpus_version} "
+                     "(built at the first question)")
+    elif h.keyword_index_version == h.corpus_version:
+        lines.append(f"- keyword index: ✓ current (corpus version {h.corpus_version})")
+    else:
+        lines.append(f"- keyword index: built for corpus version {h.keyword_index_version}, catalog is at "
+                     f"{h.corpus_version} (rebuilt at the next question)")
+    return "\n".join(lines)
+
+
+def last_daily_markdown(digests_dir: Path, today: date | None = None) -> str:
+    days = digest_days(digests_dir)
+    lines = ["## Last daily run", ""]
+    if not days:
+        return "\n".join(lines + ["- no digest written yet: run `paperrag daily` (or `make run`)"])
+    day = days[0]
+    day_dir = Path(digests_dir) / day
+    files = sorted(p.name for p in day_dir.iterdir() if p.suffix in (".md", ".html"))
+    stamp = max(p.stat().st_mtime for p in day_dir.iterdir())
+    from datetime import datetime
+
+    written = datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
+    age = ((today or date.today()) - date.fromisoformat(day)).days
+    lines.append(f"- latest digest: **{day}**" + (" (today)" if age == 0 else f" ({age} days ago)")
+                 + f", written {written}")
+    lines.append(f"- files: {', '.join(files)}")
+    report = day_dir / "run-report.md"
+    if report.exists():
+        text = report.read_text(encoding="utf-8")
+        for label in ("Papers in the digest", "Candidates"):
+            m = re.search(rf"\*\*{label}\*\*:\s*(.+)", text)
+            if m:
+                lines.append(f"- {label.lower()}: {md_escape(m[1])}")
+        lines.append("- every candidate with its reason: Digests tab → format *run report*")
+    return "\n".join(lines)
