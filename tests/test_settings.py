@@ -49,3 +49,22 @@ def test_config_show_prints_effective_values(home, tmp_path):
     assert "# language of the generated text" in result.output
     as_json = CliRunner().invoke(app, ["config", "show", "--json"])
     assert json.loads(as_json.output)["digest"]["language"] == "en"
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("[fetch\ndelay_s = 4\n", "not valid TOML"),
+    ("[fetch]\ndelai_s = 4\n", "setting fetch.delai_s"),
+    ('[fetch]\ndelay_s = "slow"\n', "setting fetch.delay_s"),
+])
+def test_bad_config_is_one_line_naming_the_file(home, tmp_path, content, expected):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "paperrag.toml").write_text(content)
+    env = {**os.environ, "PAPERRAG_HOME": str(home), "PAPERRAG_CONFIG": str(tmp_path / "paperrag.toml")}
+    proc = subprocess.run([sys.executable, "-m", "ui.cli", "status"], env=env, capture_output=True, text=True,
+                          cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and expected in proc.stderr and "paperrag.toml" in proc.stderr
+    assert proc.stderr.count("\n") == 1

@@ -39,9 +39,21 @@ class CliError(RuntimeError):
 
 
 def _settings():
-    from ingest.settings import get_settings
+    import tomllib
 
-    return get_settings()
+    from pydantic import ValidationError
+
+    from ingest.settings import config_file_in_use, get_settings
+
+    try:
+        return get_settings()
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"{config_file_in_use()}: not valid TOML ({exc}); fix or remove that file") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CliError(f"setting {where}: {first['msg']} (from {config_file_in_use() or 'the environment'}; "
+                       "`paperrag config show --docs` lists every setting)") from None
 
 
 # --------------------------------------------------------------------------- config
