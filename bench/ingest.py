@@ -16,6 +16,7 @@ The embedding model is loaded once before any timing; model load time is exclude
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+logging.getLogger("pypdf").setLevel(logging.ERROR)  # the stock reader's font warnings drown the report
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 

@@ -47,6 +47,11 @@ class ValidWriterLLM(BaseLLM):
             text = "\n".join(f"### {h}\n{body.format(i + 1)}" for i, h in enumerate(ANALYSIS_HEADINGS[fmt][lang]))
         return self._result(text, "stop", 100, 50, 0.0, 0.0)
 
+    def _stream(self, messages, opts: ChatOptions):
+        result = self._chat(messages, opts)
+        yield result.text
+        return result
+
 
 def fast_settings(home, **digest) -> Settings:
     base = Settings(home=home)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -193,7 +194,7 @@ class LLM(Protocol):
 
 
 # --------------------------------------------------------------------------------------------- helper base
-class BaseLLM:
+class BaseLLM(ABC):
     """Shared plumbing for backends: defaults, message checks, stream wrapping.
 
     A backend sets `backend`, `model`, `context_tokens`, `default_max_tokens`, `default_temperature`,
@@ -258,14 +259,12 @@ class BaseLLM:
         opts = self._options(max_tokens, temperature, stop, json_mode)
         return ChatStream(self._stream(self._check_messages(messages), opts))
 
-    # to implement
-    def _chat(self, messages: list[Message], opts: ChatOptions) -> ChatResult:  # pragma: no cover
-        raise NotImplementedError
+    # what a backend implements
+    @abstractmethod
+    def _chat(self, messages: list[Message], opts: ChatOptions) -> ChatResult: ...
 
-    def _stream(
-        self, messages: list[Message], opts: ChatOptions
-    ) -> Generator[str, None, ChatResult]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _stream(self, messages: list[Message], opts: ChatOptions) -> Generator[str, None, ChatResult]: ...
 
     def _result(
         self,
