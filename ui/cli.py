@@ -444,6 +444,49 @@ def ui(
     launch(settings, host=host, port=port, auth=auth, quiet=True)
 
 
+@app.command()
+def compare(
+    ids: Annotated[Optional[list[str]], typer.Argument(help="arXiv ids (with or without version) of 2+ indexed papers.")] = None,
+    aspects: Annotated[Optional[str], typer.Option("--aspects", "-a", help='Comma-separated rows, e.g. "action representation, training data"; default: the method-card fields.')] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, csv or json.")] = "md",
+    topic: Annotated[Optional[str], typer.Option("--topic", help="Instead of ids: compare the papers that best match this topic.")] = None,
+    n_papers: Annotated[int, typer.Option("--papers", "-n", help="With --topic: how many papers to pick.")] = 3,
+    since: SinceOpt = None, until: UntilOpt = None, category: CategoryOpt = None,
+    max_papers: Annotated[int, typer.Option("--max", help="Refuse more papers than this (each costs ~10 LLM calls: ~2 min with the 0.5B, ~3.5 with the 1.5B on 2 CPU threads).")] = 8,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table to this file instead of stdout.")] = None,
+) -> None:
+    """Side-by-side table of papers (task, idea, data, benchmarks, headline numbers …), every cell citing its page,
+    plus a short cited synthesis. Cached: running it again makes no LLM call."""
+    from ingest.progress import RichProgress
+    from rag.compare import compare as run_compare
+    from rag.compare import compare_topic, parse_aspects
+
+    if fmt not in ("md", "csv", "json"):
+        raise CliError(f"unknown format {fmt!r}: use md, csv or json")
+    if topic and ids:
+        raise CliError("give either paper ids or --topic, not both")
+    if not topic and not ids:
+        raise CliError("give the ids of 2 or more papers to compare, or --topic \"...\" to pick them")
+    if not topic and (since or until or category):
+        raise CliError("--since/--until/--category only apply with --topic")
+    settings = _settings()
+    wanted = parse_aspects(aspects)
+    with RichProgress(console=err_console) as progress:
+        if topic:
+            result = compare_topic(settings, topic, n=n_papers, since=since, until=until, categories=category or (),
+                                   aspects=wanted, progress=progress, max_papers=max_papers)
+        else:
+            result = run_compare(settings, list(ids or []), wanted, progress=progress, max_papers=max_papers)
+    text = {"md": result.to_markdown, "csv": result.to_csv, "json": result.to_json}[fmt]()
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {output}", highlight=False)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    err_console.print(f"{len(result.papers)} papers · LLM calls: {result.llm_calls} · from cache: {result.cached} · "
+                      f"{result.seconds:.1f} s · model {result.model}", highlight=False)
+
+
 # --------------------------------------------------------------------------- eval
 @eval_app.command("retrieval")
 def eval_retrieval(

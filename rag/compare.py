@@ -1,0 +1,1203 @@
+"""Compare papers side by side: method cards, free-form aspects, aligned numbers and a cited synthesis.
+
+    cmp = compare(settings, ["1706.03762", "2205.14135"])                     # card fields as rows
+    cmp = compare(settings, ids, ["action representation", "training data"])  # free-form aspects
+    print(cmp.to_markdown())   # or .to_csv() / .to_json()
+    card = method_card(settings, "1706.03762")                                # one paper's card
+
+Design for small local models (0.5–1.5B on a CPU):
+- One small question per call. Every card field (and every free-form aspect) is extracted on its own, from the
+  3 passages of THAT paper that best match the field's query (hybrid retrieval filtered to the paper), so a
+  paper that matches an aspect poorly still gets its own evidence and its own cell: no global top-k drops it.
+- The model answers with a tiny JSON object ({"value": …}, or at most 3 results), decoded with the backend's
+  JSON mode, then repaired (`rag.compare_json.repair_json`: fences, prose, trailing commas, quotes, cut-off
+  replies), validated with pydantic, retried once with the problem spelled out, then recorded as a clear
+  per-field failure (a paper whose fields all fail is marked failed, the others go on).
+- Pages are never taken from the model. A value is matched against the excerpts that were in its prompt: every
+  number in it must occur in an excerpt and most of its words too; the pages of those excerpts are cited. A
+  value that no excerpt supports is downgraded to "not stated" (its text kept in the cell's note).
+- Free-form aspects pass a relevance gate first (as `ask` does): when no passage of a paper is close to the
+  aspect, the cell is "not stated" without an LLM call.
+- Card fields are cached per paper (kind "card", subject = paper key, prompt id@version:field, model), aspects
+  likewise (kind "aspect"), the synthesis by its facts: a second run makes no LLM call and loads no model.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rag.compare_json import JsonRepairError, repair_json
+from rag.llm.base import ContextOverflow, LLMError, LLMUnavailable, ModelMissing
+from rag.prompts import Prompt, load_prompt
+
+NOT_STATED = "not stated"
+DEFAULT_MAX_PAPERS = 8
+MAX_PAPERS_REASON = ("every paper costs about 10 LLM calls (one per card field): measured 1.7 min per paper with the "
+                     "bundled 0.5B model and 3.4 min with the 1.5B on 2 CPU threads")
+PASSAGES_PER_FIELD = 3
+VALUE_MAX_TOKENS = 64
+RESULTS_MAX_TOKENS = 160
+SYNTHESIS_MAX_TOKENS = 160
+SYNTHESIS_MAX_SENTENCES = 4
+SYNTHESIS_MAX_FACTS = 12  # more is a long list that small models neither read nor cite
+WORD_SUPPORT = 0.6  # share of a value's content words that must occur in the excerpts it is attributed to
+_CHARS_PER_TOKEN = 3.0  # conservative for Qwen-family tokenizers (see rag.digest.writer)
+_JSON_MODE = True  # grammar / format=json where the backend has it; repair covers the rest
+
+Status = Literal["found", "not stated", "unsupported", "failed"]
+
+
+class CompareError(ValueError):
+    """A comparison that cannot be made (unknown ids, too few or too many papers); one line, says what to do."""
+
+
+# ------------------------------------------------------------------------------------------------ fields
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str
+    label: str
+    query: str  # retrieval query within the paper
+    question: str
+    kind: Literal["value", "results"] = "value"
+    aliases: tuple[str, ...] = ()
+
+
+CARD_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("task", "Task / problem", "problem task we address challenge motivation introduction",
+              "What task or problem does the paper address?", aliases=("task", "problem", "task/problem")),
+    FieldSpec("core_idea", "Core idea", "we propose a novel approach key idea main contribution",
+              "What is the core idea of the method the paper proposes?",
+              aliases=("core idea", "idea", "method", "approach", "contribution")),
+    FieldSpec("architecture", "Architecture / pipeline",
+              "model architecture consists of layers components pipeline steps",
+              "What are the main components or steps of the proposed architecture or pipeline?",
+              aliases=("architecture", "pipeline", "architecture/pipeline", "model")),
+    FieldSpec("training_data", "Training data", "trained on training data dataset corpus pre-training examples",
+              "On what data is the model trained?", aliases=("training data", "data", "dataset", "datasets")),
+    FieldSpec("benchmarks", "Evaluation benchmarks", "we evaluate on benchmarks datasets tasks experiments",
+              "On which benchmarks or datasets is the method evaluated?",
+              aliases=("benchmarks", "evaluation", "evaluation benchmarks", "benchmark")),
+    FieldSpec("results", "Headline results", "results table outperforms state of the art score accuracy improvement",
+              "What are the paper's headline numeric results?", kind="results",
+              aliases=("results", "headline results", "numbers", "metrics", "headline numbers")),
+    FieldSpec("baselines", "Baselines", "compared with baselines prior work previous state-of-the-art methods",
+              "Which baseline methods is the proposed method compared with?", aliases=("baselines", "baseline")),
+    FieldSpec("compute", "Compute / hardware", "trained on GPUs TPUs hardware training time hours days",
+              "What hardware or compute was used (GPUs, training time)?",
+              aliases=("compute", "hardware", "compute/hardware", "gpus")),
+    FieldSpec("availability", "Code / data availability", "code is available github open source release",
+              "Is the code or data released, and where?",
+              aliases=("availability", "code", "code availability", "code/data availability", "code and data")),
+    FieldSpec("limitations", "Limitations (authors)", "limitations future work drawbacks we leave fails",
+              "What limitations do the authors state?", aliases=("limitations", "limitation")),
+)
+FIELD_BY_KEY = {f.key: f for f in CARD_FIELDS}
+
+
+def _norm_aspect(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9@/]+", text.lower()))
+
+
+def field_for(aspect: str) -> FieldSpec | None:
+    """The card field an aspect names ("training data", "Baselines", "results"), or None for a free aspect."""
+    a = _norm_aspect(aspect)
+    for f in CARD_FIELDS:
+        if a in (f.key.replace("_", " "), _norm_aspect(f.label), *f.aliases):
+            return f
+    return None
+
+
+def parse_aspects(text: str | Sequence[str] | None) -> list[str] | None:
+    """'action representation, data' → ['action representation', 'data']; None/empty → None (card fields)."""
+    if text is None:
+        return None
+    items = re.split(r"[,;\n]", text) if isinstance(text, str) else [x for t in text for x in re.split(r"[,;\n]", t)]
+    out = list(dict.fromkeys(" ".join(i.split()) for i in items if i.strip()))
+    return out or None
+
+
+# ------------------------------------------------------------------------------------------------ schema
+class HeadlineResult(BaseModel):
+    metric: str
+    value: str
+    benchmark: str = ""
+    setting: str = ""
+    pages: list[int] = Field(default_factory=list)
+
+    def display(self, abstract_only: bool = False) -> str:
+        where = f" on {self.benchmark}" if self.benchmark else ""
+        setting = f" ({self.setting})" if self.setting else ""
+        return f"{self.metric} {self.value}{where}{setting} {_pages_label(self.pages, abstract_only)}".strip()
+
+
+class Cell(BaseModel):
+    """One paper's answer for one aspect. `pages` come from the excerpts that contain the value, never from
+    the model; `evidence` holds the chunk ids that were in the prompt."""
+
+    value: str = NOT_STATED
+    status: Status = "not stated"
+    pages: list[int] = Field(default_factory=list)
+    results: list[HeadlineResult] = Field(default_factory=list)
+    note: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    abstract_only: bool = False
+
+    def display(self) -> str:
+        if self.status == "failed":
+            return f"failed: {self.note}" if self.note else "failed"
+        if self.status != "found":
+            return NOT_STATED
+        if self.results:
+            return "; ".join(r.display(self.abstract_only) for r in self.results)
+        return f"{self.value} {_pages_label(self.pages, self.abstract_only)}".strip()
+
+
+class MethodCard(BaseModel):
+    paper_key: str
+    arxiv_id: str
+    title: str
+    basis: Literal["full text", "abstract only"]
+    model: str
+    prompt: str
+    fields: dict[str, Cell]
+    failure: str = ""
+
+    def to_markdown(self) -> str:
+        lines = [f"### {self.arxiv_id} — {self.title}" + (" (abstract only)" if self.basis == "abstract only" else ""),
+                 "", "| Field | Value |", "|---|---|"]
+        for f in CARD_FIELDS:
+            if f.key in self.fields:
+                lines.append(f"| {f.label} | {_md_cell(self.fields[f.key].display())} |")
+        return "\n".join(lines)
+
+
+class PaperColumn(BaseModel):
+    key: str
+    arxiv_id: str
+    version: int
+    title: str
+    basis: Literal["full text", "abstract only"]
+    failure: str = ""
+
+    @property
+    def label(self) -> str:
+        extra = " (abstract only)" if self.basis == "abstract only" else ""
+        failed = " — FAILED" if self.failure else ""
+        return f"{self.arxiv_id}v{self.version}{extra}{failed}" if not self.arxiv_id.startswith("local:") else \
+            f"{self.arxiv_id}{extra}{failed}"
+
+
+class Row(BaseModel):
+    aspect: str
+    field: str  # card field key, "aspect" for a free-form one, "numbers" for an aligned benchmark/metric row
+    cells: list[Cell]
+    note: str = ""
+
+
+class Comparison(BaseModel):
+    papers: list[PaperColumn]
+    rows: list[Row]
+    synthesis: str = ""
+    synthesis_status: Literal["ok", "failed", "skipped"] = "skipped"
+    notes: list[str] = Field(default_factory=list)
+    model: str = ""
+    llm_calls: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+    def to_markdown(self) -> str:
+        head = ["Aspect", *(f"{p.label} {_shorten(p.title, 60)}" for p in self.papers)]
+        lines = [f"## Comparison of {len(self.papers)} papers", "",
+                 "| " + " | ".join(_md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+        for row in self.rows:
+            label = row.aspect + (f" ({row.note})" if row.note else "")
+            lines.append("| " + " | ".join(_md_cell(c) for c in [label, *(c.display() for c in row.cells)]) + " |")
+        if self.synthesis:
+            lines += ["", "### Synthesis", "", self.synthesis]
+        failures = [f"- {p.label}: {p.failure}" for p in self.papers if p.failure]
+        if failures:
+            lines += ["", "**Failed papers**", *failures]
+        if self.notes:
+            lines += ["", "**Notes**", *(f"- {n}" for n in self.notes)]
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["aspect", *(p.label for p in self.papers)])
+        w.writerow(["title", *(p.title for p in self.papers)])
+        for row in self.rows:
+            w.writerow([row.aspect + (f" ({row.note})" if row.note else ""), *(c.display() for c in row.cells)])
+        if self.synthesis:
+            w.writerow(["synthesis", self.synthesis, *([""] * (len(self.papers) - 1))])
+        return buf.getvalue()
+
+    def to_json(self) -> str:
+        data = self.model_dump()
+        for p, col in zip(data["papers"], self.papers, strict=True):
+            p["label"] = col.label
+        for row, obj in zip(data["rows"], self.rows, strict=True):
+            for c, cell in zip(row["cells"], obj.cells, strict=True):
+                c["display"] = cell.display()
+        return json.dumps(data, ensure_ascii=False, indent=1)
+
+    def row(self, aspect: str) -> Row | None:
+        for r in self.rows:
+            if r.aspect == aspect or r.field == aspect:
+                return r
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ model output
+class _ValueAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    value: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"value": data}
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        if isinstance(data, dict) and "value" not in data:
+            strings = [v for v in data.values() if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+            if "answer" in data:
+                data = {**data, "value": data["answer"]}
+            elif len(strings) == 1:
+                data = {**data, "value": strings[0]}
+        return data
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> str:
+        if v is None:
+            return NOT_STATED
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return str(v)
+        if isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v):
+            return ", ".join(str(x) for x in v)
+        if not isinstance(v, str):
+            raise ValueError("value must be a string")
+        return clean_value(v)
+
+
+_TEMPLATE_ECHO = re.compile(r"^(?:\.\.\.|…|model size or condition(?:, or)?|dataset or task(?: it was measured on)?|"
+                            r"metric(?: name)?|benchmark|setting|or|none|n/?a|table \d+)$", re.I)
+
+
+class _ResultItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    metric: str = ""
+    value: str
+    benchmark: str = ""
+    setting: str = ""
+
+    @field_validator("metric", "value", "benchmark", "setting", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return str(v)
+        if not isinstance(v, str):
+            raise ValueError("must be a string")
+        v = _REF.sub("", " ".join(v.split()))[:120].strip(" ,;")
+        return "" if _TEMPLATE_ECHO.match(v) else v  # the prompt's placeholder copied back
+
+
+class _ResultsAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    results: list[_ResultItem]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"results": data}
+        if isinstance(data, dict) and "results" not in data:
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) == 1:
+                return {"results": lists[0]}
+            if "value" in data and ("metric" in data or "benchmark" in data):
+                return {"results": [data]}
+        if isinstance(data, dict) and isinstance(data.get("results"), list):
+            # drop members that are not even objects with a value (a cut-off last member, prose)
+            data = {**data, "results": [r for r in data["results"] if isinstance(r, dict) and r.get("value") not in
+                                        (None, "")]}
+        return data
+
+
+_REF = re.compile(r"\s*\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]")
+_FILLER = re.compile(
+    r"^(?:the (?:authors|paper|excerpts?) (?:state|states|say|says|mention|mentions|propose|proposes|describe|"
+    r"describes)(?: that)?|the (?:method|approach) (?:the paper proposes|proposed (?:in|by) the paper)(?: is)?|"
+    r"the proposed (?:architecture|pipeline|architecture or pipeline|method|model) (?:is|consists of|includes)|"
+    r"(?:the )?answer(?: is)?\s*:?|according to the excerpts,?)\s+", re.I)
+MAX_VALUE_WORDS = 40
+
+
+def clean_value(v: str) -> str:
+    """A cell value as a reader wants it: no bibliography markers ([10]), no repeated list items (a small model's
+    loop), no "The authors state that" filler, at most MAX_VALUE_WORDS words ending at a sentence or clause."""
+    v = _REF.sub("", " ".join(str(v).split())).strip()
+    if is_not_stated(v):
+        return NOT_STATED
+    parts = [p.strip().rstrip(",;") for p in re.split(r"[,;]\s+", v)]
+    if len(parts) > 2:
+        seen: list[str] = []
+        for p in parts:
+            if p and p.lower() not in (x.lower() for x in seen):
+                seen.append(p)
+        if len(seen) < len(parts):
+            v = ", ".join(seen)
+    loop = _loop_at(v)
+    if loop >= 0:  # "uses X in three ways: • In the first way, it uses X in three ways: …" → the first pass
+        v = " ".join(v.split()[:loop]).rstrip(",;:• ") + " …"
+    v = _FILLER.sub("", v).strip()
+    v = v[:1].upper() + v[1:] if v[:1].islower() and v.split(" ", 1)[0].isalpha() else v
+    words = v.split()
+    if len(words) > MAX_VALUE_WORDS:
+        v = " ".join(words[:MAX_VALUE_WORDS])
+        cut = max(v.rfind(". "), v.rfind("; "))
+        v = v[: cut + 1] if cut > len(v) // 2 else v.rstrip(",;: ") + " …"
+    return v.rstrip(",; ").strip()
+
+
+def parse_value(text: str) -> _ValueAnswer:
+    """The model's {"value": …} reply, repaired and validated (JsonRepairError / ValidationError otherwise).
+    A bare "not stated" without any JSON (small models do that) is taken as {"value": "not stated"}."""
+    try:
+        data = repair_json(text)
+    except JsonRepairError:
+        if _bare_not_stated(text):
+            return _ValueAnswer(value=NOT_STATED)
+        raise
+    return _ValueAnswer.model_validate(data)
+
+
+def parse_results(text: str) -> _ResultsAnswer:
+    """The model's {"results": [...]} reply, repaired and validated; a bare "not stated" / "none" is no result."""
+    try:
+        data = repair_json(text)
+    except JsonRepairError:
+        if _bare_not_stated(text):
+            return _ResultsAnswer(results=[])
+        raise
+    return _ResultsAnswer.model_validate(data)
+
+
+def _bare_not_stated(text: str) -> bool:
+    t = " ".join((text or "").split()).strip(" .\"'`")
+    return 0 < len(t) <= 40 and is_not_stated(t)
+
+
+def is_not_stated(value: str) -> bool:
+    v = re.sub(r"[^a-z ]", "", value.lower()).strip()
+    return v in ("", "not stated", "none", "na", "n a", "not mentioned", "not specified", "unknown", "not given",
+                 "not available", "not provided", "no", "null", "not applicable") or v.startswith(
+        ("not stated", "the excerpts do not", "the paper does not", "not mentioned", "no information"))
+
+
+# ------------------------------------------------------------------------------------------------ evidence
+@dataclass
+class Excerpt:
+    n: int
+    chunk_id: str
+    page_start: int
+    page_end: int
+    section: str
+    text: str
+
+    @property
+    def page(self) -> str:
+        return str(self.page_start) if self.page_end <= self.page_start else f"{self.page_start}-{self.page_end}"
+
+    @property
+    def pages(self) -> list[int]:
+        return list(range(self.page_start, max(self.page_start, self.page_end) + 1))
+
+
+_NUM = re.compile(r"(?<![\w.])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z\-]+")
+_STOP = frozenset("""a an the and or of to in on for with by from as at is are was were be been being this that these
+those it its we our they their which who whom what when where how than then there also such can may not no
+into over under between both each per via using used use paper model models method approach proposed propose
+based results show shows new more most other some only all any one two three""".split())
+
+
+def numbers(text: str) -> list[str]:
+    """Numbers in `text`, normalised ("4,500" → "4500", "−1" → "-1", "28.40" kept as printed)."""
+    out = []
+    for m in _NUM.finditer(text or ""):
+        out.append(m.group(0).replace(",", "").replace("−", "-").lstrip("+"))
+    return out
+
+
+def _number_set(text: str) -> set[str]:
+    s = set()
+    for n in numbers(text):
+        s.add(n)
+        s.add(n.lstrip("-"))
+    return s
+
+
+_stemmer = None
+
+
+def content_stems(text: str) -> set[str]:
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    words = [w.lower().strip("-") for w in _WORD.findall(text or "")]
+    words = [w for w in words if len(w) >= 3 and w not in _STOP]
+    return set(_stemmer.stemWords(words))
+
+
+def support(value: str, excerpts: Sequence[Excerpt]) -> list[Excerpt] | None:
+    """The excerpts that support `value`: each number in it occurs in one of them, and together they contain at
+    least WORD_SUPPORT of its content words. None when no such set exists (the value is unsupported)."""
+    if not excerpts:
+        return None
+    nums = [n.lstrip("-") for n in numbers(value)]
+    stems = content_stems(value)
+    ex_nums = [_number_set(e.text) for e in excerpts]
+    ex_stems = [content_stems(e.text) for e in excerpts]
+
+    def coverage(idx: Sequence[int]) -> float:
+        if not stems:
+            return 1.0
+        have = set().union(*(ex_stems[i] for i in idx)) if idx else set()
+        return len(stems & have) / len(stems)
+
+    order = sorted(range(len(excerpts)), key=lambda i: -coverage([i]))
+    if not nums:
+        if not stems:
+            return None
+        best = order[0]
+        return [excerpts[best]] if coverage([best]) >= WORD_SUPPORT else None
+    chosen: list[int] = []
+    for n in nums:
+        holders = [i for i in order if n in ex_nums[i]]
+        if not holders:
+            return None
+        if not any(i in chosen for i in holders):
+            chosen.append(holders[0])
+    if coverage(chosen) < WORD_SUPPORT * (0.5 if len(stems) <= 3 else 1.0):
+        # numbers found but the words are elsewhere: add the best word match if it contains the numbers too
+        extra = [i for i in order if i not in chosen][:1]
+        if not extra or coverage(chosen + extra) < WORD_SUPPORT:
+            return None
+        chosen += extra
+    return [excerpts[i] for i in sorted(chosen)]
+
+
+def _pages_of(excerpts: Sequence[Excerpt]) -> list[int]:
+    return sorted({p for e in excerpts for p in e.pages})
+
+
+def _pages_label(pages: Sequence[int], abstract_only: bool = False) -> str:
+    if abstract_only:
+        return "(abstract)"
+    if not pages:
+        return ""
+    pages = sorted(set(pages))
+    spans: list[list[int]] = []
+    for p in pages:
+        if spans and p == spans[-1][1] + 1:
+            spans[-1][1] = p
+        else:
+            spans.append([p, p])
+    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
+    return f"(p.{text})" if len(pages) == 1 else f"(pp.{text})"
+
+
+# ------------------------------------------------------------------------------------------------ engine
+@dataclass
+class _Paper:
+    key: str
+    arxiv_id: str
+    version: int
+    title: str
+    abstract: str
+    fulltext: bool
+    sha: str
+
+    @property
+    def column(self) -> PaperColumn:
+        return PaperColumn(key=self.key, arxiv_id=self.arxiv_id, version=self.version, title=self.title,
+                           basis="full text" if self.fulltext else "abstract only")
+
+
+class Comparer:
+    """The engine behind `compare` / `method_card`; builds the embedder, retriever and LLM only when needed."""
+
+    def __init__(self, settings, *, llm=None, embedder=None, progress=None):
+        from ingest.catalog import Catalog
+        from ingest.progress import NullProgress
+        from rag.digest.artifacts import ArtifactCache
+
+        self.settings = settings
+        self._llm = llm
+        self._embedder = embedder
+        self._retriever = None
+        self.progress = progress or NullProgress()
+        self.catalog = Catalog(settings.catalog_path)
+        self.cache = ArtifactCache(settings.catalog_path)
+        self._model_id: str | None = f"{llm.backend}:{llm.model}" if llm is not None else None
+        self.llm_calls = 0
+        self.cached = 0
+        self.notes: list[str] = []
+
+    # -------------------------------------------------------------- lazily built parts
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from ingest.embedder import Embedder
+
+            self._embedder = Embedder(self.settings.embed.model, device=self.settings.embed.device)
+        return self._embedder
+
+    @property
+    def retriever(self):
+        if self._retriever is None:
+            from rag.retrieval.retriever import Retriever
+
+            self._retriever = Retriever(self.settings, self.embedder)
+        return self._retriever
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            from rag.llm.select import get_llm
+
+            self._llm = get_llm(self.settings)
+        return self._llm
+
+    @property
+    def model_id(self) -> str:
+        """backend:model, derived without loading a model (so a fully cached run loads none)."""
+        if self._model_id is None:
+            from rag.llm.select import choose_backend
+
+            sel = choose_backend(self.settings)
+            name = {"ollama": self.settings.llm.ollama_model, "openai": self.settings.llm.openai_model}.get(
+                sel.backend) or (sel.gguf.stem if sel.gguf else "unknown")
+            self._model_id = f"{sel.backend}:{name}"
+        return self._model_id
+
+    def close(self) -> None:
+        if self._retriever is not None:
+            self._retriever.close()
+        self.catalog.close()
+
+    # -------------------------------------------------------------- papers
+    def resolve(self, ids: Sequence[str]) -> list[_Paper]:
+        """Indexed papers for ids ("1706.03762", "1706.03762v5", a paper key); CompareError naming unknown ones."""
+        from ingest.arxiv_ids import parse_arxiv_id
+
+        papers: list[_Paper] = []
+        unknown: list[str] = []
+        for raw in ids:
+            pid = str(raw).strip().removeprefix("arXiv:").removeprefix("arxiv:")
+            if not pid:
+                continue
+            row = self.catalog.get_paper(pid)
+            if row is None or row["status"] != "indexed":
+                try:
+                    arxiv_id, version = parse_arxiv_id(pid)
+                except ValueError:
+                    arxiv_id, version = pid, None
+                if version is None:
+                    row = self.catalog.latest_indexed(arxiv_id)
+                else:
+                    row = self.catalog.get_paper(f"{arxiv_id}v{version}")
+            if row is None or row["status"] != "indexed":
+                unknown.append(str(raw))
+                continue
+            if any(p.key == row["key"] for p in papers):
+                continue
+            papers.append(_Paper(row["key"], row["arxiv_id"], int(row["version"]), row["title"] or row["key"],
+                                 row["abstract"] or "", bool(row["fulltext"]), row["content_sha256"] or ""))
+        if unknown:
+            raise CompareError(f"unknown paper{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} — not "
+                               f"indexed in this library (see `paperrag status`; add with `paperrag ingest ID`)")
+        return papers
+
+    # -------------------------------------------------------------- evidence
+    def excerpts(self, paper: _Paper, query: str, k: int = PASSAGES_PER_FIELD) -> list[Excerpt]:
+        """The k best passages of THIS paper for `query` (never empty for a paper with chunks)."""
+        from rag.retrieval.filters import SearchFilters
+
+        rows: list[tuple[str, int, int, str, str]] = []
+        if paper.fulltext:
+            hits = self.retriever.search(query, k=k + 3, filters=SearchFilters(arxiv_ids=(paper.key,)))
+            rows = [(h.chunk_id, h.page_start, h.page_end, h.section, h.text) for h in hits
+                    if h.kind != "references"][:k]
+        if not rows:  # abstract-only papers, or nothing matched: the paper's first chunks
+            got = self.catalog.db.execute(
+                "SELECT id, page_start, page_end, section, text FROM chunks WHERE paper_key=? AND "
+                "COALESCE(kind, 'body') != 'references' ORDER BY ordinal LIMIT ?", (paper.key, k)).fetchall()
+            rows = [(r[0], r[1] or 0, r[2] or 0, r[3] or "", r[4]) for r in got]
+        if not rows and paper.abstract:
+            rows = [(f"{paper.key}#abstract", 1, 1, "Abstract", paper.abstract)]
+        budget = self._excerpt_chars()
+        out = []
+        for i, (cid, ps, pe, section, text) in enumerate(rows, 1):
+            body = text.split("\n", 1)[-1] if "\n" in text else text
+            body = " ".join(body.split())[:budget]
+            out.append(Excerpt(i, cid, int(ps), int(pe or ps), section.split(" › ")[-1][:60], body))
+        return out
+
+    def _excerpt_chars(self) -> int:
+        ctx = getattr(self._llm, "context_tokens", None) or self.settings.llm.context_tokens
+        budget = int((ctx - RESULTS_MAX_TOKENS - 450) * _CHARS_PER_TOKEN / PASSAGES_PER_FIELD)
+        return max(300, min(1400, budget))
+
+    def _relevant(self, query: str, excerpts: Sequence[Excerpt]) -> float:
+        import numpy as np
+
+        vectors = np.asarray(self.embedder.embed([query] + [e.text for e in excerpts]))
+        return float(np.max(vectors[1:] @ vectors[0])) if len(excerpts) else 0.0
+
+    # -------------------------------------------------------------- one cell
+    def field_cell(self, paper: _Paper, spec: FieldSpec) -> Cell:
+        prompt = load_prompt("method_card")
+        return self._cached_cell("card", paper, f"{prompt.key}:{spec.key}",
+                                 lambda: self._extract(paper, prompt, spec.query, spec.kind,
+                                                       dict(question=spec.question, kind=spec.kind), spec.key))
+
+    def aspect_cell(self, paper: _Paper, aspect: str) -> Cell:
+        prompt = load_prompt("compare_aspect")
+
+        def make() -> Cell:
+            ex = self.excerpts(paper, aspect)
+            best = self._relevant(aspect, ex) if paper.fulltext and ex else 1.0
+            if best < self.settings.ask.min_relevance:
+                return Cell(note=f"no passage of this paper is about {aspect!r} (best similarity {best:.2f}); "
+                                 f"no LLM call", evidence=[e.chunk_id for e in ex],
+                            abstract_only=not paper.fulltext)
+            return self._extract(paper, prompt, aspect, "value", dict(aspect=aspect), f"aspect:{aspect}", ex)
+
+        return self._cached_cell("aspect", paper, f"{prompt.key}:{_norm_aspect(aspect)}", make)
+
+    def _cached_cell(self, kind: str, paper: _Paper, prompt_key: str, make) -> Cell:
+        hit = self.cache.get(kind, paper.key, prompt_key, self.model_id, "en")
+        if hit is not None and hit.extra.get("sha", "") == paper.sha:
+            self.cached += 1
+            return Cell.model_validate_json(hit.content)
+        cell = make()
+        if not cell.note.startswith("LLM error"):  # transient backend failures are not cached
+            self.cache.put(kind, paper.key, prompt_key, self.model_id, "en", cell.model_dump_json(),
+                           outcome=cell.status, reason=cell.note, extra={"sha": paper.sha})
+        return cell
+
+    def _extract(self, paper: _Paper, prompt: Prompt, query: str, kind: str, variables: dict, purpose: str,
+                 excerpts: list[Excerpt] | None = None) -> Cell:
+        ex = excerpts if excerpts is not None else self.excerpts(paper, query)
+        base = Cell(evidence=[e.chunk_id for e in ex], abstract_only=not paper.fulltext)
+        if not ex:
+            return base.model_copy(update={"note": "the paper has no text in the catalog"})
+        messages = prompt.messages(title=paper.title, passages=ex, **variables)
+        max_tokens = RESULTS_MAX_TOKENS if kind == "results" else VALUE_MAX_TOKENS
+        problem = ""
+        for attempt in range(2):
+            try:
+                self.llm_calls += 1
+                out = self.llm.chat(messages, max_tokens=max_tokens, temperature=0.0, json_mode=_JSON_MODE,
+                                    purpose=f"compare:{purpose}:{paper.key}"[:200], prompt_id=prompt.id,
+                                    prompt_version=str(prompt.version))
+            except (LLMUnavailable, ModelMissing):
+                raise
+            except ContextOverflow as exc:
+                if len(ex) <= 1:
+                    return base.model_copy(update={"status": "failed", "note": f"LLM error: {exc}"})
+                ex = ex[:1]  # a small context (llm.context_tokens): the best excerpt alone
+                messages = prompt.messages(title=paper.title, passages=ex, **variables)
+                base = base.model_copy(update={"evidence": [e.chunk_id for e in ex]})
+                problem = "the prompt did not fit the context; retried with the best excerpt only"
+                continue
+            except LLMError as exc:
+                return base.model_copy(update={"status": "failed", "note": f"LLM error: {exc}"})
+            try:
+                answer = parse_results(out.text) if kind == "results" else parse_value(out.text)
+            except (JsonRepairError, ValidationError) as exc:
+                problem = _problem(exc)
+                if out.finish_reason == "length":
+                    problem += " (the reply hit the output limit)"
+                messages = [*messages, {"role": "assistant", "content": out.text[:600]},
+                            {"role": "user", "content": f"That reply was rejected: {problem}. Reply again with only "
+                             + ('the JSON object {"results": [...]}' if kind == "results" else
+                                'the JSON object {"value": "..."}') + ", nothing else."}]
+                continue
+            note = "" if attempt == 0 else f"after a retry ({problem})"
+            if out.finish_reason == "length" and isinstance(answer, _ValueAnswer):
+                answer.value = _cut_to_sentence(answer.value, ellipsis=True)
+            return _verified(answer, ex, base, note)
+        return base.model_copy(update={"status": "failed",
+                                       "note": f"model output unusable after a retry: {problem}"})
+
+    # -------------------------------------------------------------- synthesis
+    def synthesis(self, papers: list[_Paper], rows: list[Row]) -> tuple[str, str, list[str]]:
+        """(text, status, notes): a short comparison citing [id p.N] of facts that were in its prompt."""
+        facts = _facts(papers, rows)
+        if len({f["key"] for f in facts}) < 2:
+            return "", "skipped", ["no synthesis: fewer than two papers have stated facts to compare"]
+        prompt = load_prompt("compare_synthesis")
+        digest = hashlib.sha256(json.dumps([[f["key"], f["aspect"], f["value"], f["cite"]] for f in facts])
+                                .encode()).hexdigest()[:20]
+        hit = self.cache.get("compare_synthesis", digest, prompt.key, self.model_id, "en")
+        if hit is not None:
+            self.cached += 1
+            return hit.content, hit.outcome, json.loads(hit.reason or "[]")
+        messages = prompt.messages(papers=[{"id": p.arxiv_id, "title": p.title} for p in papers], facts=facts,
+                                   max_sentences=SYNTHESIS_MAX_SENTENCES)
+        text, status, notes = "", "failed", []
+        for attempt in range(2):
+            try:
+                self.llm_calls += 1
+                out = self.llm.chat(messages, max_tokens=SYNTHESIS_MAX_TOKENS, temperature=0.0,
+                                    purpose="compare:synthesis", prompt_id=prompt.id,
+                                    prompt_version=str(prompt.version))
+            except (LLMUnavailable, ModelMissing):
+                raise
+            except LLMError as exc:
+                return "", "failed", [f"synthesis failed: LLM error: {exc}"]
+            raw = _cut_to_sentence(out.text) if out.finish_reason == "length" else out.text
+            kept, invalid, uncited, unbacked, matched, unrelated = [], [], 0, 0, 0, 0
+            sentences = _sentences(raw)
+            if out.finish_reason == "length" and sentences and not re.search(r"[.!?\]]$", sentences[-1]):
+                sentences = sentences[:-1]  # cut off mid-sentence by the token limit
+            for sentence in sentences:
+                resolved, cited, bad = resolve_fact_citations(sentence, facts)
+                invalid += bad
+                words = re.sub(r"\[[^\]]*\]", " ", resolved).split()
+                if len(words) < 3 or any(_same_text(resolved, k) for k in kept) or _loop_at(resolved) >= 0:
+                    continue  # a bare "[1]" line, the same sentence again, or a phrase looping (small models)
+                by_words = False
+                relevant = [n for n in cited if _shares_words(resolved, facts[n - 1])]
+                if relevant != cited:  # the model cited a fact the sentence has nothing in common with
+                    unrelated += len(cited) - len(relevant)
+                    cited = relevant
+                    resolved = _append_cites(_bare(resolved), [facts[n - 1]["cite"] for n in cited])
+                if not cited:  # the model cited nothing here: cite the facts the sentence visibly draws on
+                    cited = attribute(resolved, facts)
+                    by_words = bool(cited)
+                    if cited:
+                        resolved = _append_cites(_bare(resolved), [facts[n - 1]["cite"] for n in cited])
+                if not cited:
+                    uncited += 1
+                elif not _numbers_backed(resolved, [facts[n - 1] for n in cited]):
+                    unbacked += 1
+                else:
+                    kept.append(_citations_last(resolved))
+                    matched += by_words
+            if kept:
+                text, status = " ".join(kept), "ok"
+                if invalid:
+                    notes.append(f"synthesis: dropped {len(invalid)} citation(s) of facts that were not in its "
+                                 f"prompt: {', '.join(invalid[:5])}")
+                if unrelated:
+                    notes.append(f"synthesis: dropped {unrelated} citation(s) of facts that share no word with "
+                                 f"their sentence")
+                if matched:
+                    notes.append(f"synthesis: the model cited no fact in {matched} sentence(s); their citations "
+                                 f"are the facts whose words they repeat")
+                if uncited:
+                    notes.append(f"synthesis: left out {uncited} sentence(s) that match no fact")
+                if unbacked:
+                    notes.append(f"synthesis: left out {unbacked} sentence(s) with numbers not in the facts they cite")
+                break
+            problem = "empty reply" if not raw.strip() else "it cites none of the numbered facts" if not unbacked \
+                else "its sentences state numbers that are not in the facts they cite"
+            notes = [f"synthesis try {attempt + 1} rejected: {problem}"]
+            messages = [*messages, {"role": "assistant", "content": out.text[:800]},
+                        {"role": "user", "content": f"Write the 2 to {SYNTHESIS_MAX_SENTENCES} sentences again, "
+                         "using only the facts, and end every sentence with the numbers of the facts it uses, "
+                         "like [1][2]."}]
+        self.cache.put("compare_synthesis", digest, prompt.key, self.model_id, "en", text, outcome=status,
+                       reason=json.dumps(notes))
+        return text, status, notes
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "reply"
+        return f"invalid JSON shape ({loc}: {err.get('msg', '')})"[:200]
+    return str(exc)[:200]
+
+
+def _verified(answer, ex: list[Excerpt], base: Cell, note: str) -> Cell:
+    """The cell for a parsed answer, every value checked against the excerpts of its prompt."""
+    if isinstance(answer, _ResultsAnswer):
+        kept: list[HeadlineResult] = []
+        dropped: list[str] = []
+        for r in answer.results[:3]:
+            text = f"{r.metric} {r.value} {r.benchmark}".strip()
+            if not numbers(r.value):
+                dropped.append(f"{r.metric} {r.value!r} (no number)")
+                continue
+            sup = support(r.value, ex)  # the number must occur; words of metric/benchmark are not required
+            if sup is None:
+                dropped.append(f"{text!r} (number not in the excerpts)")
+                continue
+            kept.append(HeadlineResult(metric=r.metric or "result", value=r.value, benchmark=r.benchmark,
+                                       setting=r.setting, pages=_pages_of(sup)))
+        notes = [n for n in (note, f"dropped unsupported: {'; '.join(dropped)}" if dropped else "") if n]
+        if not kept:
+            return base.model_copy(update={"status": "unsupported" if dropped else "not stated",
+                                           "note": "; ".join(notes)})
+        return base.model_copy(update={"status": "found", "results": kept,
+                                       "value": "; ".join(f"{r.metric} {r.value}" for r in kept),
+                                       "pages": sorted({p for r in kept for p in r.pages}),
+                                       "note": "; ".join(notes)})
+    value = answer.value
+    if is_not_stated(value):
+        return base.model_copy(update={"note": note})
+    sup = support(value, ex)
+    if sup is None:
+        why = f"the model's answer {_shorten(value, 120)!r} is not supported by the excerpts it was given"
+        return base.model_copy(update={"status": "unsupported", "note": "; ".join(n for n in (note, why) if n)})
+    return base.model_copy(update={"status": "found", "value": value, "pages": _pages_of(sup), "note": note})
+
+
+# ------------------------------------------------------------------------------------------------ numbers
+_BENCH_DROP = frozenset({"the", "test", "dataset", "set", "on", "score", "benchmark", "task", "of", "split"})
+
+
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(w for w in re.findall(r"[a-z0-9@]+", text.lower()) if w not in _BENCH_DROP)
+
+
+def _same_measure(a: HeadlineResult, b: HeadlineResult) -> bool:
+    """Same metric (its words equal) on the same benchmark (one name's words contain the other's: "SciFact" and
+    "SciFact test set", "WMT 2014 English-German" and "WMT 2014 English-German newstest")."""
+    ma, mb, ba, bb = _tokens(a.metric), _tokens(b.metric), _tokens(a.benchmark), _tokens(b.benchmark)
+    return bool(ma and ba and bb) and ma == mb and (ba <= bb or bb <= ba)
+
+
+def aligned_rows(papers: list[_Paper], results_row: Row | None) -> list[Row]:
+    """One row per (benchmark, metric) that at least two papers report, cells in paper order."""
+    if results_row is None:
+        return []
+    groups: list[dict[int, HeadlineResult]] = []
+    for i, cell in enumerate(results_row.cells):
+        for r in cell.results:
+            for g in groups:
+                if i not in g and all(_same_measure(r, other) for other in g.values()):
+                    g[i] = r
+                    break
+            else:
+                groups.append({i: r})
+    rows = []
+    for by_paper in groups:
+        if len(by_paper) < 2:
+            continue
+        first = by_paper[min(by_paper)]
+        cells = []
+        for i in range(len(papers)):
+            r = by_paper.get(i)
+            if r is None:
+                cells.append(Cell(note="not reported among this paper's headline results"))
+                continue
+            value = r.value + (f" ({r.setting})" if r.setting else "")
+            cells.append(Cell(value=value, status="found", pages=r.pages, results=[],
+                              abstract_only=results_row.cells[i].abstract_only))
+        settings = {(r.setting or "").strip().lower() for r in by_paper.values()}
+        note = "settings differ: " + " vs ".join(r.setting or "unspecified" for r in by_paper.values()) \
+            if len(settings) > 1 else ""
+        rows.append(Row(aspect=f"{first.benchmark} {first.metric}", field="numbers", cells=cells, note=note))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ citations
+_FACT = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_LABEL = re.compile(r"\[([^\[\]]{1,40}?)\s+(p\.\s*\d+|abstract)\]")
+
+
+def _facts(papers: list[_Paper], rows: list[Row]) -> list[dict]:
+    facts: list[dict] = []
+    order = ["task", "core_idea", "numbers", "results", "architecture", "training_data", "benchmarks",
+             "baselines", "compute", "availability", "limitations", "aspect"]
+    ranked = sorted(rows, key=lambda r: order.index(r.field) if r.field in order else len(order))
+    for row in ranked:
+        for paper, cell in zip(papers, row.cells, strict=True):
+            if cell.status != "found" or len(facts) >= SYNTHESIS_MAX_FACTS:
+                continue
+            if cell.results:
+                value = "; ".join(f"{r.metric} {r.value}" + (f" on {r.benchmark}" if r.benchmark else "")
+                                  + (f" ({r.setting})" if r.setting else "") for r in cell.results)
+            else:
+                value = cell.value
+            cite = f"[{paper.arxiv_id} abstract]" if cell.abstract_only or not cell.pages else \
+                f"[{paper.arxiv_id} p.{cell.pages[0]}]"
+            facts.append({"n": len(facts) + 1, "key": paper.key, "paper": paper.arxiv_id, "aspect": row.aspect,
+                          "value": _shorten(value, 200), "cite": cite})
+    return facts
+
+
+def resolve_fact_citations(text: str, facts: list[dict]) -> tuple[str, list[int], list[str]]:
+    """Fact numbers → [id p.N]; a label the model wrote itself is kept only when it is one of the facts'; any
+    other bracketed citation is dropped and reported. Returns (text, cited fact numbers, invalid citations)."""
+    cited: list[int] = []
+    invalid: list[str] = []
+    by_cite = {f["cite"].lower(): f for f in facts}
+
+    def numbered(m: re.Match) -> str:
+        out = []
+        for x in re.split(r"\s*[,;]\s*", m.group(1)):
+            n = int(x)
+            if 1 <= n <= len(facts):
+                if n not in cited:
+                    cited.append(n)
+                if facts[n - 1]["cite"] not in out:
+                    out.append(facts[n - 1]["cite"])
+            else:
+                invalid.append(f"[{n}]")
+        return "".join(out)
+
+    def labelled(m: re.Match) -> str:
+        label = "[" + " ".join(m.group(0)[1:-1].split()).replace("p. ", "p.") + "]"
+        f = by_cite.get(label.lower())
+        if f is None:
+            invalid.append(m.group(0))
+            return ""
+        if f["n"] not in cited:
+            cited.append(f["n"])
+        return f["cite"]
+
+    text = _LABEL.sub(labelled, text or "")
+    text = _FACT.sub(numbered, text)
+    valid = {f["cite"] for f in facts}
+
+    def other(m: re.Match) -> str:  # any other bracket that looks like a citation ([Paper 1], [2005.11401])
+        if m.group(0) in valid or not re.search(r"\d", m.group(0)):
+            return m.group(0)
+        invalid.append(m.group(0))
+        return ""
+
+    text = re.sub(r"\[[^\[\]]{1,60}\]", other, text)
+    text = re.sub(r"[ \t]+([.,;:])", r"\1", text)
+    return " ".join(text.split()), cited, invalid
+
+
+def attribute(sentence: str, facts: list[dict], limit: int = 3) -> list[int]:
+    """Numbers of the facts a sentence visibly draws on: it repeats at least half of a fact's content words (two
+    or more, or all of a one-word fact), or one of its numbers with a quarter of its words. Best first."""
+    s_stems = content_stems(re.sub(r"\[[^\]]*\]", " ", sentence))
+    s_nums = {n.lstrip("-") for n in numbers(re.sub(r"\[[^\]]*\]", " ", sentence))}
+    scored = []
+    for f in facts:
+        f_stems = content_stems(f["value"])
+        common = len(f_stems & s_stems)
+        share = common / len(f_stems) if f_stems else 0.0
+        num_hit = bool(s_nums & _number_set(f["value"]))
+        if (common >= 2 and share >= 0.5) or (f_stems and share == 1.0) or (num_hit and share >= 0.25):
+            scored.append((share + num_hit, -f["n"], f["n"]))
+    return [n for *_, n in sorted(scored, reverse=True)[:limit]]
+
+
+def _append_cites(sentence: str, cites: list[str]) -> str:
+    labels = "".join(dict.fromkeys(cites))
+    if not labels:
+        return sentence
+    m = re.match(r"^(.*?)([.!?]*)$", sentence.strip(), re.S)
+    return f"{m.group(1).rstrip()} {labels}{m.group(2)}"
+
+
+def _bare(sentence: str) -> str:
+    return " ".join(re.sub(r"\[[^\]]*\]", " ", sentence).split()).replace(" .", ".")
+
+
+def _shares_words(sentence: str, fact: dict) -> bool:
+    """A cited fact is plausible when the sentence repeats one of its words (aspect or value) or numbers."""
+    text = _bare(sentence)
+    return bool(content_stems(text) & content_stems(f"{fact['aspect']} {fact['value']}") or
+                {n.lstrip("-") for n in numbers(text)} & _number_set(fact["value"]))
+
+
+def _numbers_backed(sentence: str, facts: list[dict]) -> bool:
+    """Every number of a synthesis sentence (citation labels removed) occurs in one of the facts it cites."""
+    have = set().union(*(_number_set(f["value"]) for f in facts))
+    bare = re.sub(r"\[[^\]]*\]", " ", sentence)
+    return all(n.lstrip("-") in have for n in numbers(bare))
+
+
+def _loop_at(text: str, n: int = 5) -> int:
+    """Word index where a run of n words repeats for the first time (a generation loop), or -1."""
+    words = re.sub(r"\[[^\]]*\]", " ", text).lower().split()
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        if gram in seen and i - seen[gram] >= n:
+            return i
+        seen.setdefault(gram, i)
+    return -1
+
+
+def _same_text(a: str, b: str) -> bool:
+    strip = lambda t: " ".join(re.sub(r"\[[^\]]*\]", " ", t).lower().split()).strip(" .")  # noqa: E731
+    return strip(a) == strip(b)
+
+
+def _citations_last(sentence: str) -> str:
+    """"[a p.1] Both use X." and "Both use X. [a p.1]" → "Both use X [a p.1]."."""
+    m = re.match(r"^((?:\[[^\]]+\]\s*)+)(\S.*)$", sentence)
+    if m:
+        sentence = m.group(2).rstrip() + " " + _labels(m.group(1))
+    m = re.match(r"^(.*?)\s*([.!?])\s*((?:\[[^\]]+\]\s*)+)$", sentence, re.S)
+    return f"{m.group(1)} {_labels(m.group(3))}{m.group(2)}" if m else sentence
+
+
+def _labels(text: str) -> str:
+    return "".join(re.findall(r"\[[^\]]+\]", text))
+
+
+def _sentences(text: str) -> list[str]:
+    return [x.strip() for x in re.split(r"(?<=[.!?\]])\s+(?=[A-Z])", " ".join((text or "").split())) if x.strip()]
+
+
+def _cut_to_sentence(text: str, *, ellipsis: bool = False) -> str:
+    """A reply cut off by the token limit, up to its last complete sentence (or with "…" when it has none)."""
+    text = text.strip()
+    if text.endswith((".", "]")):
+        return text
+    cut = max(text.rfind(". "), text.rfind("]. "), text.rfind(".\n"))
+    if cut > 0:
+        return text[: cut + 1].strip() if text[cut] == "." else text[: cut + 2].strip()
+    return text.rstrip(",;: ") + " …" if ellipsis else text
+
+
+# ------------------------------------------------------------------------------------------------ public API
+def compare(settings, ids: list[str], aspects: list[str] | None = None, *, llm=None, embedder=None,
+            progress=None, max_papers: int = DEFAULT_MAX_PAPERS, synthesis: bool = True) -> Comparison:
+    """A side-by-side comparison of `ids` (arXiv ids with or without version, or paper keys).
+
+    aspects: None → the method-card fields; otherwise each aspect is a card field when it names one
+    ("training data", "baselines", "results") or is answered per paper from that paper's own passages.
+    Raises CompareError for unknown ids, fewer than 2 papers or more than `max_papers`."""
+    t0 = time.perf_counter()
+    ids = [i for i in (ids or []) if str(i).strip()]
+    if len(ids) > max_papers:
+        raise CompareError(f"{len(ids)} papers asked for; compare takes at most {max_papers} at a time because "
+                           f"{MAX_PAPERS_REASON}. Raise the limit (--max {len(ids)}) to run it anyway")
+    engine = Comparer(settings, llm=llm, embedder=embedder, progress=progress)
+    try:
+        papers = engine.resolve(ids)
+        if len(papers) < 2:
+            got = f"got {len(papers)}" + (f" ({papers[0].key})" if papers else "")
+            raise CompareError(f"compare needs at least 2 different papers; {got}")
+        plan: list[tuple[str, FieldSpec | None, str]] = []  # (row label, card field or None, aspect text)
+        for a in (aspects if aspects else [f.label for f in CARD_FIELDS]):
+            spec = field_for(a)
+            plan.append((spec.label if spec else a, spec, a))
+        plan = list({label: (label, spec, a) for label, spec, a in plan}.values())
+        prog = engine.progress
+        prog.start("compare", total=len(papers) * len(plan) + int(synthesis),
+                   description=f"Comparing {len(papers)} papers")
+        rows: list[Row] = []
+        columns = [p.column for p in papers]
+        cells: dict[str, list[Cell]] = {label: [] for label, _, _ in plan}
+        for p_i, paper in enumerate(papers):
+            for label, spec, aspect in plan:
+                prog.update("compare", description=f"{paper.key}: {label}")
+                cell = engine.field_cell(paper, spec) if spec else engine.aspect_cell(paper, aspect)
+                cells[label].append(cell)
+                prog.advance("compare")
+            mine = [cells[label][p_i] for label, _, _ in plan]
+            if all(c.status == "failed" for c in mine):
+                columns[p_i].failure = f"every aspect failed; first: {mine[0].note}"
+        for label, spec, _ in plan:
+            rows.append(Row(aspect=label, field=spec.key if spec else "aspect", cells=cells[label]))
+        results_row = next((r for r in rows if r.field == "results"), None)
+        numbers_rows = aligned_rows(papers, results_row)
+        if numbers_rows:
+            at = rows.index(results_row) + 1
+            rows[at:at] = numbers_rows
+        notes = list(engine.notes)
+        for p in papers:
+            if not p.fulltext:
+                notes.append(f"{p.key}: no full text in the library; its column is from the abstract only")
+        text, status = "", "skipped"
+        if synthesis:
+            prog.update("compare", description="synthesis")
+            text, status, syn_notes = engine.synthesis(papers, rows)
+            notes += syn_notes
+            prog.advance("compare")
+        prog.stop("compare")
+        return Comparison(papers=columns, rows=rows, synthesis=text, synthesis_status=status, notes=notes,
+                          model=engine.model_id, llm_calls=engine.llm_calls, cached=engine.cached,
+                          seconds=round(time.perf_counter() - t0, 2))
+    finally:
+        engine.close()
+
+
+def compare_topic(settings, topic: str, *, n: int = 3, since: str | None = None, until: str | None = None,
+                  categories: Sequence[str] = (), aspects: list[str] | None = None, llm=None, embedder=None,
+                  progress=None, max_papers: int = DEFAULT_MAX_PAPERS) -> Comparison:
+    """Pick the `n` papers that best match `topic` (paper-level retrieval, optional date/category filters) and
+    compare them. The picks and their scores are listed in the notes."""
+    from rag.retrieval.filters import SearchFilters
+    from rag.retrieval.retriever import Retriever
+
+    if not topic or not topic.strip():
+        raise CompareError("empty topic: give words that describe the papers to compare")
+    if n < 2:
+        raise CompareError(f"compare needs at least 2 papers; --papers is {n}")
+    if n > max_papers:
+        raise CompareError(f"{n} papers asked for; compare takes at most {max_papers} at a time because "
+                           f"{MAX_PAPERS_REASON}. Raise the limit (--max {n}) to run it anyway")
+    if embedder is None:
+        from ingest.embedder import Embedder
+
+        embedder = Embedder(settings.embed.model, device=settings.embed.device)
+    filters = SearchFilters(date_from=since, date_to=until, categories=tuple(categories))
+    retriever = Retriever(settings, embedder)
+    try:
+        hits = retriever.search_papers(topic, k=n, filters=filters)
+    finally:
+        retriever.close()
+    if len(hits) < 2:
+        raise CompareError(f"only {len(hits)} indexed paper(s) match {topic!r} with these filters; compare needs 2")
+    result = compare(settings, [h.paper_key for h in hits], aspects, llm=llm, embedder=embedder,
+                     progress=progress, max_papers=max_papers)
+    picked = ", ".join(f"{h.paper_key} ({h.score:.2f})" for h in hits)
+    result.notes.insert(0, f"papers picked for the topic {topic!r}: {picked}")
+    return result
+
+
+def method_card(settings, paper: str, *, llm=None, embedder=None) -> MethodCard:
+    """One paper's method card: every card field, each with the pages it came from or "not stated"."""
+    engine = Comparer(settings, llm=llm, embedder=embedder)
+    try:
+        (p,) = engine.resolve([paper])
+        fields = {f.key: engine.field_cell(p, f) for f in CARD_FIELDS}
+        failed = all(c.status == "failed" for c in fields.values())
+        return MethodCard(paper_key=p.key, arxiv_id=p.arxiv_id, title=p.title, basis=p.column.basis,
+                          model=engine.model_id, prompt=load_prompt("method_card").key, fields=fields,
+                          failure=f"every field failed; first: {fields['task'].note}" if failed else "")
+    finally:
+        engine.close()
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _shorten(text: str, n: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
