@@ -81,6 +81,7 @@ def test_sample_day_writes_every_format_and_a_rerun_makes_no_llm_call(sample_run
         assert f"(#{entry.anchor})" in report and f"<a id='{entry.anchor}'></a>" in report
     run_report = first.files["run-report"].read_text()
     assert "0904.1234v3" in run_report and "replacement" in run_report  # dropped papers are listed with why
+    assert "no keyword match" in run_report  # the sample day's own keywords were applied
     assert first.outcomes.get("first try", 0) >= 3 * 3  # 3 papers × (translation + 2 analyses) passed the gates
 
     again = run_daily(settings, sample=True, llm=llm, embedder=embedder)

@@ -42,14 +42,14 @@ def run_daily(settings, *, sample: bool = False, fallback_sample: bool = True, p
               llm=None, embedder=None) -> DailyResult:
     started = time.perf_counter()
     progress = progress or NullProgress()
+    if sample:
+        settings = sources.sample_settings(settings)
     plan = sources.plan(settings, feed=not sample, sample=sample, progress=progress)
     if plan.offline and fallback_sample and not sample:
         settings = sources.sample_settings(settings)
         plan = sources.plan(settings, sample=True, progress=progress)
         sample = True
         plan.notes.insert(0, "arXiv unreachable: ran the bundled sample day instead")
-    elif sample:
-        settings = sources.sample_settings(settings)
     day = plan.feed_date or date_cls.today().isoformat()
     keys = [c.meta.key for c in plan.candidates][: settings.digest.max_papers or None]
     writer = DigestWriter(settings, llm=llm)
