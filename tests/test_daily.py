@@ -151,3 +151,29 @@ def test_daily_sample_end_to_end_with_the_embedded_model(tmp_path, embedder):
     calls = count_calls(settings.catalog_path)
     assert run_daily(settings, sample=True, embedder=embedder).already_done
     assert count_calls(settings.catalog_path) == calls
+
+
+def test_echoed_template_placeholders_are_rejected_and_retried(tmp_path):
+    """Real failure of the 0.5B: it returned the headings with the template's bracketed instructions,
+    translated ("[摘要，简体中文]"), instead of an analysis."""
+    from ingest.records import PaperMeta
+    from rag.digest.writer import DigestWriter
+
+    echoed = "\n".join(f"### {h}\n[{h[3:]}：问题、方法的关键步骤、其关键组件以及它们如何连接，实验的数据集、指标和主要数字，用简体中文写出]"
+                       for h in ANALYSIS_HEADINGS["monitor"]["zh"])
+    good = ValidWriterLLM()
+
+    class EchoThenGood(ValidWriterLLM):
+        calls = 0
+
+        def _chat(self, messages, opts):
+            EchoThenGood.calls += 1
+            if EchoThenGood.calls == 1:
+                return self._result(echoed, "stop", 100, 50, 0.0, 0.0)
+            return good._chat(messages, opts)
+
+    settings = fast_settings(tmp_path / "home")
+    meta = PaperMeta(arxiv_id="2409.00001", title="A Paper", abstract="We propose a method. It works well.")
+    analysis = DigestWriter(settings, llm=EchoThenGood()).analysis(meta, "monitor", "zh", fulltext=False)
+    assert analysis.outcome == "after retry" and "[" not in analysis.text
+    assert "copied the template" in analysis.reason

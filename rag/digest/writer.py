@@ -6,6 +6,7 @@ half-done. Each result is cached by (paper key, prompt id@version, model, langua
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -120,10 +121,14 @@ class DigestWriter:
         except LLMError as exc:
             return f"LLM error: {exc}", None
         verdict = validate.check_analysis(out.text, fmt=fmt, language=language, finish_reason=out.finish_reason)
-        copied = re.findall(r"^\s*\[(?:the|what|how|why|datasets|setup)[^\]]{10,}\]\s*$", verdict.text, re.M | re.I)
-        if verdict.ok and copied:  # the model echoed the template's instructions instead of writing
-            verdict.ok, verdict.retryable = False, True
-            verdict.problems = [*verdict.problems, f"copied the template's instruction {copied[0].strip()[:60]}"]
+        # a line that is nothing but a bracketed phrase (not a citation like [3]) is the template's
+        # instruction echoed back, in whatever language, instead of content
+        copied = [m for m in re.findall(r"^\s*\[([^\]]{4,200})\]\s*$", verdict.text, re.M)
+                  if not re.fullmatch(r"[\d,\s–-]+", m)]
+        if verdict.ok and copied:
+            verdict = dataclasses.replace(
+                verdict, ok=False, retryable=True, kind="format",
+                problems=[*verdict.problems, f"copied the template's instruction [{copied[0].strip()[:60]}]"])
         return out.text, verdict
 
     def _notes(self, meta: PaperMeta) -> str:
