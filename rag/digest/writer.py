@@ -55,12 +55,9 @@ class DigestWriter:
     @property
     def model_id(self) -> str:
         if self._model_id is None:
-            from rag.llm.select import choose_backend
+            from rag.llm.select import model_identity
 
-            sel = choose_backend(self.settings)
-            name = {"ollama": self.settings.llm.ollama_model, "openai": self.settings.llm.openai_model}.get(
-                sel.backend) or (sel.gguf.stem if sel.gguf else "unknown")
-            self._model_id = f"{sel.backend}:{name}"
+            self._model_id = model_identity(self.settings)
         return self._model_id
 
     # ------------------------------------------------------------------ analysis

@@ -119,3 +119,12 @@ def get_llm(settings: Settings | None = None, *, log: bool = True) -> LLM:
     from rag.llm.call_log import LoggedLLM
 
     return LoggedLLM(inner, settings.catalog_path)
+
+
+def model_identity(settings: Settings) -> str:
+    """`backend:model` of what `get_llm` would use, without loading it: the cache key of generated artifacts
+    (so a fully cached run loads no model at all)."""
+    sel = choose_backend(settings)
+    name = {"ollama": settings.llm.ollama_model, "openai": settings.llm.openai_model}.get(sel.backend) or (
+        sel.gguf.stem if sel.gguf else "unknown")
+    return f"{sel.backend}:{name}"
