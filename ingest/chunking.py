@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from ingest.records import Block, Chunk
 
-__all__ = ["Chunker", "chunk_blocks", "measure_overflow", "chunk_prefix", "SECTION_SEP"]
+__all__ = ["Chunker", "chunk_blocks", "measure_overflow", "chunk_prefix", "split_sentences", "SECTION_SEP"]
 
 SECTION_SEP = " › "
 CountTokens = Callable[[list[str]], list[int]]
@@ -462,3 +462,15 @@ def chunk_blocks(
 ) -> list[Chunk]:
     """Chunks of at most ``max_tokens`` word pieces (prefix and special tokens included), in paper order."""
     return Chunker(count_tokens, max_tokens=max_tokens, overlap_tokens=overlap_tokens).chunk(blocks, title=title)
+
+
+def split_sentences(text: str, *, min_words: int = 1) -> list[str]:
+    """Sentences of a text (paragraphs at newlines, sentence ends as the chunker cuts them), each with at
+    least `min_words` words."""
+    out = []
+    for para in text.split("\n"):
+        words = para.split()
+        for s0, s1 in _sentences(words) if words else ():
+            if s1 - s0 >= min_words:
+                out.append(" ".join(words[s0:s1]))
+    return out

@@ -210,6 +210,7 @@ class _Blk:
     y1: float
     page: int  # 1-based
     col: int = 0  # 0 full width / single column, 1 left, 2 right
+    table_rows: list[str] = field(default_factory=list)  # a table caption's cells, one visual row a line
 
     @property
     def text(self) -> str:
@@ -450,6 +451,90 @@ def _strip_furniture(pages: list[_Page]) -> None:
 
 def _in_margin(b: _Blk, pg: _Page) -> bool:
     return (b.y1 <= 0.085 * pg.height or b.y0 >= 0.915 * pg.height) and len(b.lines) <= 3
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+_TABLE_CAPTION_RE = re.compile(
+    r"^(?:Supplementary\s+|Supp\.\s*)?(?:Table|TABLE|Tab\.)\s*(?:S?\d{1,3}|[A-Z]\.?\d{1,3}|[IVX]{1,5})[a-z]?"
+    r"(?:\s*[:.|—–]|\s+-\s|\s*$)"
+)
+_CELL_NUM_RE = re.compile(r"^[(\[]?[-+±−–]?\d[\d.,]*(?:[%×x]|pp)?[)\]*†‡]*$|^[-–—✓✗]$")
+_TABLE_GAP = 24.0  # points between a caption and its table, or between two blocks of one table
+
+
+def _table_like(b: _Blk) -> bool:
+    """Table cells rather than prose: almost no function words, or many numbers and few function words."""
+    if _CAPTION_RE.match(b.lines[0].text.lstrip()):
+        return False
+    toks = b.text.split()
+    if not toks:
+        return False
+    fw = sum(t.lower().strip(".,;:()") in _FUNCTION_WORDS for t in toks) / len(toks)
+    num = sum(bool(_CELL_NUM_RE.match(t)) for t in toks) / len(toks)
+    return fw < 0.08 or (num >= 0.2 and fw < 0.2)
+
+
+def _x_overlap(a: _Blk, b: _Blk) -> bool:
+    ov = min(a.x1, b.x1) - max(a.x0, b.x0)
+    return ov > 0.3 * min(a.x1 - a.x0, b.x1 - b.x0)
+
+
+def _table_chain(cap: _Blk, cands: list[_Blk], up: bool) -> list[_Blk]:
+    """The table-like blocks stacked directly above (`up`) or below a caption, each within _TABLE_GAP of the
+    previous one; blocks side by side at the same height (a table PyMuPDF cut into column blocks) come along."""
+    chain: list[_Blk] = []
+    edge = cap.y0 if up else cap.y1
+    while True:
+        step = [
+            b for b in cands
+            if b not in chain and _x_overlap(b, cap)
+            and ((edge - b.y1) if up else (b.y0 - edge)) >= -2.0
+            and ((edge - b.y1) if up else (b.y0 - edge)) <= _TABLE_GAP
+        ]
+        if not step:
+            return chain
+        chain.extend(step)
+        edge = min(b.y0 for b in step) if up else max(b.y1 for b in step)
+
+
+def _attach_tables(pages: list[_Page]) -> None:
+    """Take the cells of each table out of the text flow and hang them on the table's caption.
+
+    PyMuPDF returns a table's cells as ordinary text blocks; read in order they land inside the paragraphs
+    around them (a sentence cut in two by a row of numbers) and the caption is left alone without its numbers.
+    A block is a table's when it is table-like (`_table_like`) and stacked against a "Table N" caption in the
+    same column. Whether tables sit above or below their captions is the paper's convention, decided by the
+    captions that have a table on one side only.
+    """
+    plans = []
+    up_votes = down_votes = 0
+    for pg in pages:
+        if pg.rotated_page:
+            continue
+        caps = [b for b in pg.blocks if _TABLE_CAPTION_RE.match(b.lines[0].text.lstrip())]
+        if not caps:
+            continue
+        cands = [b for b in pg.blocks if b not in caps and _table_like(b)]
+        for cap in caps:
+            up, down = _table_chain(cap, cands, True), _table_chain(cap, cands, False)
+            up_votes += bool(up) and not down
+            down_votes += bool(down) and not up
+            plans.append((pg, cap, cands))
+    if not plans:
+        return
+    table_above = up_votes >= down_votes
+    taken: set[int] = set()
+    for pg, cap, cands in plans:
+        free = [b for b in cands if id(b) not in taken]
+        chain = _table_chain(cap, free, table_above) or _table_chain(cap, free, not table_above)
+        if not chain:
+            continue
+        taken.update(id(b) for b in chain)
+        cap.table_rows = [ln.text for b in sorted(chain, key=lambda b: (b.y0, b.x0)) for ln in b.lines]
+    if taken:
+        for pg in pages:
+            pg.blocks = [b for b in pg.blocks if id(b) not in taken]
 
 
 # ------------------------------------------------------------------------------------------- reading order
@@ -885,8 +970,10 @@ class _Sectioner:
                     j += 1
                 parts = [t for t in (clean_text(x.text) for x in lines[i:j]) if t]
                 kind: ChunkKind = "references" if self.mode == "references" else "caption"
-                self._emit(self.dehyph.join(parts), blk.page, kind, clean=False)
-                self.cap_open = self.out[-1] if self.out and kind == "caption" else None
+                text = self.dehyph.join(parts)
+                rows = [r for r in (clean_text(x) for x in blk.table_rows) if r] if i == 0 else []
+                self._emit("\n".join([text, *rows]), blk.page, kind, clean=False)
+                self.cap_open = self.out[-1] if self.out and kind == "caption" and not rows else None
                 i = j
                 continue
             # Heading at the start of the block or after a style break.
@@ -1127,6 +1214,7 @@ def _parse_doc(doc: pymupdf.Document, name: str, min_chars: int) -> ParsedPdf:
         title = _title_from_page(first, body_sizes.most_common(1)[0][0] if body_sizes else 10.0)
 
     _strip_furniture(pages)
+    _attach_tables(pages)
 
     # Body font size: the most common size by characters.
     sizes: Counter[float] = Counter()

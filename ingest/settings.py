@@ -117,6 +117,10 @@ class AskSettings(Section):
     passages: int = Field(8, description="passages given to the LLM per question (before the context budget)")
     papers: int = Field(5, description="papers selected first for corpus-wide questions (two-stage retrieval)")
     per_paper_cap: int = Field(3, description="at most this many passages from one paper")
+    rerank_depth: int = Field(
+        30, ge=0, description="re-score the top N passages by their best sentence (sentence vectors are embedded "
+        "on first use and cached); 0 = off. Used by ask (and the QASPER eval); `paperrag search --rerank N`"
+    )
     min_relevance: float = Field(
         0.12, description="abstain without calling the LLM when no passage reaches this cosine similarity "
         "(all-MiniLM-L6-v2: unrelated questions score ~0.05-0.13, answerable ones from ~0.13 up)"

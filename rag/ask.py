@@ -199,7 +199,7 @@ class Asker:
         cap = max(cfg.per_paper_cap, -(-cfg.passages // len(papers))) if papers else cfg.per_paper_cap
         evidence = self.retriever.search_two_stage(
             result.search_query, k=cfg.passages, papers=list(papers) if papers else cfg.papers,
-            per_paper_cap=cap, filters=filters)
+            per_paper_cap=cap, filters=filters, rerank=cfg.rerank_depth)
         if evidence:  # papers picked only to fill the quota, far below the best match, just cost context
             evidence = [p for p in evidence if p.score >= RELATIVE_SCORE_FLOOR * evidence[0].score]
         relevance = self._relevance(result.search_query, evidence)

@@ -640,6 +640,7 @@ class Comparer:
 
         rows: list[tuple[str, int, int, str, str]] = []
         if paper.fulltext:
+            # no sentence rerank: field queries are keyword lists written for BM25, not questions
             hits = self.retriever.search(query, k=k + 3, filters=SearchFilters(arxiv_ids=(paper.key,)))
             rows = [(h.chunk_id, h.page_start, h.page_end, h.section, h.text) for h in hits
                     if h.kind != "references"][:k]

@@ -165,6 +165,27 @@ def two_column_paper(*, metadata_title: str = "") -> bytes:
     return doc.tobytes()
 
 
+def table_paper() -> bytes:
+    """One two-column page, ACL style: a paragraph runs from the bottom of the left column to the top of the right
+    one, where a table (cells as plain text lines) with its caption BELOW it sits in between. STATSMARK marks the
+    caption, CONTMARK the paragraph's continuation."""
+    doc = pymupdf.open()
+    p = doc.new_page(width=W, height=H)
+    left = _Col(p, LEFT_X, 80, COL_W)
+    left.heading("4 Experiments")
+    left.para(_FILLER * 6)
+    left.lines(_wrap("We first test our model on the single domain dataset, a small corpus that earlier work "
+                     "used as well. It consists", COL_W))
+    right = _Col(p, RIGHT_X, 80, COL_W)
+    right.lines(["Metric WoZ2.0 MultiWoZ", "Avg. turns 7.45 13.68", "Number of slots 3 35",
+                 "Training set size 600 8438"])
+    right.gap(10)
+    right.para("Table 2: STATSMARK The statistics of the two datasets.", size=9)
+    right.gap(10)
+    right.para("of 1,200 dialogues from the restaurant domain CONTMARK with three slots. " + _FILLER * 5)
+    return doc.tobytes()
+
+
 def text_pages(n: int, *, text: str = _FILLER) -> bytes:
     """n single-column pages of plain text."""
     doc = pymupdf.open()

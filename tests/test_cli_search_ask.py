@@ -63,3 +63,14 @@ def test_ask_with_ollama_down_is_one_clear_line(indexed, monkeypatch):
     result = CliRunner().invoke(app, ["ask", "How many glyph classes does the widget tokenizer use?"])
     assert result.exit_code != 0
     assert "ollama" in str(result.exception).lower() or "ollama" in result.output.lower()
+
+
+def test_search_rerank_option_reorders_within_the_same_candidates(indexed):
+    query = "how many glyph classes does the tokenizer use"
+    plain = json.loads(CliRunner().invoke(app, ["search", query, "-k", "5", "--json"]).stdout)
+    result = CliRunner().invoke(app, ["search", query, "-k", "5", "--json", "--rerank", "5"])
+    assert result.exit_code == 0, result.output
+    reranked = json.loads(result.stdout)
+    assert sorted(h["chunk_id"] for h in reranked) == sorted(h["chunk_id"] for h in plain)
+    assert "17 glyph classes" in reranked[0]["text"]
+    assert (indexed.bm25_dir / "sentences.sqlite").exists()  # sentence vectors were embedded and kept

@@ -85,7 +85,9 @@ def test_kinds(paper):
     assert fig.kind == tab.kind == "caption"
     # captions are kept as text, on their own (not merged with the body around them)
     assert fig.text == "Figure 1: CAPTIONMARK A widget network reading a page."
-    assert tab.text == "Table 1: TABLECAPMARK Accuracy of widget networks."
+    # a table's cells hang on its caption, one row a line, and stay out of the body text
+    assert tab.text == "Table 1: TABLECAPMARK Accuracy of widget networks.\n1 Baseline 34.2 56.1\n2 Widgets 40.5 61.0"
+    assert not any("34.2" in b.text for b in paper.blocks if b.kind != "caption")
     assert {b.kind for b in paper.blocks if b.section.startswith(("1 ", "2 ", "3 "))} <= {"body", "caption"}
 
 
@@ -96,7 +98,8 @@ def test_hyphenation_ligatures_and_whitespace(paper):
     assert "We find the flow effective and efficient." in text
     assert not any(ch in text for ch in "ﬁﬂﬀﬃﬄ")
     for b in paper.blocks:
-        assert b.text == b.text.strip() and "  " not in b.text and "\n" not in b.text
+        assert b.text == b.text.strip() and "  " not in b.text
+        assert "\n" not in b.text or (b.kind == "caption" and b.text.startswith("Table"))  # table rows only
 
 
 def test_running_headers_and_page_numbers_dropped(paper):
@@ -310,3 +313,24 @@ def test_two_column_reading_order_on_a_real_paper(shared_dir):
         assert max(lpos) < min(rpos), f"page {pno + 1}: a right-column paragraph comes before a left-column one"
         checked += 1
     assert checked == 3
+
+
+def test_table_cells_go_with_their_caption_not_into_the_paragraph():
+    """A table between the two halves of a paragraph (caption below the table, as in ACL papers): its cells
+    join the caption, and the paragraph reads on without a row of numbers in the middle."""
+    parsed = parse_pdf(pf.table_paper())
+    cap = _block(parsed, "STATSMARK")
+    assert cap.kind == "caption"
+    assert cap.text.split("\n") == ["Table 2: STATSMARK The statistics of the two datasets.", "Metric WoZ2.0 MultiWoZ",
+                                     "Avg. turns 7.45 13.68", "Number of slots 3 35", "Training set size 600 8438"]
+    body = [b for b in parsed.blocks if b.kind == "body"]
+    assert not any("7.45" in b.text or "MultiWoZ" in b.text for b in body)
+    first = next(i for i, b in enumerate(parsed.blocks) if b.text.endswith("It consists"))
+    assert "CONTMARK" in parsed.blocks[first + 1].text and parsed.blocks[first + 1].text.startswith("of 1,200")
+
+
+def test_prose_next_to_a_table_caption_stays_body():
+    """Only table-like blocks are taken: the prose right after a caption is not a table row."""
+    parsed = parse_pdf(pf.two_column_paper())
+    after = _block(parsed, "The table shows consistent gains.")
+    assert after.kind == "body" and "Baseline" not in after.text

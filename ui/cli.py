@@ -275,6 +275,8 @@ def search(
     since: SinceOpt = None, until: UntilOpt = None, category: CategoryOpt = None, paper: PaperOpt = None,
     digest: DigestOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (arxiv_id, version, title, section, pages, score, text).")] = False,
+    rerank: Annotated[int, typer.Option("--rerank", help="Re-score the top N by their best sentence, as `ask` does "
+                                        "(ask.rerank_depth); 0 = the fast first stage only.")] = 0,
 ) -> None:
     """Ranked passages from the indexed papers (hybrid BM25 + dense), no LLM."""
     from ingest.embedder import Embedder
@@ -284,7 +286,8 @@ def search(
     if not query.strip():
         raise CliError("empty query: give words to search for")
     retriever = Retriever(settings, Embedder(settings.embed.model, device=settings.embed.device))
-    passages = retriever.search(query, k=k, filters=_filters(since, until, category, paper, digest))
+    passages = retriever.search(query, k=k, filters=_filters(since, until, category, paper, digest),
+                                rerank=max(0, rerank))
     if as_json:
         print(json.dumps([
             {"arxiv_id": p.arxiv_id, "version": p.version, "title": p.title, "section": p.section,

@@ -200,7 +200,8 @@ class QuestionResult:
     arxiv_id: str
     question: str
     n_evidence: int
-    found: list[bool] = field(default_factory=list)  # per gold paragraph, ours
+    found: list[bool] = field(default_factory=list)  # per gold paragraph, ours (as ask retrieves: with rerank)
+    first_stage_found: list[bool] = field(default_factory=list)  # ours without the sentence rerank
     ceiling: list[bool] = field(default_factory=list)  # per gold paragraph, against all chunks of the paper
     stock_found: list[bool] | None = None
     stock_hit_at_our_words: bool | None = None  # stock's ranking cut to the words of our top-k
@@ -231,6 +232,7 @@ class QasperReport:
     k: int
     questions: list[QuestionResult]
     per_paper: bool = True  # search restricted to the question's paper (else the whole index)
+    rerank_depth: int = 0  # ask.rerank_depth used for `found`
     ingest_seconds: float = 0.0
     retrieval_seconds: float = 0.0
     answer_seconds: float = 0.0
@@ -247,6 +249,8 @@ class QasperReport:
             "questions": len(self.questions), "with_evidence": len(ev), "k": self.k,
             "scope": "paper" if self.per_paper else "corpus",
             "hits": sum(any(q.found) for q in ev), "hit_rate": _share([any(q.found) for q in ev]),
+            "rerank_depth": self.rerank_depth,
+            "first_stage_hits": sum(any(q.first_stage_found) for q in ev),
             "all_found_rate": _share([all(q.found) for q in ev]),
             "ceiling_rate": _share([any(q.ceiling) for q in ev]),
             "words_per_question": _mean(q.words for q in ev),
@@ -300,6 +304,9 @@ class QasperReport:
         lines.append(f"retrieval hit@{self.k} (ours): {s['hits']}/{s['with_evidence']} = {s['hit_rate']} "
                      f"(all gold paragraphs: {s['all_found_rate']}; ceiling over all chunks: {s['ceiling_rate']}; "
                      f"{s['words_per_question']} words retrieved per question)")
+        if s["rerank_depth"]:
+            lines.append(f"  of which without the sentence rerank of the top {s['rerank_depth']} (ask.rerank_depth): "
+                         f"{s['first_stage_hits']}/{s['with_evidence']}")
         if "stock_hit_rate" in s:
             lines.append(f"retrieval hit@{self.k} (stock LlamaIndex): {s['stock_hits']}/{s['with_evidence']} = "
                          f"{s['stock_hit_rate']} (all gold paragraphs: {s['stock_all_found_rate']}; "
@@ -394,7 +401,7 @@ def evaluate_qasper(jsonl_path: str | Path, *, shared_root: str | Path, settings
     items = load_qasper(jsonl_path, shared_root)
     if papers:
         items = [i for i in items if i.arxiv_id in set(papers)]
-    report = QasperReport(k=k, per_paper=per_paper,
+    report = QasperReport(k=k, per_paper=per_paper, rerank_depth=settings.ask.rerank_depth,
                           questions=[QuestionResult(i.arxiv_id, i.question, len(i.evidence)) for i in items])
 
     t0 = time.perf_counter()
@@ -410,12 +417,15 @@ def evaluate_qasper(jsonl_path: str | Path, *, shared_root: str | Path, settings
         if item.evidence:
             paper = ids.get(item.pdf) or item.arxiv_id
             only = SearchFilters(arxiv_ids=(paper,)) if per_paper else None
-            hits = retriever.search(item.question, k=k, filters=only)
+            hits = retriever.search(item.question, k=k, filters=only, rerank=report.rerank_depth)
+            first = [chunk_body(p.text) for p in retriever.search(item.question, k=k, filters=only)]
             if stock:
-                deep[n] = [chunk_body(p.text) for p in retriever.search(item.question, k=max(50, k), filters=only)]
+                deep[n] = [chunk_body(p.text) for p in retriever.search(item.question, k=max(50, k), filters=only,
+                                                                        rerank=report.rerank_depth)]
             bodies = [chunk_body(p.text) for p in hits]
             every = _paper_chunks(settings, paper)
             res.found = [match_evidence(g, bodies).found for g in item.evidence]
+            res.first_stage_found = [match_evidence(g, first).found for g in item.evidence]
             res.ceiling = [match_evidence(g, every).found for g in item.evidence]
             res.words = sum(len(b.split()) for b in bodies)
         progress.advance("qasper")
@@ -475,6 +485,7 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-relevance", type=float, default=None, help="override ask.min_relevance")
     ap.add_argument("--per-paper-cap", type=int, default=None, help="override ask.per_paper_cap")
+    ap.add_argument("--rerank-depth", type=int, default=None, help="override ask.rerank_depth (0 = off)")
     ap.add_argument("--papers", default="", help="comma-separated arXiv ids (default: all)")
     ap.add_argument("--corpus-wide", action="store_true", help="search all indexed papers, not the question's")
     ap.add_argument("--json", default="", help="write the report's to_dict() here")
@@ -484,7 +495,8 @@ if __name__ == "__main__":
     from ingest.settings import Settings
 
     settings = Settings(home=Path(ns.home))
-    ask = {k: v for k, v in (("min_relevance", ns.min_relevance), ("per_paper_cap", ns.per_paper_cap)) if v is not None}
+    ask = {k: v for k, v in (("min_relevance", ns.min_relevance), ("per_paper_cap", ns.per_paper_cap),
+                             ("rerank_depth", ns.rerank_depth)) if v is not None}
     settings = settings.model_copy(update={"ask": settings.ask.model_copy(update=ask)})
     llm = None
     if ns.gguf:

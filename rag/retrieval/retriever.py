@@ -10,7 +10,9 @@ Pipeline of `search(query, k, filters, per_paper_cap)`:
 4. The fused scores are rescaled to [0, 1] over the candidates and multiplied by the chunk kind's weight
    (`KIND_WEIGHTS`: references ×0.5, appendix ×0.85, body and captions ×1.0), so a bibliography entry that merely
    repeats the query's words ranks below the body text that discusses it.
-5. Top k (optionally at most `per_paper_cap` chunks per paper), hydrated from the catalog.
+5. With `rerank=N` (ask): the top N are re-scored by their best *sentence* instead of the whole chunk
+   (`sentences.py`), which separates chunks of one paper that all share its topic.
+6. Top k (optionally at most `per_paper_cap` chunks per paper), hydrated from the catalog.
 
 `search_papers` ranks papers (best chunk + a small bonus for further hits + title/abstract BM25 match) and
 `search_two_stage` finds the papers first and then their passages, capped per paper.
@@ -24,6 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -99,6 +102,7 @@ class Retriever:
         self._state_obj: _State | None = None
         self._lock = threading.RLock()
         self._filters = FilterCache()
+        self._sentences = None
         self.last_timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ state
@@ -142,6 +146,8 @@ class Retriever:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._sentences is not None:
+            self._sentences.close()
 
     # ------------------------------------------------------------------ scoring
 
@@ -172,16 +178,50 @@ class Retriever:
             cand = np.sort(bm_top)
             dn = np.zeros(cand.shape[0], dtype=np.float32)
         t2 = time.perf_counter()
-        if cand.size == 0:
-            scores = np.zeros(0)
-        else:
-            fused = hybrid_fuse(bm[cand], dn, self.fusion)
-            lo, hi = fused.min(), fused.max()
-            scores = (fused - lo) / (hi - lo) if hi > lo else np.ones_like(fused)
-            scores *= st.kind_weight[cand]
+        scores = self._fused(st, cand, bm[cand], dn)
         self.last_timings.update(bm25_ms=1e3 * (t1 - t0), dense_ms=1e3 * (t2 - t1),
                                  fuse_ms=1e3 * (time.perf_counter() - t2), candidates=float(cand.size))
-        return cand, scores
+        return cand, scores, bm[cand], dn
+
+    def _fused(self, st: _State, rows: np.ndarray, bm: np.ndarray, dn: np.ndarray) -> np.ndarray:
+        """Fused scores rescaled to [0, 1] over `rows`, times the chunk kind's weight."""
+        if rows.size == 0:
+            return np.zeros(0)
+        fused = hybrid_fuse(bm, dn, self.fusion)
+        lo, hi = fused.min(), fused.max()
+        scores = (fused - lo) / (hi - lo) if hi > lo else np.ones_like(fused)
+        return scores * st.kind_weight[rows]
+
+    def _rerank(self, st: _State, cand: np.ndarray, scores: np.ndarray, bm: np.ndarray, dn: np.ndarray,
+                qvec: np.ndarray, depth: int) -> np.ndarray:
+        """Scores with the top `depth` candidates re-scored by their best sentence (see sentences.py): BM25 of the
+        chunk + best sentence cosine (the chunk cosine where a chunk has no sentence), fused over those candidates
+        and mapped back into the score range they held, so they stay above the rest and comparable to it."""
+        top = _topk(scores, depth)
+        if top.size < 2:
+            return scores
+        t0 = time.perf_counter()
+        rows = cand[top]
+        ids = [st.index.chunk_ids[r] for r in rows.tolist()]
+        with self._lock:
+            text_of = dict(self._connection().execute(
+                f"SELECT id, text FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall())
+        best = self.sentence_vectors.best([text_of.get(i, "") for i in ids], qvec)
+        sent = np.where(np.isnan(best), dn[top], best)
+        new = self._fused(st, rows, bm[top], sent)
+        lo, hi = float(scores[top].min()), float(scores[top].max())
+        out = scores.copy()
+        out[top] = lo + (hi - lo) * new
+        self.last_timings.update(rerank_ms=1e3 * (time.perf_counter() - t0))
+        return out
+
+    @property
+    def sentence_vectors(self):
+        if self._sentences is None:
+            from rag.retrieval.sentences import SentenceVectors
+
+            self._sentences = SentenceVectors(Path(self.settings.bm25_dir) / "sentences.sqlite", self.embedder)
+        return self._sentences
 
     def _allowed(self, st: _State, filters, paper_keys: Sequence[str] | None = None) -> np.ndarray | None:
         f = SearchFilters.of(filters)
@@ -210,13 +250,15 @@ class Retriever:
         filters: SearchFilters | dict | None = None,
         per_paper_cap: int | None = None,
         query_embedding: np.ndarray | None = None,
+        rerank: int = 0,
     ) -> list[Passage]:
-        """The k best passages for `query`; `query_embedding` skips embedding the query (benchmarks)."""
+        """The k best passages for `query`; `query_embedding` skips embedding the query (benchmarks); `rerank=N`
+        re-scores the top N candidates by their best sentence (`_rerank`; what `ask` uses)."""
         return self._search(query, k=k, filters=filters, per_paper_cap=per_paper_cap,
-                            query_embedding=query_embedding)
+                            query_embedding=query_embedding, rerank=rerank)
 
     def _search(self, query, *, k, filters=None, per_paper_cap=None, query_embedding=None,
-                paper_keys=None, cover_papers: Sequence[str] = ()) -> list[Passage]:
+                paper_keys=None, cover_papers: Sequence[str] = (), rerank: int = 0) -> list[Passage]:
         if not query or not query.strip():
             raise ValueError("empty query")
         self.last_timings = {}
@@ -230,7 +272,9 @@ class Retriever:
         if allowed is not None and allowed.size == 0:
             return []
         depth = max(self.fusion.depth, k * (3 if per_paper_cap else 1))
-        cand, scores = self._rank(st, query, qvec, allowed, depth)
+        cand, scores, bm, dn = self._rank(st, query, qvec, allowed, depth)
+        if rerank and qvec is not None and st.dense is not None and self.embedder is not None:
+            scores = self._rerank(st, cand, scores, bm, dn, qvec, max(rerank, k))
         t2 = time.perf_counter()
         picked = _select(cand, scores, st.index.paper_idx, k, per_paper_cap,
                          [st.index.paper_row_of[p] for p in cover_papers if p in st.index.paper_row_of])
@@ -249,7 +293,7 @@ class Retriever:
         allowed = self._allowed(st, filters)
         if allowed is not None and allowed.size == 0:
             return []
-        cand, scores = self._rank(st, query, qvec, allowed, max(self.fusion.depth, 4 * k))
+        cand, scores, _, _ = self._rank(st, query, qvec, allowed, max(self.fusion.depth, 4 * k))
         per_paper: dict[int, list[tuple[float, int]]] = {}
         for r, s in zip(cand.tolist(), scores.tolist(), strict=True):
             per_paper.setdefault(int(index.paper_idx[r]), []).append((s, r))
@@ -276,7 +320,7 @@ class Retriever:
 
     def search_two_stage(self, query: str, k: int = 10, *, papers: int | Sequence[str] | None = None,
                          per_paper_cap: int | None = 3, filters: SearchFilters | dict | None = None,
-                         query_embedding: np.ndarray | None = None) -> list[Passage]:
+                         query_embedding: np.ndarray | None = None, rerank: int = 0) -> list[Passage]:
         """Papers first (the `papers` keys/ids given, or the best `papers` = 5 by `search_papers`), then the k best
         passages within them, at most `per_paper_cap` per paper and the best passage of each paper included."""
         st = self.refresh()
@@ -289,7 +333,7 @@ class Retriever:
         if not keys:
             return []
         return self._search(query, k=k, filters=filters, per_paper_cap=per_paper_cap, query_embedding=qvec,
-                            paper_keys=keys, cover_papers=keys[:k])
+                            paper_keys=keys, cover_papers=keys[:k], rerank=rerank)
 
     # ------------------------------------------------------------------ helpers
 
