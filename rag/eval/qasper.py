@@ -9,7 +9,9 @@ strings) and `evidence` (gold evidence paragraphs, possibly empty). The PDFs are
 into `settings.home` (idempotent: a second run re-uses the index).
 
 Retrieval metric (questions with gold evidence only). The paper is known in QASPER, so the search is restricted to
-it (`SearchFilters(arxiv_ids=...)`; `per_paper=False` searches every indexed paper instead). Gold paragraphs come
+it (`SearchFilters(arxiv_ids=...)`; `per_paper=False` searches every indexed paper instead). The ranking is the one
+`ask` uses: hybrid first stage, then the top `ask.rerank_depth` re-scored by their best sentence; the first stage
+alone is reported next to it (`first_stage_hits`). Gold paragraphs come
 from QASPER's own text extraction (BIBREF/TABREF tokens, LaTeX), the chunks from our PDF parser, so both sides are
 normalised to word tokens first (`normalize_tokens`:
 NFKC, lowercase; QASPER's BIBREF/TABREF/FIGREF/SECREF tokens, the "FLOAT SELECTED:" prefix, `$…$` math and LaTeX
