@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS papers (
     n_chunks INTEGER NOT NULL DEFAULT 0,
     embedder TEXT,
     error TEXT,
-    created_at TEXT, updated_at TEXT
+    created_at TEXT, updated_at TEXT,
+    parser INTEGER NOT NULL DEFAULT 0  -- ingest.pdf_parse.PARSER_VERSION the chunks came from (0 = older)
 );
 CREATE INDEX IF NOT EXISTS papers_arxiv_id ON papers(arxiv_id);
 CREATE INDEX IF NOT EXISTS papers_status ON papers(status);
@@ -76,6 +77,13 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a catalog was created (SQLite's CREATE TABLE IF NOT EXISTS leaves old tables be)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(papers)")}
+        if "parser" not in have:
+            self.db.execute("ALTER TABLE papers ADD COLUMN parser INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self.db.close()
@@ -140,6 +148,14 @@ class Catalog:
             row,
         )
 
+    def outdated_papers(self) -> list[sqlite3.Row]:
+        """Indexed full-text papers whose chunks came from an older parser (`records.PARSER_VERSION`)."""
+        from ingest.records import PARSER_VERSION
+
+        return self.db.execute(
+            "SELECT * FROM papers WHERE status='indexed' AND fulltext=1 AND COALESCE(parser, 0) < ? ORDER BY key",
+            (PARSER_VERSION,)).fetchall()
+
     def commit_paper(
         self,
         key: str,
@@ -150,8 +166,10 @@ class Catalog:
         n_pages: int,
         embedder: str,
         error: str = "",
+        parser: int = 0,
     ) -> None:
-        """Atomically replace the paper's chunk rows and mark it indexed."""
+        """Atomically replace the paper's chunk rows and mark it indexed (`parser`: the parser version that made
+        the chunks from the PDF, 0 for abstract-only papers)."""
         with self.transaction() as db:
             db.execute("DELETE FROM chunks WHERE paper_key=?", (key,))
             db.executemany(
@@ -165,8 +183,8 @@ class Catalog:
             )
             db.execute(
                 "UPDATE papers SET status='indexed', content_sha256=?, fulltext=?, n_pages=?, n_chunks=?, "
-                "embedder=?, error=?, updated_at=? WHERE key=?",
-                (content_sha256, int(fulltext), n_pages, len(chunks), embedder, error, now_iso(), key),
+                "embedder=?, error=?, updated_at=?, parser=? WHERE key=?",
+                (content_sha256, int(fulltext), n_pages, len(chunks), embedder, error, now_iso(), int(parser), key),
             )
             self._bump_corpus_version()
 

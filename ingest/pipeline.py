@@ -22,7 +22,7 @@ from pathlib import Path
 from ingest.catalog import Catalog, chunk_id, row_to_meta
 from ingest.embedder import Embedder
 from ingest.progress import NullProgress, ProgressSink
-from ingest.records import Action, Chunk, Decision, PaperMeta
+from ingest.records import PARSER_VERSION, Action, Chunk, Decision, PaperMeta
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,8 @@ class Ingestor:
             return None  # same id+version, different file: re-index
         if not row["fulltext"] and (row["error"] or "").startswith("download:"):
             return None  # the PDF could not be fetched last time: try again
+        if row["fulltext"] and (row["parser"] or 0) < PARSER_VERSION:
+            return None  # chunked by an older parser: parse again (the PDF is in the cache)
         self._supersede_older(meta, report=None)
         return Action.ALREADY, "already indexed (same id, version and content): nothing to do"
 
@@ -254,6 +256,7 @@ class Ingestor:
         self.catalog.commit_paper(
             meta.key, chunks, content_sha256=sha, fulltext=fulltext,
             n_pages=parsed.page_count if parsed else 0, embedder=self.embedder.identity, error=fetch_error,
+            parser=PARSER_VERSION if fulltext else 0,
         )
         report.chunks_written += len(chunks)
         replaced = self._supersede_older(meta, report)

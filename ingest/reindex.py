@@ -1,4 +1,5 @@
-"""Rebuild the vector index from the catalog's chunk rows with the configured embedder.
+"""Rebuild the vector index from the catalog's chunk rows with the configured embedder (`reindex_all`), or parse
+the cached PDFs again where a newer parser makes better chunks (`reparse_outdated`).
 
 The chunk text is kept in the catalog, so a model change never needs the PDFs again. Chunks were fitted to
 the old model's window: a new model with a smaller window would truncate them, so that is refused.
@@ -48,3 +49,38 @@ def reindex_all(settings: Settings, *, embedder: Embedder | None = None,
     with catalog.transaction():
         catalog._bump_corpus_version()
     return len(papers), n_chunks
+
+
+def reparse_outdated(settings: Settings, *, embedder: Embedder | None = None, progress: ProgressSink | None = None):
+    """Parse, chunk and embed again every paper chunked by an older parser, from the PDF cache (a local paper
+    from its file when the cache lost it; an arXiv paper is fetched again only when it is not cached). Runs as
+    one ingest run: a paper that fails keeps its old chunks. Returns the RunReport (None when nothing is outdated)."""
+    from pathlib import Path
+
+    from ingest.download import PdfCache
+    from ingest.pipeline import Candidate, Ingestor
+
+    catalog = Catalog(settings.catalog_path)
+    try:
+        rows = catalog.outdated_papers()
+    finally:
+        catalog.close()
+    if not rows:
+        return None
+    cache = PdfCache.from_settings(settings.pdf_dir, settings.fetch)
+    candidates = []
+    for row in rows:
+        local = None
+        if not row["pdf_url"] or cache.get(row["key"]) is None:
+            sha = row["content_sha256"] or ""
+            cached = cache.path_for(sha) if sha else None
+            if cached is not None and cached.exists():
+                local = cached
+            elif row["local_path"] and Path(row["local_path"]).exists():
+                local = Path(row["local_path"])
+        candidates.append(Candidate(row_to_meta(row), local))
+    ingestor = Ingestor(settings, embedder=embedder, progress=progress)
+    try:
+        return ingestor.run("reindex --reparse", candidates)
+    finally:
+        ingestor.catalog.close()

@@ -109,6 +109,11 @@ def test_evaluate_beir_on_a_toy_folder(tmp_path, embedder):
     assert any(p.name.startswith("toy-corpus-") for p in (tmp_path / "cache").iterdir())  # embeddings cached
     table = format_table(res)
     assert "hybrid" in table and "nDCG@10" in table
+    # the product path, with and without ask's sentence rerank (sentence vectors cached next to the embeddings)
+    prod = evaluate_beir(tmp_path / "toy", methods=("product", "product_rerank"), embedder=embedder,
+                         cache_dir=tmp_path / "cache")
+    assert prod["product"]["ndcg@10"] == prod["product_rerank"]["ndcg@10"] == 100.0
+    assert (tmp_path / "cache" / "sentences.sqlite").exists()
 
 
 @pytest.mark.shared

@@ -174,6 +174,9 @@ def status(
         + f" · chunks {catalog.chunk_count()}",
         highlight=False,
     )
+    if n_old := len(catalog.outdated_papers()):
+        console.print(f"{n_old} papers were chunked by an older paperrag: `paperrag reindex --reparse` gives them "
+                      "the current parser's chunks (tables with their captions)", highlight=False)
     if failed:
         for row in catalog.papers("failed"):
             console.print(f"  {row['key']}: {row['error']}", highlight=False)
@@ -217,12 +220,30 @@ def delete(
 @app.command()
 def reindex(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    reparse: Annotated[bool, typer.Option("--reparse", help="Instead: parse again the papers chunked by an older "
+                                          "paperrag (from the PDF cache), so they get the current parser's chunks.")] = False,
 ) -> None:
     """Re-embed every indexed paper with the configured embedding model (after changing embed.model)."""
     from ingest.reindex import reindex_all
     from ingest.progress import RichProgress
 
     settings = _settings()
+    if reparse:
+        from ingest.reindex import reparse_outdated
+
+        with RichProgress(console=err_console) as progress:
+            report = reparse_outdated(settings, progress=progress)
+        if report is None:
+            console.print("every indexed paper is already chunked by the current parser: nothing to do")
+            return
+        failed = [d for d in report.decisions if d.action.value == "failed"]
+        console.print(f"re-parsed {len(report.decisions) - len(failed)} papers, {report.chunks_written} chunks"
+                      + (f"; {len(failed)} failed and keep their old chunks:" if failed else ""), highlight=False)
+        for d in failed:
+            console.print(f"  {d.paper}: {d.reason}", highlight=False, markup=False)
+        if failed:
+            raise typer.Exit(1)
+        return
     if not yes and not typer.confirm(f"Rebuild the vector index under {settings.home} with {settings.embed.model}?"):
         raise typer.Exit(1)
     with RichProgress(console=err_console) as progress:
@@ -496,14 +517,17 @@ def eval_retrieval(
     beir: Annotated[Path, typer.Option("--beir", help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), e.g. ../shared/eval/scifact.")],
     k: Annotated[int, typer.Option("-k", help="Cut-off for nDCG and recall.")] = 10,
     split: Annotated[str, typer.Option("--split", help="qrels split to score.")] = "test",
+    rerank: Annotated[bool, typer.Option("--rerank", help="Also the product path with ask's sentence rerank "
+                                         "(embeds the sentences of the top 30 of every query once; minutes).")] = False,
 ) -> None:
     """nDCG@k / Recall@k of BM25-only, dense-only, plain RRF and paperrag's hybrid, in one run."""
-    from rag.eval.beir import run_eval
+    from rag.eval.beir import DEFAULT_METHODS, run_eval
 
     if not (beir / "corpus.jsonl").exists():
         raise CliError(f"{beir} is not a BEIR folder (no corpus.jsonl)")
     settings = _settings()
     run_eval(beir, k=k, split=split, cache_dir=settings.home / "eval-cache",
+             methods=DEFAULT_METHODS + (("product_rerank",) if rerank else ()),
              echo=lambda line: console.print(line, highlight=False, markup=False))
 
 

@@ -29,7 +29,9 @@ import numpy as np
 from rag.retrieval.bm25_index import BM25Params, KeywordIndex
 from rag.retrieval.fusion import FusionParams, hybrid_fuse, rrf_fuse
 
-ALL_METHODS = ("bm25", "dense", "rrf", "hybrid", "product")
+ALL_METHODS = ("bm25", "dense", "rrf", "hybrid", "product", "product_rerank")
+DEFAULT_METHODS = ALL_METHODS[:5]  # product_rerank embeds the sentences of ~9k abstracts once: opt in
+RERANK_DEPTH = 30  # "product_rerank": the product path + the sentence rerank `ask` uses (ask.rerank_depth)
 
 
 @dataclass
@@ -161,7 +163,7 @@ def rank_all(
     query_emb: np.ndarray | None = None,
 ) -> dict[str, dict[str, list[str]]]:
     """Runs (query id -> ranked doc ids, top k) for each method."""
-    methods = [m for m in methods if m != "product"]
+    methods = [m for m in methods if m not in ("product", "product_rerank")]
     unknown = set(methods) - set(ALL_METHODS)
     if unknown:
         raise ValueError(f"unknown method(s) {sorted(unknown)}; choose from {ALL_METHODS}")
@@ -234,12 +236,17 @@ def evaluate_beir(
                     bm25_params=bm25_params, fusion=fusion)
     if "product" in methods:
         runs["product"] = product_run(data, k=k, embedder=embedder, cache_dir=Path(cache_dir), fusion=fusion)
+    if "product_rerank" in methods:
+        runs["product_rerank"] = product_run(data, k=k, embedder=embedder, cache_dir=Path(cache_dir), fusion=fusion,
+                                             rerank=RERANK_DEPTH)
     return {m: score_run(runs[m], data.qrels, k) for m in methods}
 
 
-def product_run(data: BeirData, *, k: int, embedder, cache_dir: Path, fusion: FusionParams | None = None):
+def product_run(data: BeirData, *, k: int, embedder, cache_dir: Path, fusion: FusionParams | None = None,
+                rerank: int = 0):
     """The BEIR corpus through the product path: a temporary catalog + Chroma collection (one paper and one body
-    chunk per document, the cached embeddings written as the vectors) searched with `Retriever.search`."""
+    chunk per document, the cached embeddings written as the vectors) searched with `Retriever.search`
+    (`rerank=N`: plus the sentence rerank of the top N, sentence vectors cached under `cache_dir`)."""
     import shutil
     import tempfile
 
@@ -268,10 +275,15 @@ def product_run(data: BeirData, *, k: int, embedder, cache_dir: Path, fusion: Fu
             collection.upsert(ids=[f"{key}#0000" for key in keys[s : s + WRITE_BATCH]],
                               embeddings=doc_emb[s : s + WRITE_BATCH])
         doc_of = {f"{key}#0000": did for key, did in zip(keys, data.doc_ids, strict=True)}
-        retriever = Retriever(settings, embedder=None, fusion=fusion or DEFAULT_FUSION, collection=collection)
+        retriever = Retriever(settings, embedder=embedder if rerank else None, fusion=fusion or DEFAULT_FUSION,
+                              collection=collection)
+        if rerank:
+            from rag.retrieval.sentences import SentenceVectors
+
+            retriever._sentences = SentenceVectors(Path(cache_dir) / "sentences.sqlite", embedder)
         run = {}
         for qi, (qid, qtext) in enumerate(zip(data.query_ids, data.query_texts, strict=True)):
-            hits = retriever.search(qtext, k=k, query_embedding=query_emb[qi])
+            hits = retriever.search(qtext, k=k, query_embedding=query_emb[qi], rerank=rerank)
             run[qid] = [doc_of[h.chunk_id] for h in hits]
         retriever.close()
         return run
@@ -286,7 +298,7 @@ def format_table(results: Mapping[str, Mapping[str, float]], k: int = 10) -> str
     return "\n".join(lines)
 
 
-def run_eval(path: str | Path, *, k: int = 10, methods: Sequence[str] = ALL_METHODS, embedder=None,
+def run_eval(path: str | Path, *, k: int = 10, methods: Sequence[str] = DEFAULT_METHODS, embedder=None,
              cache_dir: str | Path | None = None, split: str = "test", echo=print) -> dict:
     """What `paperrag eval retrieval --beir PATH` calls: evaluate, print the table, return the results."""
     t0 = time.perf_counter()
