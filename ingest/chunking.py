@@ -5,8 +5,9 @@ WHOLE text, special tokens included, is at most ``max_tokens`` word pieces as ``
 
 How (fast and exact):
 
-1. Blocks are grouped into runs: one run per (section, kind); a caption block is a run of its own. Runs never
-   mix sections or kinds, so chunks never do.
+1. Blocks are grouped into runs: one run per (section, kind); a caption block is a run of its own (a table's
+   caption and rows: each row a paragraph, so rows keep their lines). Runs never mix sections or kinds, so chunks
+   never do.
 2. Paragraph texts are split into words at whitespace, and every distinct word is counted once, in one batched
    ``count_tokens`` call. WordPiece/BERT tokenizers never build a piece across whitespace, so the pieces of a
    text joined at whitespace are the sum of its words' pieces; a chunk's size is a sum, not a tokenizer call.
@@ -210,8 +211,8 @@ class Chunker:
             if b.section != section:
                 section = b.section
                 open_runs = {}
-            if b.kind == "caption":
-                runs.append(_Run(b.section, b.kind, i, [(text, b.page)]))
+            if b.kind == "caption":  # a table's rows (one a line after its caption) stay one a line
+                runs.append(_Run(b.section, b.kind, i, [(ln, b.page) for ln in text.split("\n") if ln.strip()]))
                 continue
             run = open_runs.get(b.kind)
             if run is None:

@@ -253,3 +253,16 @@ def test_prefix_without_a_title(embedder):
     assert chunk_prefix("", "") == ""
     out = chunk_blocks([Block("Plain text here.", 1, "2 Method")], title="", count_tokens=embedder.count_tokens)
     assert [c.text for c in out] == ["2 Method\nPlain text here."]
+
+
+def test_a_table_caption_keeps_its_rows_one_a_line(embedder):
+    chunker = Chunker(embedder.count_tokens, max_tokens=256)
+    cap = Block(text="Table 2: Accuracy on WidgetBench.\nModel Acc F1\nBaseline 81.5 80.2\nOurs 87.3 86.9",
+                page=4, section="5 Experiments", kind="caption")
+    body = Block(text="We compare against the baseline of prior work on the same split.", page=4,
+                 section="5 Experiments", kind="body")
+    chunks = chunker.chunk([body, cap], title="Widget Nets")
+    (table,) = [c for c in chunks if c.kind == "caption"]
+    assert table.text == ("Widget Nets › 5 Experiments\nTable 2: Accuracy on WidgetBench.\nModel Acc F1\n"
+                          "Baseline 81.5 80.2\nOurs 87.3 86.9")
+    assert table.page_start == table.page_end == 4
