@@ -292,9 +292,10 @@ def product_run(data: BeirData, *, k: int, embedder, cache_dir: Path, fusion: Fu
 
 
 def format_table(results: Mapping[str, Mapping[str, float]], k: int = 10) -> str:
-    lines = [f"{'method':<10} {'nDCG@' + str(k):>9} {'Recall@' + str(k):>10} {'queries':>8}"]
+    w = max([10, *(len(m) for m in results)])
+    lines = [f"{'method':<{w}} {'nDCG@' + str(k):>9} {'Recall@' + str(k):>10} {'queries':>8}"]
     for m, r in results.items():
-        lines.append(f"{m:<10} {r[f'ndcg@{k}']:>9.2f} {r[f'recall@{k}']:>10.2f} {r['queries']:>8}")
+        lines.append(f"{m:<{w}} {r[f'ndcg@{k}']:>9.2f} {r[f'recall@{k}']:>10.2f} {r['queries']:>8}")
     return "\n".join(lines)
 
 

@@ -7,6 +7,10 @@ fused candidates with the best sentence cosine in place of the chunk cosine: sco
 chunk ("small-to-big"). Meant for questions; `compare`'s field queries are keyword lists written for BM25 and do
 not use it.
 
+Measured (all-MiniLM-L6-v2, 2-core CPU): QASPER gold evidence in the top 10 of the question's paper 9/12 → 10/12;
+SciFact (corpus-wide, abstracts) nDCG@10 73.72 → 73.63, Recall@10 85.56 → 86.19, i.e. neutral where chunks are
+single abstracts. First rerank of 30 uncached passages ≈ 1 s (p50), then ≈ 0.5 ms on top of the first stage.
+
 Sentence vectors are computed on first use and kept in `<home>/bm25/sentences.sqlite`, keyed by the chunk text
 and the embedder, so a chunk is embedded sentence by sentence once, whatever the corpus version.
 """
