@@ -217,11 +217,12 @@ class Retriever:
 
     @property
     def sentence_vectors(self):
-        if self._sentences is None:
-            from rag.retrieval.sentences import SentenceVectors
+        with self._lock:  # the web app shares one Retriever between threads
+            if self._sentences is None:
+                from rag.retrieval.sentences import SentenceVectors
 
-            self._sentences = SentenceVectors(Path(self.settings.bm25_dir) / "sentences.sqlite", self.embedder)
-        return self._sentences
+                self._sentences = SentenceVectors(Path(self.settings.bm25_dir) / "sentences.sqlite", self.embedder)
+            return self._sentences
 
     def _allowed(self, st: _State, filters, paper_keys: Sequence[str] | None = None) -> np.ndarray | None:
         f = SearchFilters.of(filters)
