@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ingest.records import Block, Chunk
 
-__all__ = ["Chunker", "chunk_blocks", "measure_overflow", "chunk_prefix", "split_sentences", "SECTION_SEP"]
+__all__ = ["Chunker", "chunk_blocks", "measure_overflow", "chunk_prefix", "chunk_body", "split_sentences", "SECTION_SEP"]
 
 SECTION_SEP = " › "
 CountTokens = Callable[[list[str]], list[int]]
@@ -61,6 +61,11 @@ def chunk_prefix(title: str, section: str) -> str:
     heading (and just ``"section\n"`` when the paper has no title)."""
     parts = [p for p in (title, section) if p]
     return SECTION_SEP.join(parts) + "\n" if parts else ""
+
+
+def chunk_body(text: str) -> str:
+    """A chunk's text without its first `title › section` line (see `chunk_prefix`)."""
+    return text.split("\n", 1)[-1]
 
 
 def measure_overflow(chunks: Sequence[Chunk], count_tokens: CountTokens, max_tokens: int) -> int:

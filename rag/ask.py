@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ingest.chunking import chunk_body
 from rag.citations import StreamingResolver, abs_url, citation_label, pdf_url, resolve
 from rag.llm.base import ChatResult, ContextOverflow, LLMError
 from rag.prompts import load_prompt
@@ -74,7 +75,7 @@ class AskResult:
             out.append({
                 "n": n, "label": citation_label(p), "arxiv_id": p.arxiv_id, "version": p.version,
                 "title": p.title, "section": p.section, "pages": [p.page_start, p.page_end],
-                "abs_url": abs_url(p), "pdf_url": pdf_url(p), "evidence": p.text.split("\n", 1)[-1],
+                "abs_url": abs_url(p), "pdf_url": pdf_url(p), "evidence": chunk_body(p.text),
             })
         return out
 
@@ -327,7 +328,7 @@ class _Quoted:
 
     @property
     def text(self) -> str:
-        body = self.p.text.split("\n", 1)[-1]  # the prompt shows title and section as attributes
+        body = chunk_body(self.p.text)  # the prompt shows title and section as attributes
         return re.sub(r"</?\s*passage", "‹passage", body, flags=re.IGNORECASE)
 
 

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ingest.chunking import chunk_body
 from rag.compare_json import JsonRepairError, repair_json
 from rag.llm.base import ContextOverflow, LLMError, LLMUnavailable, ModelMissing
 from rag.prompts import Prompt, load_prompt
@@ -654,7 +655,7 @@ class Comparer:
         budget = self._excerpt_chars()
         out = []
         for i, (cid, ps, pe, section, text) in enumerate(rows, 1):
-            body = text.split("\n", 1)[-1] if "\n" in text else text
+            body = chunk_body(text)
             body = " ".join(body.split())[:budget]
             out.append(Excerpt(i, cid, int(ps), int(pe or ps), section.split(" › ")[-1][:60], body))
         return out

@@ -315,6 +315,7 @@ def search(
              "pages": [p.page_start, p.page_end], "score": round(float(p.score), 4), "kind": p.kind,
              "chunk_id": p.chunk_id, "text": p.text} for p in passages], ensure_ascii=False, indent=1))
         return
+    from ingest.chunking import chunk_body
     from rag.citations import citation_label
 
     if not passages:
@@ -322,7 +323,7 @@ def search(
     for i, p in enumerate(passages, 1):
         console.print(f"[bold]{i}. {citation_label(p)}[/bold] {p.title} — {p.section or 'n/a'} "
                       f"[dim]score {p.score:.3f} {p.kind}[/dim]")
-        body = " ".join(p.text.split("\n", 1)[-1].split())
+        body = " ".join(chunk_body(p.text).split())
         console.print(f"   {body[:300]}{'…' if len(body) > 300 else ''}", highlight=False, markup=False)
 
 

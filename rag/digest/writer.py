@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.catalog import Catalog
+from ingest.chunking import chunk_body
 from ingest.records import PaperMeta
 from rag.digest import validate
 from rag.digest.artifacts import ArtifactCache
@@ -158,7 +159,7 @@ class DigestWriter:
         for row in rows:
             if row["kind"] in _SKIP_KINDS:
                 continue
-            body = row["text"].split("\n", 1)[-1]
+            body = chunk_body(row["text"])
             section = (row["section"] or "Front matter").split(" › ")[0]
             if buf and len(buf) + len(body) > budget_chars:
                 parts.append((", ".join(sections), buf))

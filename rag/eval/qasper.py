@@ -66,6 +66,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ingest.chunking import chunk_body
+
 COVERAGE = 0.5  # share of the gold paragraph's tokens that must be inside a shared shingle
 SHINGLE = 5  # shingle length for coverage
 ANCHOR = 8  # contiguous run one chunk must share with the gold paragraph
@@ -115,11 +117,6 @@ def match_evidence(gold: str, chunks: list[str], *, coverage: float = COVERAGE, 
     gold_runs = _ngrams(g, n_an)
     anchored = any(gold_runs & _ngrams(t, n_an) for t in toks)
     return EvidenceMatch(cov >= coverage and anchored, round(cov, 3), anchored)
-
-
-def chunk_body(text: str) -> str:
-    """A stored chunk without its first `title › section` line."""
-    return text.split("\n", 1)[-1]
 
 
 # ---------------------------------------------------------------------------------------------- answers

@@ -24,15 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import split_sentences
+from ingest.chunking import chunk_body, split_sentences
 
 MIN_WORDS = 4  # shorter fragments ("Model F1", "Results.") say nothing on their own
 FORMAT = "v1"
-
-
-def chunk_body(text: str) -> str:
-    """The chunk without its first `title › section` line."""
-    return text.split("\n", 1)[1] if "\n" in text else text
 
 
 class SentenceVectors:
