@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -44,11 +43,7 @@ _STOP = {"the", "and", "for", "with", "from", "this", "that", "into", "are", "wa
 
 
 def page_text(catalog, key: str, pages: list[int]) -> str:
-    rows = []
-    for p in pages:
-        rows += catalog.db.execute("SELECT text FROM chunks WHERE paper_key=? AND page_start<=? AND page_end>=?",
-                                   (key, p, p)).fetchall()
-    return "\n".join(r[0] for r in rows)
+    return "\n".join(c.text for p in pages for c in catalog.chunks_on_page(key, p))
 
 
 def check_value(value: str, text: str) -> tuple[bool, bool]:
@@ -63,10 +58,7 @@ def check_value(value: str, text: str) -> tuple[bool, bool]:
     return False, bool(words) and sum(w in low for w in words) >= max(1, len(words) / 2)
 
 
-def audit(settings, cmp) -> dict:
-    from ingest.catalog import Catalog
-
-    catalog = Catalog(settings.catalog_path)
+def audit(catalog, cmp) -> dict:
     filled = with_numbers = numbers_ok = all_ok = 0
     not_stated = failed = unsupported = 0
     misses = []
@@ -91,7 +83,6 @@ def audit(settings, cmp) -> dict:
                 all_ok += ok
                 if not ok:
                     misses.append(f"{paper.key} {row.aspect}: {item.value!r} pages {item.pages}")
-    catalog.close()
     cells = sum(len(r.cells) for r in cmp.rows if r.field != "numbers")
     return {
         "cells": cells, "filled_values": filled, "not_stated": not_stated,
@@ -115,16 +106,13 @@ def main() -> None:
     ap.add_argument("--show", action="store_true", help="print each comparison table")
     args = ap.parse_args()
 
-    from ingest import sources
-    from ingest.embedder import Embedder
-    from ingest.pipeline import Ingestor
-    from ingest.settings import Settings
-    from rag.compare import compare, parse_aspects
-    from rag.llm.call_log import count_calls, ensure_table
+    from indexes.call_log import call_stats, count_calls, ensure_table, last_call_id
+    from paperrag.library import Library
+    from paperrag.settings import Settings
+    from rag.compare import parse_aspects
 
     ids = [i.strip() for i in args.ids.split(",") if i.strip()]
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="paperrag-bench-compare-"))
-    embedder = Embedder("all-MiniLM-L6-v2")
     staging = home / "_pdfs"
     staging.mkdir(parents=True, exist_ok=True)
     for pid in ids:
@@ -134,8 +122,9 @@ def main() -> None:
         shutil.copy(src, staging / src.name)
     base = Settings(home=home)
     t0 = time.perf_counter()
-    plan = sources.plan(base, inputs=[str(staging)])
-    report = Ingestor(base, embedder=embedder).run(plan.command, plan.candidates)
+    base_lib = Library(base)
+    embedder = base_lib.embedder  # one model, shared by the Library of each GGUF below
+    report = base_lib.ingest([str(staging)]).report
     print(f"ingest: {report.counts} in {time.perf_counter() - t0:.1f} s (not part of the figures)", flush=True)
 
     figures = {"ids": ids, "home": str(home), "threads": args.threads, "cpu_cores": os.cpu_count(),
@@ -147,27 +136,24 @@ def main() -> None:
         aspects = parse_aspects(args.aspects)
         ensure_table(settings.catalog_path)
         before = count_calls(settings.catalog_path)
-        con = sqlite3.connect(settings.catalog_path)
-        first_id = con.execute("SELECT COALESCE(MAX(id), 0) FROM llm_calls").fetchone()[0]
-        con.close()
+        first_id = last_call_id(settings.catalog_path)
         t0 = time.perf_counter()
-        cold = compare(settings, ids, aspects, embedder=embedder)
+        lib = Library(settings, embedder=embedder)
+        cold = lib.compare(ids, aspects)
         t_cold = time.perf_counter() - t0
         cold_calls = count_calls(settings.catalog_path) - before
         t0 = time.perf_counter()
-        warm = compare(settings, ids, aspects, embedder=embedder)
+        warm = lib.compare(ids, aspects)
         t_warm = time.perf_counter() - t0
         warm_calls = count_calls(settings.catalog_path) - before - cold_calls
-        con = sqlite3.connect(settings.catalog_path)
-        mean_lat, tin, tout = con.execute(
-            "SELECT AVG(latency_s), AVG(tokens_in), AVG(tokens_out) FROM llm_calls WHERE id > ?",
-            (first_id,)).fetchone()
-        con.close()
+        stats = call_stats(settings.catalog_path, after_id=first_id)
+        mean_lat, tin, tout = stats["latency_s"], stats["tokens_in"], stats["tokens_out"]
         fig = {"model": Path(gguf).stem, "cold_s": round(t_cold, 1), "cold_llm_calls": cold_calls,
                "cached_s": round(t_warm, 2), "cached_llm_calls": warm_calls,
                "mean_call_s": round(mean_lat or 0, 1), "mean_tokens_in": round(tin or 0),
                "mean_tokens_out": round(tout or 0), "synthesis": cold.synthesis_status,
-               "same_output_cached": warm.to_markdown() == cold.to_markdown(), **audit(settings, cold)}
+               "same_output_cached": warm.to_markdown() == cold.to_markdown(), **audit(lib.catalog, cold)}
+        lib.close()
         figures["models"].append(fig)
         print(json.dumps({k: v for k, v in fig.items() if k != "misses"}, indent=1), flush=True)
         for m in fig["misses"]:

@@ -46,9 +46,10 @@ def _zipf_ids(rng, size, n_vocab):
 
 
 def build_corpus(home: Path, n_chunks: int, seed: int = 0, documents: bool = True) -> dict:
-    from ingest.catalog import Catalog
-    from ingest.settings import Settings
-    from ingest.vector_store import WRITE_BATCH, open_collection
+    from indexes.catalog import Catalog
+    from indexes.vector_store import WRITE_BATCH, open_collection
+    from paperrag.records import ChunkRecord, PaperRecord
+    from paperrag.settings import Settings
 
     rng = np.random.default_rng(seed)
     settings = Settings(home=home)
@@ -74,14 +75,11 @@ def build_corpus(home: Path, n_chunks: int, seed: int = 0, documents: bool = Tru
         sec = f"{o // 5 + 1} Section"
         text = f"{title} › {sec}\n{body}"
         chunk_rows.append((f"{key}#{o:04d}", key, o, sec, o // 3 + 1, o // 3 + 1, kind, 200, text))
-    with catalog.transaction() as db:
-        db.executemany(
-            "INSERT INTO papers(key, arxiv_id, version, title, authors, abstract, categories, primary_category, "
-            "published, announced, status, fulltext, n_chunks) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", papers)
-        db.executemany("INSERT INTO chunks(id, paper_key, ordinal, section, page_start, page_end, kind, n_tokens, "
-                       "text) VALUES(?,?,?,?,?,?,?,?,?)", chunk_rows)
-        db.execute("INSERT INTO meta(key, value) VALUES('corpus_version', '1') "
-                   "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+    catalog.bulk_insert(  # bumps corpus_version
+        [PaperRecord(p[0], p[1], p[2], title=p[3], abstract=p[5], categories=json.loads(p[6]), primary_category=p[7],
+                     published=p[8], announced=p[9], status=p[10], fulltext=bool(p[11]), n_chunks=p[12])
+         for p in papers],
+        (ChunkRecord(*r) for r in chunk_rows))
     t_catalog = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -118,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-embed", action="store_true", help="skip timing the query embedding (no model load)")
     args = ap.parse_args(argv)
 
-    from rag.retrieval import bm25_index, dense
+    from indexes import bm25_index, dense
     from rag.retrieval.filters import SearchFilters
     from rag.retrieval.retriever import Retriever
 
@@ -135,7 +133,7 @@ def main(argv=None) -> int:
             print(f"  catalog {info['catalog_s']:.1f} s, Chroma {info['chroma_s']:.1f} s", flush=True)
             settings, vocab = info["settings"], info["vocab"]
         else:
-            from ingest.settings import Settings
+            from paperrag.settings import Settings
 
             settings = Settings(home=home)
             vocab = _vocab(np.random.default_rng(0), 30000)
@@ -198,7 +196,7 @@ def main(argv=None) -> int:
 
         embed_line = None
         if not args.no_embed:
-            from ingest.embedder import Embedder
+            from indexes.embedder import Embedder
 
             emb = Embedder()
             emb.embed_query("warm up")

@@ -36,8 +36,9 @@ from ingest.http import (
     make_client,
     retry_policy,
 )
-from ingest.records import PaperMeta
 from ingest.text_clean import clean_abstract, collapse_ws, extract_code_links, fix_text
+from paperrag.errors import PaperragError
+from paperrag.records import PaperMeta
 
 try:  # arxiv.py's own Atom parser; a private module of the pinned version, guarded by the replay tests
     from arxiv import _feed as _arxiv_feed
@@ -45,7 +46,7 @@ except ImportError:  # pragma: no cover
     _arxiv_feed = None
 
 if TYPE_CHECKING:
-    from ingest.settings import FetchSettings
+    from paperrag.settings import FetchSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ DEFAULT_PDF_URL = "https://arxiv.org/pdf/{id}"
 _NS = {"atom": "http://www.w3.org/2005/Atom", "opensearch": "http://a9.com/-/spec/opensearch/1.1/"}
 
 
-class ArxivApiError(Exception):
+class ArxivApiError(PaperragError):
     """A request the API could not answer (after retries) or rejected; the message says why."""
 
     def __init__(self, message: str, *, status: int | None = None, api_message: str = ""):

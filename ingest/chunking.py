@@ -28,11 +28,18 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ingest.records import Block, Chunk
+from paperrag.records import Block, Chunk
+from paperrag.text import (
+    SECTION_SEP,
+    chunk_body,
+    chunk_prefix,
+    is_sentence_break,
+    sentence_spans,
+    split_sentences,
+)
 
 __all__ = ["Chunker", "chunk_blocks", "measure_overflow", "chunk_prefix", "chunk_body", "split_sentences", "SECTION_SEP"]
 
-SECTION_SEP = " › "
 CountTokens = Callable[[list[str]], list[int]]
 
 _BATCH = 2048  # texts per count_tokens call
@@ -40,32 +47,11 @@ _PARA_CLOSE = 0.85  # close a chunk at a paragraph boundary once this full
 _SENT_CLOSE = 0.75  # ... at a sentence boundary once this full
 _MAX_PREFIX_SHARE = 0.5  # the prefix may take at most this share of the window
 
-_ABBREV = {
-    "e.g.", "i.e.", "etc.", "al.", "fig.", "figs.", "eq.", "eqs.", "eqn.", "sec.", "secs.", "tab.", "ref.",
-    "refs.", "cf.", "vs.", "approx.", "resp.", "no.", "nos.", "dr.", "mr.", "ms.", "mrs.", "prof.", "st.",
-    "vol.", "pp.", "p.", "ch.", "app.", "appx.", "def.", "thm.", "lem.", "prop.", "alg.", "ex.", "viz.",
-    "inc.", "ltd.", "co.", "jr.", "sr.", "u.s.", "a.k.a.", "w.r.t.", "ca.", "est.", "max.", "min.",
-}
-_SENT_END_RE = re.compile(r"[.!?][\"'”’)\]]*$")
-_SENT_START_RE = re.compile(r"^[\"'“‘(\[]?[A-Z0-9]")
-_INITIAL_RE = re.compile(r"^[A-Z]\.$")
 _FUNCTION_WORDS = frozenset(
     "a an the of on in to and or nor for with by from at as is are was were be been being that which this these "
     "those its their our we than into onto via between among under over such both either".split()
 )
 _OPEN_WORD_RE = re.compile(r"^[a-z][a-z\-]*,?$")  # a paragraph ending in such a word stops mid-sentence
-
-
-def chunk_prefix(title: str, section: str) -> str:
-    """The context line every chunk starts with: ``"title › section\n"``, ``"title\n"`` before the first
-    heading (and just ``"section\n"`` when the paper has no title)."""
-    parts = [p for p in (title, section) if p]
-    return SECTION_SEP.join(parts) + "\n" if parts else ""
-
-
-def chunk_body(text: str) -> str:
-    """A chunk's text without its first `title › section` line (see `chunk_prefix`)."""
-    return text.split("\n", 1)[-1]
 
 
 def measure_overflow(chunks: Sequence[Chunk], count_tokens: CountTokens, max_tokens: int) -> int:
@@ -111,27 +97,6 @@ class _Draft:
     order: tuple[int, int]
 
 
-def _is_break(words: list[str], i: int) -> bool:
-    """A sentence ends after words[i] (and the next one starts a sentence)."""
-    w = words[i]
-    if i + 1 >= len(words) or not _SENT_END_RE.search(w) or not _SENT_START_RE.match(words[i + 1]):
-        return False
-    core = w.rstrip("\"'”’)]").lower()
-    return not (core in _ABBREV or _INITIAL_RE.match(w) or (len(core) <= 2 and core[:1].isalpha() and "." in core))
-
-
-def _sentences(words: list[str]) -> list[tuple[int, int]]:
-    """[start, end) word ranges of the sentences of a paragraph."""
-    out = []
-    start = 0
-    for i in range(len(words) - 1):
-        if _is_break(words, i):
-            out.append((start, i + 1))
-            start = i + 1
-    out.append((start, len(words)))
-    return out
-
-
 class Chunker:
     """Packs Blocks into window-sized Chunks; holds the token counter and the limits."""
 
@@ -145,7 +110,7 @@ class Chunker:
 
     @classmethod
     def for_embedder(cls, embedder, *, max_tokens: int | None = None, overlap_tokens: int = 32) -> "Chunker":
-        """A Chunker for an ingest.embedder.Embedder; ``max_tokens`` is capped at the model's window."""
+        """A Chunker for an indexes.embedder.Embedder; ``max_tokens`` is capped at the model's window."""
         window = int(embedder.max_tokens)
         limit = window if max_tokens is None else min(int(max_tokens), window)
         return cls(embedder.count_tokens, max_tokens=limit, overlap_tokens=overlap_tokens)
@@ -284,7 +249,7 @@ class Chunker:
                 if cur_n + total <= budget:
                     add(_Piece(pi, words, counts, page))
                     continue
-            for s, e in _sentences(words):
+            for s, e in sentence_spans(words):
                 sw, sc = words[s:e], counts[s:e]
                 sn = sum(sc)
                 if cur_n + sn <= budget:
@@ -354,7 +319,7 @@ class Chunker:
                 k -= 1
                 if acc <= limit:
                     plain = (pi, k)
-                starts = p.starts_sentence if k == 0 else _is_break(p.words, k - 1)
+                starts = p.starts_sentence if k == 0 else is_sentence_break(p.words, k - 1)
                 if starts and acc >= limit // 3 and (best is None or abs(acc - limit) < best_gap):
                     best, best_gap = (pi, k), abs(acc - limit)
             else:
@@ -468,15 +433,3 @@ def chunk_blocks(
 ) -> list[Chunk]:
     """Chunks of at most ``max_tokens`` word pieces (prefix and special tokens included), in paper order."""
     return Chunker(count_tokens, max_tokens=max_tokens, overlap_tokens=overlap_tokens).chunk(blocks, title=title)
-
-
-def split_sentences(text: str, *, min_words: int = 1) -> list[str]:
-    """Sentences of a text (paragraphs at newlines, sentence ends as the chunker cuts them), each with at
-    least `min_words` words."""
-    out = []
-    for para in text.split("\n"):
-        words = para.split()
-        for s0, s1 in _sentences(words) if words else ():
-            if s1 - s0 >= min_words:
-                out.append(" ".join(words[s0:s1]))
-    return out

@@ -41,9 +41,10 @@ from ingest.http import (
     parse_retry_after,
     retry_policy,
 )
+from paperrag.errors import PaperragError
 
 if TYPE_CHECKING:
-    from ingest.settings import FetchSettings
+    from paperrag.settings import FetchSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ _TAIL = 2048  # %%EOF must appear within the last 2 KiB
 _CHUNK = 64 * 1024
 
 
-class DownloadError(Exception):
+class DownloadError(PaperragError):
     """A PDF that could not be fetched or is no PDF; the message is a sentence naming the URL."""
 
     def __init__(self, message: str, *, url: str = ""):

@@ -26,12 +26,25 @@ import feedparser
 import httpx
 
 from ingest.arxiv_ids import format_id, parse_arxiv_id
-from ingest.http import DEFAULT_USER_AGENT, Attempts, Pacer, describe_error, make_client, send
-from ingest.records import PaperMeta
-from ingest.text_clean import clean_abstract, collapse_ws, extract_code_links, fix_text, split_rss_description
+from ingest.http import (
+    DEFAULT_USER_AGENT,
+    Attempts,
+    Pacer,
+    describe_error,
+    make_client,
+    send,
+)
+from ingest.text_clean import (
+    clean_abstract,
+    collapse_ws,
+    extract_code_links,
+    fix_text,
+    split_rss_description,
+)
+from paperrag.records import PaperMeta
 
 if TYPE_CHECKING:
-    from ingest.settings import FetchSettings
+    from paperrag.settings import FetchSettings
 
 log = logging.getLogger(__name__)
 

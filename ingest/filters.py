@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ingest.records import PaperMeta
+from paperrag.records import PaperMeta
 
 if TYPE_CHECKING:
-    from ingest.settings import SourcesSettings
+    from paperrag.settings import SourcesSettings
 
 _SEP = r"(?:\s*[-\u2010\u2011\u2012\u2013\u2014_/]\s*|\s+)"  # hyphen-ish, underscore, slash or whitespace
 _HYPHENS = re.compile(r"[-\u2010\u2011\u2012\u2013\u2014_/\s]+")

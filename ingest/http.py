@@ -27,6 +27,8 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from paperrag.errors import PaperragError
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -36,7 +38,7 @@ MAX_RETRY_AFTER_S = 600.0  # a Retry-After above this is clamped (a broken or ho
 
 
 # --------------------------------------------------------------------------------------------- errors
-class HTTPStatusError(Exception):
+class HTTPStatusError(PaperragError):
     """A response with a status we could not use; `retry_after` (seconds) when the server sent one."""
 
     def __init__(self, url: str, status: int, reason: str = "", retry_after: float | None = None):

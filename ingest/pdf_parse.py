@@ -35,7 +35,8 @@ from pathlib import Path
 
 import pymupdf
 
-from ingest.records import Block, ChunkKind, ParsedPdf
+from paperrag.errors import PaperragError
+from paperrag.records import Block, ChunkKind, ParsedPdf
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ SECTION_SEP = " › "
 _FLAGS = pymupdf.TEXT_MEDIABOX_CLIP
 
 
-class PdfError(ValueError):
+class PdfError(PaperragError, ValueError):
     """A PDF that cannot be ingested; ``str(exc)`` is one line naming the problem and the fix."""
 
     def __init__(self, reason: str):

@@ -19,16 +19,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.catalog import Catalog, chunk_id, row_to_meta
-from ingest.embedder import Embedder
-from ingest.progress import NullProgress, ProgressSink
-from ingest.records import PARSER_VERSION, Action, Chunk, Decision, PaperMeta
-from ingest.settings import Settings
+from indexes.catalog import chunk_id
+from indexes.embedder import Embedder
+from paperrag.components import Components
+from paperrag.errors import PaperragError
+from paperrag.progress import NullProgress, ProgressSink
+from paperrag.records import PARSER_VERSION, Action, Chunk, Decision, PaperMeta
 
 log = logging.getLogger(__name__)
 
 
-class IngestError(RuntimeError):
+class IngestError(PaperragError, RuntimeError):
     """A run-level failure (the run could not start); per-paper problems are decisions, not exceptions."""
 
 
@@ -82,34 +83,27 @@ class Candidate:
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
-                 progress: ProgressSink | None = None):
-        self.settings = settings
-        self.embedder = embedder or Embedder(
-            settings.embed.model, device=settings.embed.device, batch_size=settings.embed.batch_size
-        )
+    """Runs candidates through the pipeline with the Library's components (`paperrag.components.Components`:
+    embedder, catalog, collection and PDF cache, each opened on first use)."""
+
+    def __init__(self, parts: Components, *, progress: ProgressSink | None = None):
+        self.parts = parts
+        self.settings = parts.settings
+        self.catalog = parts.catalog
         self.progress = progress or NullProgress()
-        self.catalog = Catalog(settings.catalog_path)
-        self._collection = None
-        self._cache = None
         self._passes: dict[str, int] = {}
 
-    # --- lazily opened resources (the CLI's `status` must not load torch) ---
+    @property
+    def embedder(self) -> Embedder:
+        return self.parts.embedder
+
     @property
     def collection(self):
-        if self._collection is None:
-            from ingest.vector_store import open_collection
-
-            self._collection = open_collection(self.settings, self.embedder.identity)
-        return self._collection
+        return self.parts.collection
 
     @property
     def pdf_cache(self):
-        if self._cache is None:
-            from ingest.download import PdfCache
-
-            self._cache = PdfCache.from_settings(self.settings.pdf_dir, self.settings.fetch)
-        return self._cache
+        return self.parts.pdf_cache
 
     @property
     def max_tokens(self) -> int:
@@ -151,13 +145,12 @@ class Ingestor:
         wanted = {c.meta.key for c in candidates}
         redo = []
         for row in self.catalog.interrupted_papers():
-            from ingest.vector_store import delete_paper_chunks
+            from indexes.vector_store import delete_paper_chunks
 
-            delete_paper_chunks(self.collection, row["key"])
-            if row["key"] not in wanted:
-                meta = row_to_meta(row)
-                local = Path(row["local_path"]) if row["local_path"] else None
-                redo.append(Candidate(meta, local))
+            delete_paper_chunks(self.collection, row.key)
+            if row.key not in wanted:
+                local = Path(row.local_path) if row.local_path else None
+                redo.append(Candidate(row.meta, local))
         return redo + candidates
 
     def _ingest_one(self, report: RunReport, cand: Candidate) -> None:
@@ -181,16 +174,16 @@ class Ingestor:
 
     def _already_done(self, meta: PaperMeta, local_path: Path | None) -> tuple[Action, str] | None:
         newest = self.catalog.latest_indexed(meta.arxiv_id)
-        if newest is not None and newest["version"] > meta.version:
-            return Action.SKIPPED, f"a newer version v{newest['version']} is already indexed"
+        if newest is not None and newest.version > meta.version:
+            return Action.SKIPPED, f"a newer version v{newest.version} is already indexed"
         row = self.catalog.get_paper(meta.key)
-        if row is None or row["status"] != "indexed":
+        if row is None or row.status != "indexed":
             return None
-        if local_path is not None and row["content_sha256"] and row["content_sha256"] != _sha256_file(local_path):
+        if local_path is not None and row.content_sha256 and row.content_sha256 != _sha256_file(local_path):
             return None  # same id+version, different file: re-index
-        if not row["fulltext"] and (row["error"] or "").startswith("download:"):
+        if not row.fulltext and row.error.startswith("download:"):
             return None  # the PDF could not be fetched last time: try again
-        if row["fulltext"] and (row["parser"] or 0) < PARSER_VERSION:
+        if row.fulltext and row.parser < PARSER_VERSION:
             return None  # chunked by an older parser: parse again (the PDF is in the cache)
         self._supersede_older(meta, report=None)
         return Action.ALREADY, "already indexed (same id, version and content): nothing to do"
@@ -242,7 +235,7 @@ class Ingestor:
         self.progress.start("embed", total=len(chunks), description=f"Embedding {meta.key}")
         vectors = self.embedder.embed([c.text for c in chunks])
         self.progress.stop("embed")
-        from ingest.vector_store import delete_paper_chunks, write_chunks
+        from indexes.vector_store import delete_paper_chunks, write_chunks
 
         # Only now is anything stored touched: a paper that failed above keeps what it had (an indexed
         # older copy stays indexed); from here a crash leaves it `indexing` and the next run redoes it.
@@ -266,14 +259,14 @@ class Ingestor:
         self._decide(report, meta.key, Action.REPLACED if replaced else Action.KEPT, reason, meta.title)
 
     def _supersede_older(self, meta: PaperMeta, report: RunReport | None) -> list[str]:
-        from ingest.vector_store import delete_paper_chunks
+        from indexes.vector_store import delete_paper_chunks
 
         replaced = []
         for row in self.catalog.versions_of(meta.arxiv_id):
-            if row["version"] < meta.version and row["status"] == "indexed":
-                delete_paper_chunks(self.collection, row["key"])
-                self.catalog.supersede(row["key"])
-                replaced.append(row["key"])
+            if row.version < meta.version and row.status == "indexed":
+                delete_paper_chunks(self.collection, row.key)
+                self.catalog.supersede(row.key)
+                replaced.append(row.key)
         return replaced
 
     def _chunk(self, meta: PaperMeta, blocks) -> list[Chunk]:
@@ -289,7 +282,7 @@ class Ingestor:
 
     def _abstract_chunks(self, meta: PaperMeta) -> list[Chunk]:
         from ingest.chunking import chunk_blocks
-        from ingest.records import Block
+        from paperrag.records import Block
 
         return chunk_blocks(
             [Block(text=meta.abstract, page=1, section="Abstract", kind="body")],

@@ -12,12 +12,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexes.catalog import Catalog
 from ingest.arxiv_ids import find_arxiv_stamp, parse_arxiv_id
-from ingest.catalog import Catalog, row_to_meta
 from ingest.pipeline import Candidate
-from ingest.progress import NullProgress, ProgressSink
-from ingest.records import Action, PaperMeta
-from ingest.settings import Settings
+from paperrag.progress import NullProgress, ProgressSink
+from paperrag.records import Action, PaperMeta
+from paperrag.settings import Settings
 
 SAMPLE_DAY = Path(__file__).resolve().parent / "sample_day"
 
@@ -53,7 +53,10 @@ def plan(
     progress: ProgressSink | None = None,
     api=None,
     feed_reader=None,
+    catalog: Catalog,
 ) -> Plan:
+    """Candidates and the decisions taken up front (bad inputs, filtered feed entries). `catalog` tells what is
+    already indexed: nothing already there is fetched again."""
     progress = progress or NullProgress()
     words = ["ingest", *inputs]
     if query:
@@ -61,7 +64,6 @@ def plan(
     if feed or sample:
         words.append("--sample" if sample else "--feed")
     result = Plan(command=" ".join(words))
-    catalog = Catalog(settings.catalog_path)
 
     ids: list[str] = []
     for raw in inputs:
@@ -141,8 +143,8 @@ def _plan_ids(result: Plan, settings: Settings, catalog: Catalog, ids: list[str]
         arxiv_id, version = parse_arxiv_id(raw)
         if version is not None:
             row = catalog.get_paper(f"{arxiv_id}v{version}")
-            if row is not None and row["status"] == "indexed":
-                result.candidates.append(Candidate(row_to_meta(row)))  # the pipeline says "already"
+            if row is not None and row.status == "indexed":
+                result.candidates.append(Candidate(row.meta))  # the pipeline says "already"
                 continue
         to_fetch.append(raw)
     if not to_fetch:
@@ -237,7 +239,7 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
 
 def _indexed(catalog: Catalog, key: str) -> bool:
     row = catalog.get_paper(key)
-    return row is not None and row["status"] == "indexed"
+    return row is not None and row.status == "indexed"
 
 
 def _api(settings: Settings):

@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ingest.chunking import chunk_body
+from paperrag.components import Components
+from paperrag.errors import PaperragError
+from paperrag.text import chunk_body
+from rag.budget import estimate_tokens, fit, prompt_budget
 from rag.citations import StreamingResolver, abs_url, citation_label, pdf_url, resolve
-from rag.llm.base import ChatResult, ContextOverflow, LLMError
+from rag.gated import OnError, Rejection, accept, generate_gated
+from rag.llm.base import ChatResult, ChatStream, ContextOverflow, LLMError
 from rag.prompts import load_prompt
 from rag.retrieval.filters import SearchFilters
 from rag.retrieval.retriever import Passage
@@ -39,10 +43,9 @@ UNSUPPORTED_NOTE = {
     "zh": "注意：此回答没有引用任何检索到的段落，可能来自模型自身的知识，而非已收录的论文。",
 }
 RELATIVE_SCORE_FLOOR = 0.5  # passages scoring under half the best one are dropped before the prompt
-_CHARS_PER_TOKEN = 3.0  # conservative for Qwen-family tokenizers on English PDF text (measured ≤ 5.1)
 
 
-class AskError(ValueError):
+class AskError(PaperragError, ValueError):
     """A question that cannot be asked (empty, …); the message says what to do."""
 
 
@@ -66,6 +69,17 @@ class AskResult:
     unsupported: bool = False
     notes: list[str] = field(default_factory=list)
     llm: ChatResult | None = None
+
+    @property
+    def unsupported_note(self) -> str:
+        """The warning shown under an answer that cites nothing ("" when it cites something)."""
+        return UNSUPPORTED_NOTE.get(self.language, UNSUPPORTED_NOTE["en"]) if self.unsupported else ""
+
+    def to_dict(self) -> dict:
+        """What `paperrag ask --json` prints."""
+        return {"answer": self.answer, "language": self.language, "abstained": self.abstained,
+                "unsupported": self.unsupported, "search_query": self.search_query, "sources": self.sources(),
+                "notes": self.notes}
 
     def sources(self) -> list[dict]:
         """Only the sources the answer cites, in citation order."""
@@ -145,36 +159,24 @@ def detect_language(text: str) -> str:
 
 
 class Asker:
-    def __init__(self, settings, *, llm=None, retriever=None, embedder=None):
-        self.settings = settings
-        self._llm = llm
-        self._embedder = embedder
-        self._retriever = retriever
+    """Answers with the Library's components (`paperrag.components.Components`); the LLM is only built when a
+    question gets past the relevance gate."""
 
-    # lazily built: `paperrag search` never loads an LLM
+    def __init__(self, parts: Components):
+        self.parts = parts
+        self.settings = parts.settings
+
     @property
     def embedder(self):
-        if self._embedder is None:
-            from ingest.embedder import Embedder
-
-            self._embedder = Embedder(self.settings.embed.model, device=self.settings.embed.device)
-        return self._embedder
+        return self.parts.embedder
 
     @property
     def retriever(self):
-        if self._retriever is None:
-            from rag.retrieval.retriever import Retriever
-
-            self._retriever = Retriever(self.settings, self.embedder)
-        return self._retriever
+        return self.parts.retriever
 
     @property
     def llm(self):
-        if self._llm is None:
-            from rag.llm.select import get_llm
-
-            self._llm = get_llm(self.settings)
-        return self._llm
+        return self.parts.llm
 
     # ------------------------------------------------------------------ public
     def ask(self, question: str, **kw) -> AskResult:
@@ -252,17 +254,13 @@ class Asker:
     def _fit(self, evidence: list[Passage], question: str, result: AskResult) -> list[Passage]:
         """As many passages, in rank order, as fit the context next to the prompt and the answer."""
         llm_cfg = self.settings.llm
-        context = getattr(self._llm, "context_tokens", None) or llm_cfg.context_tokens
-        budget = context - llm_cfg.max_output_tokens - int((len(question) + 1200) / _CHARS_PER_TOKEN)
-        kept, used = [], 0
-        for p in evidence:
-            cost = int(len(p.text) / _CHARS_PER_TOKEN) + 40
-            if used + cost > budget and kept:
-                result.notes.append(f"{len(evidence) - len(kept)} passages left out to fit the "
-                                    f"{context}-token context (llm.context_tokens)")
-                break
-            kept.append(p)
-            used += cost
+        context = getattr(self.parts.loaded_llm, "context_tokens", None) or llm_cfg.context_tokens
+        # reserve: the question and the prompt's fixed text (~1200 characters); each passage's tags ~40 tokens
+        budget = prompt_budget(context, llm_cfg.max_output_tokens, estimate_tokens(question) + 400)
+        kept = fit(evidence, budget, cost=lambda p: estimate_tokens(p.text) + 40)
+        if len(kept) < len(evidence):
+            result.notes.append(f"{len(evidence) - len(kept)} passages left out to fit the "
+                                f"{context}-token context (llm.context_tokens)")
         return kept
 
     def _messages(self, question: str, result: AskResult) -> list[dict]:
@@ -273,17 +271,22 @@ class Asker:
 
     def _generate(self, question: str, result: AskResult) -> Iterator[str]:
         prompt = load_prompt("answer")
-        resolver = StreamingResolver(result.evidence)
-        for attempt in range(2):
-            try:
-                stream = self.llm.stream(self._messages(question, result), purpose="ask", prompt_id=prompt.id,
-                                         prompt_version=str(prompt.version))
-                break
-            except ContextOverflow:
-                if attempt or len(result.evidence) <= 1:
-                    raise
+
+        def attempt(prev: Rejection | None) -> ChatStream:
+            if prev is not None:  # the prompt overflowed the context: half the passages
                 result.evidence = result.evidence[: max(1, len(result.evidence) // 2)]
                 result.notes.append("evidence trimmed to fit the model's context")
+            return self.llm.stream(self._messages(question, result), purpose="ask", prompt_id=prompt.id,
+                                   prompt_version=str(prompt.version))
+
+        def on_error(exc: LLMError) -> OnError:
+            return OnError.RETRY if isinstance(exc, ContextOverflow) and len(result.evidence) > 1 else OnError.RAISE
+
+        opened = generate_gated(attempt, accept, on_error=on_error)
+        if opened.value is None:  # overflowed again after trimming
+            raise opened.error
+        stream = opened.value
+        resolver = StreamingResolver(result.evidence)  # the passages that are in the prompt
         pending, released = "", False
         for piece in stream:
             if not released and len(pending) < 20 and NOT_IN_PAPERS.startswith((pending + piece).strip()):

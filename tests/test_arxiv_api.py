@@ -5,35 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from http_server import LocalHTTPServer, Response
+from fakes.http_server import ATOM, LocalHTTPServer, Response, recorded, replay
 
 from ingest.arxiv_api import ArxivApi, ArxivApiError, build_query
 from ingest.http import BackoffWait, Pacer, parse_retry_after
-from ingest.settings import FetchSettings
-
-RECORDED = Path(__file__).resolve().parent / "fixtures" / "arxiv_api"
-ATOM = "application/atom+xml; charset=utf-8"
-
-
-def recorded(name: str) -> dict:
-    """'id_1605.08386' (= ..._s0_m100) or 'q_testing_s10_m10': the recording without its hash suffix."""
-    (path,) = [p for p in RECORDED.glob("*.json") if p.stem.rsplit("_", 1)[0] in (name, f"{name}_s0_m100")]
-    return json.loads(path.read_text("utf-8"))
-
-
-def replay(srv: LocalHTTPServer, name: str, *, keys: tuple[str, ...] | None = None, before=()) -> dict:
-    """Serve a recorded body at its recorded path, matching its query (all params, or only `keys`)."""
-    rec = recorded(name)
-    parts = urlsplit(rec["url"])
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if keys is not None:
-        query = {k: query[k] for k in keys}
-    srv.route(parts.path, [*before, Response(rec["status_code"], rec["body"], content_type=ATOM)], query=query)
-    return rec
+from paperrag.settings import FetchSettings
 
 
 @pytest.fixture

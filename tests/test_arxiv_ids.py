@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.arxiv_ids import find_arxiv_stamp, format_id, is_arxiv_id, normalize_id, parse_arxiv_id
+from ingest.arxiv_ids import (
+    find_arxiv_stamp,
+    format_id,
+    is_arxiv_id,
+    normalize_id,
+    parse_arxiv_id,
+)
 
 
 @pytest.mark.parametrize(

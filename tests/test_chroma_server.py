@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from fakes.corpus import index_state, ingest_paths
+from fakes.http_server import free_port as _free_port
+from fakes.pdfs import make_paper_pdf
 
-from ingest.settings import IndexSettings, Settings
-from ingest.vector_store import VectorIndexError, open_client
-from paper_pdfs import make_paper_pdf
-from test_pipeline import index_state, ingest_paths
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from indexes.vector_store import VectorIndexError, open_client
+from paperrag.settings import IndexSettings, Settings
 
 
 @pytest.fixture

@@ -5,15 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from fakes import pdfs as pf
 
 from ingest.chunking import Chunker, chunk_blocks, chunk_prefix, measure_overflow
 from ingest.pdf_parse import parse_pdf
-from ingest.records import Block, Chunk
-
-try:
-    from tests import pdf_factory as pf
-except ImportError:  # tests/ itself on sys.path
-    import pdf_factory as pf
+from paperrag.records import Block, Chunk
 
 TITLE = "Widget Networks for Synthetic Reading"
 

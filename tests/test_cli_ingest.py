@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from http_server import LocalHTTPServer, Response
-from paper_pdfs import make_paper_pdf
+from fakes.http_server import ArxivStandIn, Response
+from fakes.pdfs import make_paper_pdf
 from typer.testing import CliRunner
 
-from ingest.catalog import Catalog
-from ingest.settings import get_settings
+from indexes.catalog import Catalog
+from paperrag.settings import Settings
 from ui.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,27 +25,21 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture
 def arxiv(home, monkeypatch):
     """A local arXiv: RSS feeds, the API and PDFs, with fast pacing so tests never wait."""
-    with LocalHTTPServer() as srv:
-        monkeypatch.setenv("PAPERRAG_FETCH__RSS_URL", srv.url + "/rss/{category}")
-        monkeypatch.setenv("PAPERRAG_FETCH__API_URL", srv.url + "/api/query")
-        monkeypatch.setenv("PAPERRAG_FETCH__PDF_URL", srv.url + "/pdf/{id}")
-        monkeypatch.setenv("PAPERRAG_FETCH__DELAY_S", "0")
-        monkeypatch.setenv("PAPERRAG_FETCH__BACKOFF_S", "0")
-        monkeypatch.setenv("PAPERRAG_FETCH__RETRIES", "3")
-        get_settings.cache_clear()
+    with ArxivStandIn() as srv:
+        for name, value in srv.fetch_env(retries=3).items():
+            monkeypatch.setenv(name, value)
         yield srv
 
 
 def invoke(*args: str):
-    get_settings.cache_clear()
     result = CliRunner().invoke(app, list(args))
     return result
 
 
 def decisions(run: int | None = None) -> dict[str, tuple[str, str]]:
-    catalog = Catalog(get_settings().catalog_path)
-    run = run or catalog.last_runs(1)[0]["id"]
-    return {d["paper"]: (d["action"], d["reason"]) for d in catalog.decisions(run)}
+    catalog = Catalog(Settings().catalog_path)
+    run = run or catalog.last_runs(1)[0].id
+    return {d.paper: (d.action, d.reason) for d in catalog.decisions(run)}
 
 
 def test_daily_feed_flow_with_retries_api_outage_and_rerun(arxiv, tmp_path):
@@ -89,12 +83,12 @@ def test_empty_malformed_and_error_feeds_are_named_and_nothing_breaks(arxiv):
     arxiv.route("/rss/cs.XX", Response(400, (FIXTURES / "feeds" / "rss_http400.html").read_bytes()))
     result = invoke("ingest", "--feed", "-c", "cs.CL", "-c", "cs.LG", "-c", "cs.XX")
     assert result.exit_code == 0, result.output
-    run = Catalog(get_settings().catalog_path).last_runs(1)[0]
-    notes = json.loads(run["summary"])["notes"]
+    run = Catalog(Settings().catalog_path).last_runs(1)[0]
+    notes = run.summary["notes"]
     assert any(n.startswith("cs.CL:") and "weekend" in n for n in notes), notes
     assert any(n.startswith("cs.LG:") and "malformed" in n for n in notes), notes
     assert any(n.startswith("cs.XX:") and "400" in n for n in notes), notes
-    assert run["status"] == "done"
+    assert run.status == "done"
 
 
 def test_ids_replayed_from_a_recorded_api_response(arxiv, tmp_path):
@@ -111,8 +105,8 @@ def test_ids_replayed_from_a_recorded_api_response(arxiv, tmp_path):
     assert got["1605.08386v1"][0] == "kept"
     failed = [v for k, v in got.items() if k.startswith("0000.0000")]
     assert failed and failed[0][0] == "failed" and failed[0][1]
-    row = Catalog(get_settings().catalog_path).get_paper("1605.08386v1")
-    assert row["title"] == "Heat-bath random walks with Markov bases" and row["published"] == "2016-05-26"
+    row = Catalog(Settings().catalog_path).get_paper("1605.08386v1")
+    assert row.title == "Heat-bath random walks with Markov bases" and row.published == "2016-05-26"
 
 
 def test_fallback_to_the_sample_day_when_arxiv_is_unreachable(home, monkeypatch):
@@ -120,7 +114,7 @@ def test_fallback_to_the_sample_day_when_arxiv_is_unreachable(home, monkeypatch)
     monkeypatch.setenv("PAPERRAG_FETCH__RETRIES", "1")
     result = invoke("ingest", "--feed", "--fallback-sample")
     assert result.exit_code == 0, result.output
-    assert Catalog(get_settings().catalog_path).status_counts() == {"indexed": 3}
+    assert Catalog(Settings().catalog_path).status_counts() == {"indexed": 3}
 
 
 def test_one_line_errors_and_exit_codes(home):

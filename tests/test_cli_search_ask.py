@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from ollama_server import OllamaTestServer
-from paper_pdfs import make_paper_pdf
+from fakes.corpus import ingest
+from fakes.ollama_server import OllamaTestServer
+from fakes.pdfs import make_paper_pdf
 from typer.testing import CliRunner
 
-from ingest import sources
-from ingest.pipeline import Ingestor
-from ingest.settings import get_settings
+from paperrag.settings import Settings
 from ui.cli import app
 
 FACT = ("The widget tokenizer splits every formula into 17 glyph classes before the encoder sees it, "
@@ -22,9 +21,8 @@ FACT = ("The widget tokenizer splits every formula into 17 glyph classes before 
 def indexed(home, tmp_path, embedder):
     pdf = make_paper_pdf(tmp_path / "p.pdf", title="Glyph Tokenizers", arxiv_id="2406.00007", seed=31,
                          extra_sections=[("5 Tokenizer", FACT)])
-    settings = get_settings()
-    plan = sources.plan(settings, inputs=[str(pdf)])
-    Ingestor(settings, embedder=embedder).run(plan.command, plan.candidates)
+    settings = Settings()
+    ingest(settings, embedder, pdf)
     return settings
 
 
@@ -49,7 +47,6 @@ def test_ask_streams_an_answer_with_cited_sources_over_ollama(indexed, monkeypat
     with OllamaTestServer(reply=lambda body: "It uses 17 glyph classes [1].") as srv:
         monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "ollama")
         monkeypatch.setenv("PAPERRAG_LLM__OLLAMA_HOST", srv.url)
-        get_settings.cache_clear()
         result = CliRunner().invoke(app, ["ask", "How many glyph classes does the widget tokenizer use?"])
     assert result.exit_code == 0, result.output
     assert "It uses 17 glyph classes [2406.00007 §5 p." in result.output
@@ -59,7 +56,6 @@ def test_ask_streams_an_answer_with_cited_sources_over_ollama(indexed, monkeypat
 def test_ask_with_ollama_down_is_one_clear_line(indexed, monkeypatch):
     monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "ollama")
     monkeypatch.setenv("PAPERRAG_LLM__OLLAMA_HOST", "http://127.0.0.1:9")
-    get_settings.cache_clear()
     result = CliRunner().invoke(app, ["ask", "How many glyph classes does the widget tokenizer use?"])
     assert result.exit_code != 0
     assert "ollama" in str(result.exception).lower() or "ollama" in result.output.lower()

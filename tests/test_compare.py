@@ -14,14 +14,14 @@ import json
 import re
 
 import pytest
-from paper_pdfs import make_paper_pdf
-from test_ask import ScriptedLLM
+from fakes.corpus import Paper, build_corpus, page_text
+from fakes.data import A_DATA, A_HW, A_RESULT, B_DATA, B_HW, B_RESULT
+from fakes.llm import ScriptedLLM
 
-from ingest import sources
-from ingest.catalog import Catalog, chunk_id
-from ingest.pipeline import Ingestor
-from ingest.records import Chunk, PaperMeta
-from ingest.settings import Settings
+from indexes.call_log import count_calls
+from indexes.catalog import Catalog, chunk_id
+from paperrag.library import Library
+from paperrag.records import Chunk, PaperMeta
 from rag.compare import (
     CompareError,
     Comparer,
@@ -33,15 +33,8 @@ from rag.compare import (
     resolve_fact_citations,
     support,
 )
-from rag.llm.call_log import LoggedLLM, count_calls
+from rag.llm.logged import LoggedLLM
 
-A_DATA = "We train the widget model on the WidgetCorpus collection of 1.2 million annotated widgets."
-A_RESULT = ("On the WidgetBench benchmark our model reaches an accuracy of 87.3 percent, compared with 81.5 "
-            "percent for the dense baseline.")
-A_HW = "Training takes 14 hours on 4 NVIDIA A100 GPUs."
-B_DATA = "The crawler is trained on 35,000 citation graphs from the OpenCite collection."
-B_RESULT = "On the WidgetBench benchmark the crawler reaches an accuracy of 79.4 percent in the zero-shot setting."
-B_HW = "All experiments run on a single RTX 3090 GPU for 6 hours."
 C_TEXT = ("Surface codes protect logical qubits by measuring stabilizers on a two-dimensional lattice of "
           "physical qubits; the threshold error rate is close to one percent.")
 ABSTRACT_D = ("We present Tiny Widget Nets, trained on 300 synthetic widgets, which reach 66.2 percent accuracy "
@@ -51,26 +44,20 @@ ABSTRACT_D = ("We present Tiny Widget Nets, trained on 300 synthetic widgets, wh
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, embedder):
     """A, B: full text with known facts; C: an unrelated paper; D: abstract only (no PDF)."""
-    root = tmp_path_factory.mktemp("compare")
-    pdfs = root / "pdfs"
-    make_paper_pdf(pdfs / "a.pdf", title="Sparse Widget Attention", arxiv_id="2405.10001", seed=31,
-                   extra_sections=[("4 Training data", A_DATA), ("5 Experiments", A_RESULT),
-                                   ("6 Hardware", A_HW)])
-    make_paper_pdf(pdfs / "b.pdf", title="Graph Crawlers for Citation Search", arxiv_id="2405.10002", seed=32,
-                   category="cs.IR", extra_sections=[("4 Training data", B_DATA), ("5 Experiments", B_RESULT),
-                                                     ("6 Hardware", B_HW)])
-    make_paper_pdf(pdfs / "c.pdf", title="Surface Codes for Quantum Memories", arxiv_id="2405.10003", seed=33,
-                   category="quant-ph", extra_sections=[("4 Surface codes", C_TEXT)])
-    settings = Settings(home=root / "home")
-    plan = sources.plan(settings, inputs=[str(pdfs)])
-    report = Ingestor(settings, embedder=embedder).run(plan.command, plan.candidates)
-    assert report.counts == {"kept": 3}
+    settings = build_corpus(tmp_path_factory.mktemp("compare"), embedder, [
+        Paper("a", "Sparse Widget Attention", "2405.10001", seed=31,
+              sections=[("4 Training data", A_DATA), ("5 Experiments", A_RESULT), ("6 Hardware", A_HW)]),
+        Paper("b", "Graph Crawlers for Citation Search", "2405.10002", seed=32, category="cs.IR",
+              sections=[("4 Training data", B_DATA), ("5 Experiments", B_RESULT), ("6 Hardware", B_HW)]),
+        Paper("c", "Surface Codes for Quantum Memories", "2405.10003", seed=33, category="quant-ph",
+              sections=[("4 Surface codes", C_TEXT)]),
+    ]).settings
     _add_abstract_only(settings, embedder)
     return settings
 
 
 def _add_abstract_only(settings, embedder) -> None:
-    from ingest.vector_store import open_collection, write_chunks
+    from indexes.vector_store import open_collection, write_chunks
 
     meta = PaperMeta(arxiv_id="2405.10004", version=1, title="Tiny Widget Nets", abstract=ABSTRACT_D,
                      categories=["cs.LG"], primary_category="cs.LG", published="2024-05-20")
@@ -93,17 +80,6 @@ def scripted(reply, **kw) -> ScriptedLLM:
     llm = ScriptedLLM(reply, **kw)
     llm.model = f"scripted-{next(_models)}"
     return llm
-
-
-def page_text(settings, key: str, page: int) -> str:
-    """Every chunk text of `page` (the chunks whose page range covers it), straight from the catalog."""
-    cat = Catalog(settings.catalog_path)
-    try:
-        rows = cat.db.execute("SELECT text FROM chunks WHERE paper_key=? AND page_start<=? AND page_end>=?",
-                              (key, page, page)).fetchall()
-    finally:
-        cat.close()
-    return "\n".join(r[0] for r in rows)
 
 
 def question_of(messages) -> str:
@@ -154,7 +130,7 @@ ASPECTS = ["training data", "compute", "headline results"]
 
 def test_cells_cite_the_pages_that_hold_their_values(corpus, embedder):
     llm = scripted(fact_reply)
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ASPECTS, llm=llm, embedder=embedder)
+    cmp = compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10002"], ASPECTS)
     assert [p.key for p in cmp.papers] == ["2405.10001v1", "2405.10002v1"]
     assert [r.aspect for r in cmp.rows][:3] == ["Training data", "Compute / hardware", "Headline results"]
     for row in cmp.rows:
@@ -171,7 +147,7 @@ def test_cells_cite_the_pages_that_hold_their_values(corpus, embedder):
 
 
 def test_same_benchmark_and_metric_are_aligned_and_differing_settings_are_said(corpus, embedder):
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ASPECTS, llm=scripted(fact_reply), embedder=embedder)
+    cmp = compare(Library(corpus, llm=scripted(fact_reply), embedder=embedder), ["2405.10001", "2405.10002"], ASPECTS)
     aligned = [r for r in cmp.rows if r.field == "numbers"]
     assert len(aligned) == 1
     row = aligned[0]
@@ -191,8 +167,7 @@ def test_hallucinated_values_are_downgraded_to_not_stated(corpus, embedder):
             return '{"results": [{"metric": "accuracy", "value": "99.9", "benchmark": "WidgetBench"}]}'
         return '{"value": "trained on 9.9 million cat photos from the ImageNet collection"}'
 
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ["training data", "results"], llm=scripted(liar),
-                  embedder=embedder)
+    cmp = compare(Library(corpus, llm=scripted(liar), embedder=embedder), ["2405.10001", "2405.10002"], ["training data", "results"])
     for row in cmp.rows:
         for cell in row.cells:
             assert cell.status == "unsupported" and cell.display() == "not stated", cell
@@ -205,25 +180,25 @@ def test_malformed_json_is_repaired_without_a_retry(corpus, embedder):
     replies = iter(['Here is the JSON:\n```json\n{"value": "35,000 citation graphs from the OpenCite collection",}'
                     '\n```.'])
     llm = scripted(lambda m: next(replies))
-    engine = Comparer(corpus, llm=llm, embedder=embedder)
+    engine = Comparer(Library(corpus, llm=llm, embedder=embedder))
     (paper,) = engine.resolve(["2405.10002"])
     cell = engine.field_cell(paper, field_for("training data"))
     assert cell.status == "found" and cell.value.startswith("35,000") and len(llm.calls) == 1
-    engine.close()
+    engine.parts.close()
 
 
 def test_invalid_json_is_retried_once_with_the_problem_spelled_out(corpus, embedder):
     replies = iter(["The model is trained on WidgetCorpus.", '{"value": "WidgetCorpus collection of 1.2 million '
                     'annotated widgets"}'])
     llm = scripted(lambda m: next(replies))
-    engine = Comparer(corpus, llm=llm, embedder=embedder)
+    engine = Comparer(Library(corpus, llm=llm, embedder=embedder))
     (paper,) = engine.resolve(["2405.10001"])
     cell = engine.field_cell(paper, field_for("training data"))
     assert cell.status == "found" and "after a retry" in cell.note
     retry = llm.calls[1]
     assert retry[-2] == {"role": "assistant", "content": "The model is trained on WidgetCorpus."}
     assert "rejected" in retry[-1]["content"] and '{"value": "..."}' in retry[-1]["content"]
-    engine.close()
+    engine.parts.close()
 
 
 def test_a_model_that_never_returns_json_fails_that_paper_only(corpus, embedder):
@@ -235,7 +210,7 @@ def test_a_model_that_never_returns_json_fails_that_paper_only(corpus, embedder)
         return fact_reply(messages)
 
     llm = scripted(reply)
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ["training data", "compute"], llm=llm, embedder=embedder)
+    cmp = compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10002"], ["training data", "compute"])
     a, b = cmp.papers
     assert not a.failure and b.failure.startswith("every aspect failed")
     for row in cmp.rows:
@@ -249,22 +224,20 @@ def test_a_model_that_never_returns_json_fails_that_paper_only(corpus, embedder)
 
 def test_a_poor_match_paper_keeps_its_column_and_its_own_evidence(corpus, embedder):
     llm = scripted(lambda m: '{"value": "not stated"}' if "Question" in m[-1]["content"] else "x [1].")
-    cmp = compare(corpus, ["2405.10001", "2405.10003"], ["sparse widget attention keys"], llm=llm,
-                  embedder=embedder)
+    cmp = compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10003"], ["sparse widget attention keys"])
     assert [p.key for p in cmp.papers] == ["2405.10001v1", "2405.10003v1"]
     cell_a, cell_c = cmp.rows[0].cells
     assert cell_c.evidence and all(cid.startswith("2405.10003v1#") for cid in cell_c.evidence)
     assert all(cid.startswith("2405.10001v1#") for cid in cell_a.evidence)
     assert cell_c.display() == "not stated"
-    engine = Comparer(corpus, llm=llm, embedder=embedder)
+    engine = Comparer(Library(corpus, llm=llm, embedder=embedder))
     (c,) = engine.resolve(["2405.10003"])
     assert len(engine.excerpts(c, "sparse widget attention keys")) == 3  # the global top-k would hold none of C
-    engine.close()
+    engine.parts.close()
 
 
 def test_abstract_only_papers_are_labelled_and_cite_the_abstract(corpus, embedder):
-    cmp = compare(corpus, ["2405.10001", "2405.10004"], ["training data"], llm=scripted(fact_reply),
-                  embedder=embedder)
+    cmp = compare(Library(corpus, llm=scripted(fact_reply), embedder=embedder), ["2405.10001", "2405.10004"], ["training data"])
     d = cmp.papers[1]
     assert d.basis == "abstract only" and "(abstract only)" in d.label
     cell = cmp.rows[0].cells[1]
@@ -276,24 +249,24 @@ def test_abstract_only_papers_are_labelled_and_cite_the_abstract(corpus, embedde
 def test_bad_inputs_say_what_is_wrong(corpus, embedder):
     llm = scripted(fact_reply)
     with pytest.raises(CompareError, match=r"unknown papers: 9999\.99999, nonsense"):
-        compare(corpus, ["2405.10001", "9999.99999", "nonsense"], llm=llm, embedder=embedder)
+        compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "9999.99999", "nonsense"])
     with pytest.raises(CompareError, match="at least 2 different papers; got 1 \\(2405.10001v1\\)"):
-        compare(corpus, ["2405.10001"], llm=llm, embedder=embedder)
+        compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001"])
     with pytest.raises(CompareError, match="at least 2 different papers"):
-        compare(corpus, ["2405.10001", "2405.10001v1"], llm=llm, embedder=embedder)
+        compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10001v1"])
     with pytest.raises(CompareError, match=r"at most 8 at a time because every paper costs about 10 LLM calls.*"
                                            r"--max 20"):
-        compare(corpus, [f"2405.{10000 + i}" for i in range(20)], llm=llm, embedder=embedder)
+        compare(Library(corpus, llm=llm, embedder=embedder), [f"2405.{10000 + i}" for i in range(20)])
     assert llm.calls == []
 
 
 def test_more_papers_than_the_default_limit_work_when_allowed(corpus, embedder):
     llm = scripted(fact_reply)
     ids = ["2405.10001", "2405.10002", "2405.10003", "2405.10004"]
-    cmp = compare(corpus, ids, ["training data"], llm=llm, embedder=embedder, max_papers=4, synthesis=False)
+    cmp = compare(Library(corpus, llm=llm, embedder=embedder), ids, ["training data"], max_papers=4, synthesis=False)
     assert len(cmp.papers) == 4 and len(cmp.rows[0].cells) == 4
     with pytest.raises(CompareError, match="at most 3"):
-        compare(corpus, ids, llm=llm, embedder=embedder, max_papers=3)
+        compare(Library(corpus, llm=llm, embedder=embedder), ids, max_papers=3)
 
 
 def test_synthesis_cites_only_facts_that_were_in_its_prompt(corpus, embedder):
@@ -305,7 +278,7 @@ def test_synthesis_cites_only_facts_that_were_in_its_prompt(corpus, embedder):
                     "Both train on annotated widgets from the WidgetCorpus collection [4].")  # fact 4 is the other paper's headline number: unrelated
         return fact_reply(messages)
 
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ASPECTS, llm=scripted(reply), embedder=embedder)
+    cmp = compare(Library(corpus, llm=scripted(reply), embedder=embedder), ["2405.10001", "2405.10002"], ASPECTS)
     assert cmp.synthesis_status == "ok"
     cites = re.findall(r"\[[^\]]+\]", cmp.synthesis)
     assert cites and all(re.fullmatch(r"\[2405\.1000[12] p\.\d+\]", c) for c in cites), cites
@@ -330,7 +303,7 @@ def test_synthesis_without_citations_is_retried_then_left_out(corpus, embedder):
         return fact_reply(messages)
 
     llm = scripted(reply)
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ["training data"], llm=llm, embedder=embedder)
+    cmp = compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10002"], ["training data"])
     assert cmp.synthesis == "" and cmp.synthesis_status == "failed"
     assert sum("numbered facts" in c[0]["content"] for c in llm.calls) == 2
     assert any("cites none of the numbered facts" in n for n in cmp.notes)
@@ -340,15 +313,12 @@ def test_second_run_is_served_from_the_cache_without_loading_a_model(corpus, emb
     settings = corpus.model_copy(update={"llm": corpus.llm.model_copy(update={
         "backend": "llamacpp", "gguf_path": "/nonexistent/fake-cached-model.gguf"})})
 
-    class Fake(ScriptedLLM):
-        backend, model = "llamacpp", "fake-cached-model"
-
-    llm = LoggedLLM(Fake(fact_reply), settings.catalog_path)
+    llm = LoggedLLM(ScriptedLLM(fact_reply, backend="llamacpp", model="fake-cached-model"), settings.catalog_path)
     ids = ["2405.10001", "2405.10002"]
-    first = compare(settings, ids, ASPECTS, llm=llm, embedder=embedder)
+    first = compare(Library(settings, llm=llm, embedder=embedder), ids, ASPECTS)
     made = count_calls(settings.catalog_path, model="fake-cached-model")
     assert first.llm_calls == made == 2 * len(ASPECTS) + 1
-    again = compare(settings, ids, ASPECTS, embedder=embedder)  # llm=None: building one would fail (no GGUF)
+    again = compare(Library(settings, embedder=embedder), ids, ASPECTS)  # llm=None: building one would fail (no GGUF)
     assert again.llm_calls == 0 and again.cached == 2 * len(ASPECTS) + 1
     assert count_calls(settings.catalog_path, model="fake-cached-model") == made
     assert again.to_markdown() == first.to_markdown()
@@ -356,7 +326,7 @@ def test_second_run_is_served_from_the_cache_without_loading_a_model(corpus, emb
 
 
 def test_method_card_has_every_field_with_pages_or_not_stated(corpus, embedder):
-    card = method_card(corpus, "2405.10001", llm=scripted(fact_reply), embedder=embedder)
+    card = method_card(Library(corpus, llm=scripted(fact_reply), embedder=embedder), "2405.10001")
     assert card.basis == "full text" and len(card.fields) == 10 and card.prompt == "method_card@v1"
     assert card.fields["training_data"].status == "found" and card.fields["training_data"].pages
     assert card.fields["limitations"].display() == "not stated"
@@ -364,7 +334,7 @@ def test_method_card_has_every_field_with_pages_or_not_stated(corpus, embedder):
 
 
 def test_output_formats(corpus, embedder):
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ASPECTS, llm=scripted(fact_reply), embedder=embedder)
+    cmp = compare(Library(corpus, llm=scripted(fact_reply), embedder=embedder), ["2405.10001", "2405.10002"], ASPECTS)
     rows = list(csv.reader(io.StringIO(cmp.to_csv())))
     assert rows[0] == ["aspect", "2405.10001v1", "2405.10002v1"]
     assert rows[1] == ["title", "Sparse Widget Attention", "Graph Crawlers for Citation Search"]
@@ -378,12 +348,11 @@ def test_output_formats(corpus, embedder):
 
 
 def test_topic_picks_papers_by_paper_level_retrieval(corpus, embedder):
-    cmp = compare_topic(corpus, "widget benchmark accuracy", n=2, aspects=["training data"],
-                        llm=scripted(fact_reply), embedder=embedder)
+    cmp = compare_topic(Library(corpus, llm=scripted(fact_reply), embedder=embedder), "widget benchmark accuracy", n=2, aspects=["training data"])
     assert {p.arxiv_id for p in cmp.papers} <= {"2405.10001", "2405.10002", "2405.10004"}
     assert cmp.notes[0].startswith("papers picked for the topic 'widget benchmark accuracy'")
     with pytest.raises(CompareError, match="only 0 indexed paper"):
-        compare_topic(corpus, "widget", n=2, since="2030-01-01", llm=scripted(fact_reply), embedder=embedder)
+        compare_topic(Library(corpus, llm=scripted(fact_reply), embedder=embedder), "widget", n=2, since="2030-01-01")
 
 
 def test_helpers():
@@ -411,27 +380,22 @@ def test_support_needs_every_number_and_most_words():
 # ------------------------------------------------------------------------------------------------ CLI
 @pytest.fixture
 def cli_home(corpus, monkeypatch, tmp_path):
-    from ingest.settings import get_settings
 
     monkeypatch.setenv("PAPERRAG_HOME", str(corpus.home))
     monkeypatch.setenv("PAPERRAG_CONFIG", str(tmp_path / "absent.toml"))
-    get_settings.cache_clear()
     yield corpus
-    get_settings.cache_clear()
 
 
 def test_cli_compare_over_ollama_then_from_the_cache(cli_home, monkeypatch):
-    from ollama_server import OllamaTestServer
+    from fakes.ollama_server import OllamaTestServer
     from typer.testing import CliRunner
 
-    from ingest.settings import get_settings
     from ui.cli import app
 
     with OllamaTestServer(models=["cmp-cli-model"], reply=lambda body: fact_reply(body["messages"])) as srv:
         monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "ollama")
         monkeypatch.setenv("PAPERRAG_LLM__OLLAMA_HOST", srv.url)
         monkeypatch.setenv("PAPERRAG_LLM__OLLAMA_MODEL", "cmp-cli-model")
-        get_settings.cache_clear()
         args = ["compare", "2405.10001", "2405.10002", "--aspects", "training data, compute", "--format", "csv"]
         first = CliRunner().invoke(app, args)
         assert first.exit_code == 0, first.output
@@ -507,12 +471,12 @@ def test_a_prompt_too_big_for_the_context_is_retried_with_the_best_excerpt(corpu
         return real_chat(messages, **kw)
 
     llm.chat = chat
-    engine = Comparer(corpus, llm=llm, embedder=embedder)
+    engine = Comparer(Library(corpus, llm=llm, embedder=embedder))
     (paper,) = engine.resolve(["2405.10001"])
     cell = engine.field_cell(paper, field_for("training data"))
     assert sizes == [3, 1] and cell.status == "found" and len(cell.evidence) == 1
     assert "did not fit the context" in cell.note
-    engine.close()
+    engine.parts.close()
 
 
 def test_uncited_synthesis_sentences_get_the_facts_they_repeat_or_are_left_out(corpus, embedder):
@@ -523,7 +487,7 @@ def test_uncited_synthesis_sentences_get_the_facts_they_repeat_or_are_left_out(c
                     + first + "Both are great.")  # a bare "[3]" and a repeated sentence, as the 0.5B writes
         return fact_reply(messages)
 
-    cmp = compare(corpus, ["2405.10001", "2405.10002"], ASPECTS, llm=scripted(reply), embedder=embedder)
+    cmp = compare(Library(corpus, llm=scripted(reply), embedder=embedder), ["2405.10001", "2405.10002"], ASPECTS)
     assert re.fullmatch(r"Sparse Widget Attention trains on the WidgetCorpus collection of 1\.2 million annotated "
                         r"widgets \[2405\.10001 p\.\d+\]\.", cmp.synthesis), cmp.synthesis
     page = int(re.search(r"p\.(\d+)", cmp.synthesis).group(1))

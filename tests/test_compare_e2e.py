@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from paper_pdfs import make_paper_pdf
-from test_compare import A_DATA, A_HW, A_RESULT, B_DATA, B_HW, B_RESULT, page_text
+from fakes.corpus import Paper, build_corpus, page_text
+from fakes.data import A_DATA, A_HW, A_RESULT, B_DATA, B_HW, B_RESULT
+from fakes.models import small_gguf
 
-from ingest import sources
-from ingest.pipeline import Ingestor
-from ingest.settings import Settings
+from indexes.call_log import count_calls
+from paperrag.library import Library
+from paperrag.settings import Settings
 from rag.compare import compare
-from rag.llm.call_log import count_calls
 
 pytestmark = pytest.mark.slow
 
@@ -27,20 +27,15 @@ _STOP = {"the", "and", "for", "with", "from", "this", "that", "model", "paper", 
 
 @pytest.fixture(scope="module")
 def papers(tmp_path_factory, embedder):
-    from test_llm_llamacpp import small_gguf
-
     root = tmp_path_factory.mktemp("compare-e2e")
-    pdfs = root / "pdfs"
-    make_paper_pdf(pdfs / "a.pdf", title="Sparse Widget Attention", arxiv_id="2405.20001", seed=41,
-                   extra_sections=[("4 Training data", A_DATA), ("5 Experiments", A_RESULT), ("6 Hardware", A_HW)])
-    make_paper_pdf(pdfs / "b.pdf", title="Graph Crawlers for Citation Search", arxiv_id="2405.20002", seed=42,
-                   category="cs.IR", extra_sections=[("4 Training data", B_DATA), ("5 Experiments", B_RESULT),
-                                                     ("6 Hardware", B_HW)])
     settings = Settings(home=root / "home", llm={"backend": "llamacpp", "gguf_path": str(small_gguf()),
                                                   "context_tokens": 2048, "temperature": 0.0, "threads": 2})
-    plan = sources.plan(settings, inputs=[str(pdfs)])
-    assert Ingestor(settings, embedder=embedder).run(plan.command, plan.candidates).counts == {"kept": 2}
-    return settings
+    return build_corpus(root, embedder, [
+        Paper("a", "Sparse Widget Attention", "2405.20001", seed=41,
+              sections=[("4 Training data", A_DATA), ("5 Experiments", A_RESULT), ("6 Hardware", A_HW)]),
+        Paper("b", "Graph Crawlers for Citation Search", "2405.20002", seed=42, category="cs.IR",
+              sections=[("4 Training data", B_DATA), ("5 Experiments", B_RESULT), ("6 Hardware", B_HW)]),
+    ], settings=settings).settings
 
 
 def _supported(value: str, text: str) -> bool:
@@ -53,7 +48,7 @@ def _supported(value: str, text: str) -> bool:
 
 
 def test_every_cell_cites_a_page_that_supports_it_or_says_not_stated(papers, embedder):
-    first = compare(papers, ["2405.20001", "2405.20002"], ASPECTS, embedder=embedder)
+    first = compare(Library(papers, embedder=embedder), ["2405.20001", "2405.20002"], ASPECTS)
     found = 0
     for row in first.rows:
         for paper, cell in zip(first.papers, row.cells, strict=True):
@@ -76,6 +71,6 @@ def test_every_cell_cites_a_page_that_supports_it_or_says_not_stated(papers, emb
     calls = count_calls(papers.catalog_path)
     assert calls == first.llm_calls >= 2 * len(ASPECTS)
 
-    again = compare(papers, ["2405.20001", "2405.20002"], ASPECTS, embedder=embedder)
+    again = compare(Library(papers, embedder=embedder), ["2405.20001", "2405.20002"], ASPECTS)
     assert again.llm_calls == 0 and count_calls(papers.catalog_path) == calls
     assert again.to_markdown() == first.to_markdown()

@@ -7,11 +7,11 @@ import xml.etree.ElementTree as ET
 
 import feedparser
 import pytest
+from fakes.data import HOSTILE, make_digest
 
 from rag.digest.feed import FEED_FILE, collect_entries, entry_id, write_feed
 from rag.digest.io import TEMP_PREFIX
 from rag.digest.render import write_digest
-from test_digest_render import HOSTILE, make_digest
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

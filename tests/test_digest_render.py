@@ -12,121 +12,21 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from fakes.data import HOSTILE, make_digest
 
-from ingest.records import PaperMeta
 from rag.digest import render
 from rag.digest.formats import ANALYSIS_HEADINGS, BASIS_LABEL
 from rag.digest.io import TEMP_PREFIX, atomic_write_text
-from rag.digest.model import Analysis, Digest, PaperEntry
-from rag.digest.render import render_html, render_markdown, render_run_report, write_digest, write_run_report
+from rag.digest.model import Analysis, Digest
+from rag.digest.render import (
+    render_html,
+    render_markdown,
+    render_run_report,
+    write_digest,
+    write_run_report,
+)
 
 FORMATS = ("table", "report", "monitor")
-HOSTILE = '<script>alert("x")</script>'
-
-
-# ------------------------------------------------------------------------------------------------ data
-def _metas() -> list[PaperMeta]:
-    return [
-        PaperMeta(
-            arxiv_id="2512.20276",
-            version=1,
-            title="ActionFlow: A Pipelined Action Acceleration for Vision Language Models on Edge",
-            authors=["Yuntao Dai", "Hang Gu", "Teng Wang", "Qianyu Cheng"],
-            # as the RSS feed delivers it: render must drop the prefix even if ingest did not
-            abstract="arXiv:2512.20276v1 Announce Type: new  Abstract: Vision-Language-Action (VLA) models have "
-            "emerged as a unified paradigm for robotic perception and control.\n    However, their deployment "
-            "is severely hindered by high inference latency.",
-            categories=["cs.AI", "cs.RO"],
-            primary_category="cs.AI",
-            published="2025-12-25",
-            announce_type="new",
-            pdf_url="https://arxiv.org/pdf/2512.20276v1",
-            abs_url="https://arxiv.org/abs/2512.20276v1",
-            code_links=["https://anonymous.4open.science/r/ActionFlow-1D47."],
-            source="rss",
-        ),
-        PaperMeta(
-            arxiv_id="2512.05693",
-            version=1,
-            title="HiMoE-VLA: Hierarchical Mixture-of-Experts for Generalist Vision-Language-Action Policies",
-            authors=["Zhiying Du", "Bei Liu", "Yaobo Liang"],
-            abstract="The development of foundation models for embodied intelligence critically depends on "
-            "access to large-scale, high-quality robot demonstration data.",
-            categories=["cs.RO", "cs.AI"],
-            published="Mon, 08 Dec 2025 00:00:00 -0500",  # RSS date: shown as ISO
-            code_links=["https://github.com/ZhiyingDu/HiMoE-VLA.", "https://github.com/ZhiyingDu/HiMoE-VLA"],
-            source="rss",
-        ),
-        PaperMeta(
-            arxiv_id="2512.21118",
-            version=2,
-            title="STLDM: Spatio-Temporal Latent Diffusion Model for Precipitation Nowcasting",
-            authors=["Shi Quan Foo"],
-            abstract="Precipitation nowcasting is a critical spatio-temporal prediction task.",
-            categories=["cs.LG", "cs.AI", "cs.CV"],
-            published="2025-12-24",
-            updated="2025-12-25",
-            source="api",
-        ),
-    ]
-
-
-def _analysis_text(fmt: str, lang: str, title: str) -> str:
-    heads = ANALYSIS_HEADINGS[fmt][lang]
-    body = "内容：该方法的要点。" if lang == "zh" else "Content: the method's key point."
-    # models often use their own heading levels; render shifts them under the paper
-    return "\n\n".join(f"## {h}\n\n{body} ({title[:12]})" for h in heads)
-
-
-def make_digest(lang: str = "zh", fmt: str = "report", **kw) -> Digest:
-    metas = _metas()
-    fmt_a = "monitor" if fmt == "table" else fmt
-    papers = [
-        PaperEntry(
-            n=1, meta=metas[0], matched_keywords=["vla"], fulltext=True,
-            title_translated="ActionFlow：面向边缘端视觉语言模型的流水线式动作加速" if lang == "zh" else "",
-            abstract_translated="视觉-语言-动作（VLA）模型已成为机器人感知与控制的统一范式。" if lang == "zh" else "",
-            analysis=Analysis(_analysis_text(fmt_a, lang, metas[0].title), "full text", "first try"),
-            key_findings=["ActionFlow achieves a 2.55x improvement in FPS on OpenVLA-7B without retraining."],
-        ),
-        PaperEntry(
-            n=2, meta=metas[1], matched_keywords=["Vision-Language-Action", "vla"], fulltext=False,
-            title_translated="",  # translation missing: original shown and marked
-            abstract_translated="",
-            analysis=Analysis(_analysis_text(fmt_a, lang, metas[1].title), "abstract only", "after retry",
-                              reason="first answer missed heading 3"),
-            key_findings=["HiMoE adaptively handles heterogeneity across layers.", "Consistent gains over VLA baselines."],
-        ),
-        PaperEntry(
-            n=3, meta=metas[2], matched_keywords=["spatio-temporal prediction"], fulltext=True,
-            title_translated="STLDM：用于降水临近预报的时空潜在扩散模型" if lang == "zh" else "",
-            abstract_translated="降水临近预报是一项关键的时空预测任务。" if lang == "zh" else "",
-            analysis=Analysis("", "full text", "failed", reason="model timed out twice"),
-            key_findings=[],
-        ),
-    ]
-    values = dict(
-        date="2025-12-26", language=lang, categories=["cs.AI", "cs.LG", "cs.RO", "cs.CV"],
-        keywords=["Vision Language Action", "vla", "Vision-Language-Action", "spatio-temporal prediction"],
-        papers=papers,
-        executive_summary=(
-            "## 1. 主要主题与趋势\n\n本期聚焦 VLA 推理加速（论文 1）与异构机器人数据（论文 2）。\n\n"
-            "## 4. 建议阅读全文的论文\n\n- 论文 1" if lang == "zh" else
-            "## 1. Themes and Trends\n\nVLA inference speed (paper 1) and heterogeneous robot data (paper 2).\n\n"
-            "## 4. Papers to Read in Full\n\n- Paper 1"
-        ),
-        decisions=[
-            ("2512.20276v1", "kept", "matched keyword 'vla'"),
-            ("2512.05693v1", "kept", "matched keywords 'Vision-Language-Action', 'vla'"),
-            ("2512.21118v2", "kept", "matched keyword 'spatio-temporal prediction'"),
-            ("2512.20001v1", "dropped", "no keyword match"),
-            ("2511.11111v3", "dropped", "replacement of an already announced paper"),
-            ("2512.20999v1", "failed", "PDF download failed: HTTP 404"),
-        ],
-        title="Arxiv Robotics Papers" if fmt == "report" else "",
-    )
-    values.update(kw)
-    return Digest(**values)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -468,7 +368,7 @@ def _hostile_digest(fmt: str) -> Digest:
     p.meta.abstract = f"Abstract with {HOSTILE} and <img src=x onerror=alert(1)> and <!-- comment"
     p.meta.categories = ["cs.AI<b>"]
     p.title_translated = f"标题 {HOSTILE}"
-    p.abstract_translated = f"摘要 <iframe src=//evil></iframe>"
+    p.abstract_translated = "摘要 <iframe src=//evil></iframe>"
     p.matched_keywords = [HOSTILE]
     p.key_findings = [f"Finding {HOSTILE}"]
     heads = ANALYSIS_HEADINGS["monitor" if fmt == "table" else fmt]["zh"]

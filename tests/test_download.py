@@ -4,7 +4,7 @@ import hashlib
 import json
 
 import pytest
-from http_server import LocalHTTPServer, Response
+from fakes.http_server import LocalHTTPServer, Response
 
 from ingest.download import (
     HTML_INSTEAD_OF_PDF,
@@ -14,7 +14,7 @@ from ingest.download import (
     TooLargeError,
     pdf_url,
 )
-from ingest.settings import FetchSettings
+from paperrag.settings import FetchSettings
 
 PDF = b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n" + b"x" * 5000 + b"\ntrailer\n%%EOF\n"
 SHA = hashlib.sha256(PDF).hexdigest()

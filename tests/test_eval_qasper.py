@@ -12,9 +12,20 @@ import sqlite3
 
 import pytest
 
-from rag.eval.qasper import (QasperReport, QuestionResult, answer_polarity, answer_score, chunk_body,
-                             evaluate_qasper, load_qasper, match_evidence, normalize_tokens, squad_normalize,
-                             token_f1)
+from paperrag.library import Library
+from rag.eval.qasper import (
+    QasperReport,
+    QuestionResult,
+    answer_polarity,
+    answer_score,
+    chunk_body,
+    evaluate_qasper,
+    load_qasper,
+    match_evidence,
+    normalize_tokens,
+    squad_normalize,
+    token_f1,
+)
 
 GOLD = ("We compare our approaches with related approaches of pivoting, multilingual NMT (MNMT) BIBREF19, and "
         "cross-lingual transfer without pretraining BIBREF16. The results show that our approaches consistently "
@@ -169,23 +180,16 @@ PAPERS = ["1810.08699", "2001.03131"]  # the two smallest PDFs: 5 questions, 3 w
 
 @pytest.mark.slow
 def test_retrieval_and_answer_path_over_shared(shared_dir, home, embedder):
-    from ingest.settings import Settings
-    from rag.llm.base import BaseLLM
+    from fakes.llm import ScriptedLLM
 
-    class FixedLLM(BaseLLM):
-        backend, model, context_tokens = "fixed", "fixed", 8192
+    from paperrag.settings import Settings
 
-        def _chat(self, messages, opts):
-            return self._result("No [1].", "stop", 100, 3, 0.0, 0.0)
-
-        def _stream(self, messages, opts):
-            yield "No [1]."
-            return self._result("No [1].", "stop", 100, 3, 0.0, 0.0)
+    fixed_llm = ScriptedLLM("No [1].", backend="fixed", model="fixed", tokens=(100, 3))
 
     jsonl = shared_dir / "eval" / "qasper" / "qasper_qa_for_local_pdfs.jsonl"
     items = [i for i in load_qasper(jsonl, shared_dir) if i.arxiv_id in PAPERS]
     settings = Settings(home=home)
-    rep = evaluate_qasper(jsonl, shared_root=shared_dir, settings=settings, embedder=embedder, llm=FixedLLM(),
+    rep = evaluate_qasper(Library(settings, embedder=embedder, llm=fixed_llm), jsonl, shared_root=shared_dir,
                           papers=PAPERS)
     s = rep.summary()
     assert s["questions"] == len(items) == 5 and s["scope"] == "paper"
@@ -207,6 +211,7 @@ def test_retrieval_and_answer_path_over_shared(shared_dir, home, embedder):
             return conn.execute("SELECT count(*), max(rowid) FROM chunks").fetchone()
 
     before = chunks()
-    again = evaluate_qasper(jsonl, shared_root=shared_dir, settings=settings, embedder=embedder, papers=PAPERS)
+    again = evaluate_qasper(Library(settings, embedder=embedder), jsonl, shared_root=shared_dir, answers=False,
+                            papers=PAPERS)
     assert chunks() == before and [q.found for q in again.questions] == [q.found for q in rep.questions]
     assert "token_f1" not in again.summary()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from http_server import LocalHTTPServer, Response
+from fakes.http_server import FEEDS, RSS, LocalHTTPServer, Response
 
-from ingest.feeds import EMPTY_REASON, FeedReader, fetch_feed, merge_entries, parse_feed, split_authors
+from ingest.feeds import (
+    EMPTY_REASON,
+    FeedReader,
+    fetch_feed,
+    merge_entries,
+    parse_feed,
+    split_authors,
+)
 from ingest.filters import KeywordFilter
-from ingest.settings import FetchSettings
+from paperrag.settings import FetchSettings
 
-FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
 NORMAL = (FEEDS / "rss_cs.AI_2025-12-25.xml").read_bytes()
-RSS = "application/rss+xml; charset=utf-8"
 
 
 @pytest.fixture

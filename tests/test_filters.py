@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from ingest.filters import KeywordFilter, keyword_pattern
-from ingest.records import PaperMeta
-from ingest.settings import SourcesSettings
+from paperrag.records import PaperMeta
+from paperrag.settings import SourcesSettings
 
 
 def meta(title="", abstract="", announce_type="new", categories=("cs.RO",)):

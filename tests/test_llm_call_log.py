@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from ollama_server import OllamaTestServer
+from fakes.ollama_server import OllamaTestServer
 
+from indexes.call_log import COLUMNS, count_calls, recent_calls
 from rag.llm.base import LLM, LLMError, ModelMissing
-from rag.llm.call_log import COLUMNS, LoggedLLM, count_calls, recent_calls
+from rag.llm.logged import LoggedLLM
 from rag.llm.ollama_backend import OllamaLLM
 
 MODEL = "qwen2.5:7b-instruct"
@@ -86,11 +87,12 @@ def test_abandoned_stream_is_logged_as_cancelled(srv, db):
 
 
 def test_table_lives_beside_other_catalog_tables(srv, db):
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE papers (id TEXT PRIMARY KEY)")
-    con.execute("INSERT INTO papers VALUES ('2401.00001')")
-    con.commit()
-    con.close()
+    from indexes.catalog import Catalog
+    from paperrag.records import PaperMeta
+
+    cat = Catalog(db)
+    cat.mark_indexing(PaperMeta("2401.00001"))
+    cat.close()
     LoggedLLM(OllamaLLM(MODEL, srv.url), db).chat(MSGS)
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from ollama_server import OllamaTestServer
-from test_llm_select import closed_url, install_small_into
+from fakes.models import closed_url, install_small_into
+from fakes.ollama_server import OllamaTestServer
 
-from rag.llm.call_log import count_calls
+from indexes.call_log import count_calls
 from rag.llm.doctor import run_doctor
 
 MODEL = "qwen2.5:7b-instruct"
 
 
 def settings():
-    from ingest.settings import Settings
+    from paperrag.settings import Settings
 
     return Settings()
 

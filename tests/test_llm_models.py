@@ -122,7 +122,7 @@ def test_unknown_model_name():
 
 
 def test_default_gguf_prefers_the_bigger_installed_model(home, monkeypatch):
-    from ingest.settings import Settings
+    from paperrag.settings import Settings
 
     s = Settings()
     assert M.default_gguf(s) is None

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-from ollama_server import OllamaTestServer
+from fakes.http_server import free_port as closed_port
+from fakes.ollama_server import OllamaTestServer
 
-from rag.llm.base import ContextOverflow, LLMError, LLMTimeout, LLMUnavailable, ModelMissing
-from rag.llm.ollama_backend import OllamaLLM, is_reachable, list_models, model_present, resolve_host
+from rag.llm.base import (
+    ContextOverflow,
+    LLMError,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelMissing,
+)
+from rag.llm.ollama_backend import (
+    OllamaLLM,
+    is_reachable,
+    list_models,
+    model_present,
+    resolve_host,
+)
 
 MODEL = "qwen2.5:7b-instruct"
 MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]
@@ -18,14 +29,6 @@ MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 
 def srv():
     with OllamaTestServer(models=[MODEL, "nomic-embed-text:latest"]) as s:
         yield s
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_chat_sends_num_ctx_and_maps_the_reply(srv):
@@ -170,7 +173,7 @@ def test_hopeless_prompt_is_refused_before_sending(srv):
 
 
 def test_host_resolution(monkeypatch, home):
-    from ingest.settings import LLMSettings
+    from paperrag.settings import LLMSettings
 
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     assert resolve_host(LLMSettings()) == "http://127.0.0.1:11434"

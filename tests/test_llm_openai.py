@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from rag.llm.base import ContextOverflow, LLMError, LLMTimeout, LLMUnavailable, ModelMissing
+from rag.llm.base import (
+    ContextOverflow,
+    LLMError,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelMissing,
+)
 from rag.llm.openai_backend import OpenAILLM
 
 MSGS = [{"role": "user", "content": "hello there"}]

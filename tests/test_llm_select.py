@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-from pathlib import Path
-
 import pytest
-from ollama_server import OllamaTestServer
-from test_llm_llamacpp import small_gguf
+from fakes.models import closed_url, install_small_into, small_gguf
+from fakes.ollama_server import OllamaTestServer
 
+from indexes.call_log import count_calls
 from rag.llm import models as M
 from rag.llm.base import LLMUnavailable, ModelMissing
-from rag.llm.call_log import LoggedLLM, count_calls
+from rag.llm.logged import LoggedLLM
 from rag.llm.select import choose_backend, get_llm
 
 MODEL = "qwen2.5:7b-instruct"
 MSGS = [{"role": "user", "content": "hi"}]
 
 
-def closed_url() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
-
-
 def settings():
-    from ingest.settings import Settings
+    from paperrag.settings import Settings
 
     return Settings()
 
@@ -44,20 +32,6 @@ def srv():
 def no_ollama(monkeypatch):
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     monkeypatch.setenv("PAPERRAG_LLM__OLLAMA_HOST", closed_url())
-
-
-def install_small_into(home: Path) -> Path:
-    """Put the test 0.5B GGUF into home/models as if `paperrag models install --small` had run (hard link)."""
-    src = small_gguf()
-    dst_dir = home / "models"
-    dst_dir.mkdir(exist_ok=True)
-    dst = dst_dir / src.name
-    for a, b in ((src, dst), (src.with_name(src.name + ".sha256"), dst.with_name(dst.name + ".sha256"))):
-        try:
-            os.link(a, b)
-        except OSError:  # another filesystem
-            shutil.copy2(a, b)
-    return dst
 
 
 def test_auto_picks_ollama_when_reachable_with_the_model(home, srv, monkeypatch):

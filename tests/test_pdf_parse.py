@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pymupdf
 import pytest
+from fakes import pdfs as pf
 
 from ingest.pdf_parse import PdfError, clean_text, parse_pdf
-
-try:
-    from tests import pdf_factory as pf
-except ImportError:  # tests/ itself on sys.path
-    import pdf_factory as pf
 
 # ------------------------------------------------------------------------------------------ generated paper
 

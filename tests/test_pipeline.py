@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes.corpus import index_state, ingest_paths
+from fakes.pdfs import make_bad_pdfs, make_paper_pdf
 
-from ingest import sources
-from ingest.catalog import Catalog
-from ingest.pipeline import Ingestor
-from ingest.settings import Settings
-from ingest.vector_store import EmbedderMismatch, open_collection
-from paper_pdfs import make_bad_pdfs, make_paper_pdf
+from indexes.catalog import Catalog
+from indexes.vector_store import EmbedderMismatch, open_collection
+from paperrag.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_PDFS = REPO / "ingest" / "sample_day" / "pdfs"
@@ -34,24 +33,6 @@ class CountingEmbedder:
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
-
-
-def ingest_paths(settings: Settings, embedder, *paths: Path):
-    ingestor = Ingestor(settings, embedder=embedder)
-    plan = sources.plan(settings, inputs=[str(p) for p in paths])
-    return ingestor, ingestor.run(plan.command, plan.candidates, plan.pre_decisions, plan.notes)
-
-
-def index_state(settings: Settings, embedder) -> dict:
-    """Everything a reader sees: catalog chunk rows and the Chroma records, keyed by chunk id."""
-    catalog = Catalog(settings.catalog_path)
-    rows = {r["id"]: (r["text"], r["page_start"], r["page_end"], r["section"]) for r in
-            catalog.db.execute("SELECT * FROM chunks")}
-    collection = open_collection(settings, embedder.identity)
-    got = collection.get(include=["documents"])
-    vectors = dict(zip(got["ids"], got["documents"]))
-    papers = {r["key"]: r["status"] for r in catalog.papers()}
-    return {"rows": rows, "vectors": vectors, "papers": papers}
 
 
 def test_sample_pdfs_ingest_once_and_rerun_touches_nothing(home, embedder):
@@ -102,7 +83,7 @@ def test_bad_pdfs_are_reported_and_the_run_goes_on(home, tmp_path, embedder):
     catalog = Catalog(settings.catalog_path)
     for d in report.decisions:
         row = catalog.get_paper(d.paper)
-        by_path[Path(row["local_path"]).name] = d
+        by_path[Path(row.local_path).name] = d
     assert by_path[good.name].action.value == "kept"
     for kind, path in bad.items():
         decision = by_path[path.name]
@@ -131,12 +112,13 @@ def test_collection_refuses_a_different_embedder(home, tmp_path, embedder):
 
 
 def test_reindex_rebuilds_the_same_vectors_from_the_catalog(home, tmp_path, embedder):
-    from ingest.reindex import reindex_all
+    from paperrag.library import Library
 
     settings = Settings()
     ingest_paths(settings, embedder, make_paper_pdf(tmp_path / "p.pdf", title="Reindexed Paper", seed=5))
     before = index_state(settings, embedder)
-    n_papers, n_chunks = reindex_all(settings, embedder=embedder)
+    with Library(settings, embedder=embedder) as lib:
+        n_papers, n_chunks = lib.reindex()
     assert (n_papers, n_chunks) == (1, len(before["rows"]))
     assert index_state(settings, embedder) == before
 
@@ -163,13 +145,13 @@ def test_sigkill_mid_run_then_resume_equals_a_clean_run(tmp_path, embedder, faul
     killed = Settings(home=killed_home)
     catalog = Catalog(killed.catalog_path)
     assert catalog.status_counts().get("indexing") == 1, "the killed run left its paper half-done"
-    assert catalog.last_runs(1)[0]["status"] == "running"
+    assert catalog.last_runs(1)[0].status == "running"
 
     env.pop("PAPERRAG_FAULT_POINT")
     resumed = _run_cli(["ingest", str(folder)], env)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err.decode()[-2000:]
-    assert catalog.last_runs(2)[1]["status"] == "interrupted"
+    assert catalog.last_runs(2)[1].status == "interrupted"
 
     clean = Settings(home=clean_home)
     ingest_paths(clean, embedder, folder)
@@ -195,23 +177,25 @@ def test_collection_is_readable_as_a_llamaindex_vector_store(home, tmp_path, emb
 
 
 def test_delete_removes_vectors_chunks_and_catalog_rows(home, tmp_path, embedder):
-    from ingest.library import LibraryError, delete_paper
+    from paperrag.errors import LibraryError
+    from paperrag.library import Library
 
     settings = Settings()
     keep = make_paper_pdf(tmp_path / "keep.pdf", title="Kept Paper", arxiv_id="2407.00001", seed=41)
     gone = make_paper_pdf(tmp_path / "gone.pdf", title="Deleted Paper", arxiv_id="2407.00002", seed=42)
     ingest_paths(settings, embedder, keep, gone)
-    assert delete_paper(settings, "2407.00002") == ["2407.00002v1"]
+    lib = Library(settings, embedder=embedder)
+    assert lib.delete("2407.00002") == ["2407.00002v1"]
     state = index_state(settings, embedder)
     assert state["papers"] == {"2407.00001v1": "indexed"}
     assert state["vectors"] and all(cid.startswith("2407.00001v1#") for cid in state["vectors"])
     assert set(state["rows"]) == set(state["vectors"])
     with pytest.raises(LibraryError, match="no paper"):
-        delete_paper(settings, "2407.00002")
+        lib.delete("2407.00002")
 
 
 def test_a_failed_reindex_keeps_the_indexed_copy(home, tmp_path, embedder):
-    from ingest.settings import ParseSettings
+    from paperrag.settings import ParseSettings
 
     settings = Settings()
     pdf = make_paper_pdf(tmp_path / "p.pdf", title="Stable Paper", arxiv_id="2408.00001", seed=51)

@@ -8,8 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from rag.eval.beir import evaluate_beir, format_table, load_beir, ndcg_at_k, recall_at_k, score_run
-from rag.retrieval.bm25_index import BM25Params, KeywordIndex, stemming_available, tokenize
+from indexes.bm25_index import BM25Params, KeywordIndex, stemming_available, tokenize
+from rag.eval.beir import (
+    evaluate_beir,
+    format_table,
+    load_beir,
+    ndcg_at_k,
+    recall_at_k,
+    score_run,
+)
 from rag.retrieval.fusion import FusionParams, hybrid_fuse, normalize, rrf_fuse
 
 

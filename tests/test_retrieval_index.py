@@ -6,14 +6,15 @@ import json
 
 import numpy as np
 import pytest
+from fakes.corpus import add_paper
 
-from ingest.catalog import Catalog, chunk_id
-from ingest.records import Chunk, PaperMeta
-from ingest.settings import Settings
-from rag.retrieval import bm25_index, dense
-from rag.retrieval.bm25_index import EmptyIndexError
+from indexes import bm25_index, dense
+from indexes.bm25_index import EmptyIndexError
+from indexes.catalog import Catalog
+from paperrag.library import Library
+from paperrag.settings import Settings
 from rag.retrieval.filters import SearchFilters
-from rag.retrieval.retriever import KIND_WEIGHTS, Retriever, warm_indexes
+from rag.retrieval.retriever import KIND_WEIGHTS, Retriever
 
 # (arxiv_id, title, categories, published, [(section, kind, body), ...])
 PAPERS = [
@@ -60,29 +61,9 @@ PAPERS = [
 ]
 
 
-def _chunks(title: str, sections) -> list[Chunk]:
-    return [Chunk(text=f"{title} › {sec}\n{body}", section=sec, page_start=o + 1, page_end=o + 1, kind=kind,
-                  n_tokens=len(body.split()), ordinal=o) for o, (sec, kind, body) in enumerate(sections)]
-
-
-def add_paper(settings: Settings, embedder, catalog: Catalog, collection, arxiv_id, title, cats, published,
-              sections, version: int = 1) -> str:
-    from ingest.vector_store import write_chunks
-
-    meta = PaperMeta(arxiv_id=arxiv_id, version=version, title=title, categories=cats, primary_category=cats[0],
-                     published=published, announced=published, abstract=sections[0][2][:120])
-    chunks = _chunks(title, sections)
-    catalog.mark_indexing(meta)
-    ids = [chunk_id(meta.key, c.ordinal) for c in chunks]
-    write_chunks(collection, ids, meta, chunks, embedder.embed([c.text for c in chunks]))
-    catalog.commit_paper(meta.key, chunks, content_sha256="x", fulltext=True, n_pages=len(chunks),
-                         embedder=embedder.identity)
-    return meta.key
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, embedder):
-    from ingest.vector_store import open_collection
+    from indexes.vector_store import open_collection
 
     settings = Settings(home=tmp_path_factory.mktemp("retrieval-home"))
     catalog = Catalog(settings.catalog_path)
@@ -206,16 +187,16 @@ def test_empty_query_is_refused(retriever):
 
 def test_empty_index_error(home, embedder):
     settings = Settings()
-    with pytest.raises(EmptyIndexError, match="no papers indexed yet: run `paperrag ingest"):
+    with pytest.raises(EmptyIndexError, match="no papers indexed yet: add some with `paperrag ingest"):
         Retriever(settings, embedder).search("anything")
-    assert warm_indexes(settings, embedder)["chunks"] == 0
+    assert Library(settings, embedder=embedder).warm()["chunks"] == 0
     Catalog(settings.catalog_path).close()  # a catalog with no chunks is just as empty
     with pytest.raises(EmptyIndexError, match="no papers indexed yet"):
         Retriever(settings, embedder).search("anything")
 
 
 def test_bm25_built_once_reused_and_rebuilt_on_corpus_change(home, embedder):
-    from ingest.vector_store import open_collection
+    from indexes.vector_store import open_collection
 
     settings = Settings()
     catalog = Catalog(settings.catalog_path)
@@ -246,7 +227,7 @@ def test_bm25_built_once_reused_and_rebuilt_on_corpus_change(home, embedder):
 
     # a write that changes chunks bumps corpus_version: the next search sees the new paper
     add_paper(settings, embedder, catalog, collection, *PAPERS[3])
-    warmed = warm_indexes(settings, embedder)  # what ingest calls at its end
+    warmed = Library(settings, embedder=embedder).warm()  # what ingest calls at its end
     assert warmed["bm25_built"] and warmed["dense_built"] and warmed["chunks"] == len(idx.chunk_ids) + 1
     hits = r.search("maize Rubisco bundle sheath", k=1)
     assert hits[0].paper_key == "2404.00004v1"
@@ -270,9 +251,7 @@ def test_bm25_built_once_reused_and_rebuilt_on_corpus_change(home, embedder):
     assert r._filters.misses == misses + 1
 
     # `paperrag reindex` recreates the collection: the dense cache must not reuse the old vectors
-    from ingest.reindex import reindex_all
-
-    reindex_all(settings, embedder=embedder)
+    Library(settings, embedder=embedder).reindex()
     assert r.search("maize Rubisco bundle sheath", k=1)[0].paper_key == "2404.00004v1"
     dmanifest = json.loads((r.refresh().dense.directory / "manifest.json").read_text())
     assert dmanifest["reused"] == 0 and dmanifest["missing"] == 0

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakes.corpus import add_paper
 
-from ingest.catalog import Catalog
-from ingest.settings import Settings
+from indexes.catalog import Catalog
+from indexes.sentences import SentenceVectors
+from paperrag.library import Library
+from paperrag.settings import Settings
 from rag.retrieval.filters import SearchFilters
 from rag.retrieval.retriever import Retriever
-from rag.retrieval.sentences import SentenceVectors
-
-try:
-    from tests.test_retrieval_index import add_paper
-except ImportError:  # tests/ itself on sys.path
-    from test_retrieval_index import add_paper
 
 TITLE = "Causal Explanation Analysis on Social Media"
 # Every chunk is about the paper's topic; only one sentence, buried in a chunk about annotation, says where the
@@ -39,7 +36,7 @@ QUESTION = "Which website were the posts collected from?"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, embedder):
-    from ingest.vector_store import open_collection
+    from indexes.vector_store import open_collection
 
     settings = Settings(home=tmp_path_factory.mktemp("rerank-home"))
     catalog = Catalog(settings.catalog_path)
@@ -93,7 +90,6 @@ def test_sentence_vectors_are_embedded_once_and_cached_on_disk(corpus, embedder,
 
 
 def test_ask_uses_the_rerank_setting(corpus, embedder, monkeypatch):
-    from rag.ask import Asker
 
     seen = []
     orig = Retriever._rerank
@@ -105,8 +101,8 @@ def test_ask_uses_the_rerank_setting(corpus, embedder, monkeypatch):
     monkeypatch.setattr(Retriever, "_rerank", spy)
     settings = corpus.model_copy(update={"ask": corpus.ask.model_copy(update={"rerank_depth": 7,
                                                                              "min_relevance": 0.99})})
-    Asker(settings, embedder=embedder).ask(QUESTION, papers=["2501.00001"])  # gated before any LLM
+    Library(settings, embedder=embedder).asker.ask(QUESTION, papers=["2501.00001"])  # gated before any LLM
     assert seen == [8]  # max(rerank_depth, k=passages)
     off = settings.model_copy(update={"ask": settings.ask.model_copy(update={"rerank_depth": 0})})
-    Asker(off, embedder=embedder).ask(QUESTION, papers=["2501.00001"])
+    Library(off, embedder=embedder).asker.ask(QUESTION, papers=["2501.00001"])
     assert seen == [8]

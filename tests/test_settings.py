@@ -7,12 +7,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ingest.settings import Settings, get_settings
+from paperrag.settings import Settings
 from ui.cli import app
 
 
 def test_defaults_are_documented_and_home_follows_env(home):
-    settings = get_settings()
+    settings = Settings()
     assert settings.home == home
     assert settings.catalog_path == home / "catalog.sqlite"
     for section in ("sources", "fetch", "parse", "chunk", "embed", "index", "llm", "digest", "ui"):

@@ -4,7 +4,12 @@ import re
 
 import pytest
 
-from ingest.text_clean import clean_abstract, extract_code_links, fix_text, split_rss_description
+from ingest.text_clean import (
+    clean_abstract,
+    extract_code_links,
+    fix_text,
+    split_rss_description,
+)
 
 # Real RSS descriptions as shown in ../shared/reference-reports/003_*.txt (shortened in the middle)
 ACTIONFLOW = (

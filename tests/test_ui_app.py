@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sqlite3
 import statistics
 import time
@@ -19,13 +18,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from ollama_server import OllamaTestServer
-from paper_pdfs import make_bad_pdfs, make_paper_pdf
+from fakes.corpus import Paper, build_corpus
+from fakes.data import CRAWLER, SPARSE
+from fakes.http_server import free_port
+from fakes.llm import ValidWriterLLM, writer_reply
+from fakes.ollama_server import OllamaTestServer
+from fakes.pdfs import make_bad_pdfs, make_paper_pdf
 
 pytest.importorskip("playwright")
 pytest.importorskip("gradio_client")
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from paperrag.library import Library
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "test-output"
@@ -33,10 +38,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 DAY = "2024-01-15"  # the papers are announced on this day; its digest is written by the fixture
-SPARSE = ("Sparse widget attention keeps only the 64 highest-scoring keys for every query, which cuts the "
-          "attention memory by a factor of eight on sequences of 32k tokens.")
-CRAWLER = ("The citation crawler is trained with proximal policy optimization, using a session-level reward "
-           "of 0.1 for every relevant paper it finds within a budget of 300 expansions.")
 LENSES = ("Gradient lenses rescale every layer's update by the inverse square root of its fan-in, which "
           "stabilises training of 48-layer widget encoders without warm-up.")
 ANSWER = "Sparse widget attention keeps the 64 highest-scoring keys for every query [1]."
@@ -47,7 +48,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /u
 
 def reply(body: dict) -> str:
     """The test server's model: answers cite passage 1; follow-ups are condensed; digest prompts get outputs
-    that pass the digest gates (the same writer as tests/test_daily.py)."""
+    that pass the digest gates (fakes.llm.ValidWriterLLM, the fake backend's writer)."""
     messages = body.get("messages", [])
     system, user = messages[0]["content"], messages[-1]["content"]
     if "standalone question" in system:
@@ -57,52 +58,38 @@ def reply(body: dict) -> str:
     if "<passage" in user:
         return ("It cuts the attention memory by a factor of eight [1]." if "memory" in user.split("Question:")[-1]
                 else ANSWER)
-    from test_daily import ValidWriterLLM
-
-    return ValidWriterLLM()._chat(messages, None).text
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return writer_reply(messages)
 
 
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory, embedder):
     """Three real PDFs indexed, a digest written for DAY, the app served on a free 127.0.0.1 port."""
-    from ingest import sources
-    from ingest.catalog import Catalog
-    from ingest.pipeline import Ingestor
-    from ingest.settings import Settings
-    from rag.digest.daily import regenerate
-    from test_daily import ValidWriterLLM
+    from indexes.catalog import Catalog
+    from paperrag.settings import Settings
     from ui.app import launch
 
     root = tmp_path_factory.mktemp("ui")
-    pdfs = root / "pdfs"
-    make_paper_pdf(pdfs / "a.pdf", title="Sparse Widget Attention", arxiv_id="2405.00001", seed=21,
-                   extra_sections=[("4 Sparse attention", SPARSE)])
-    make_paper_pdf(pdfs / "b.pdf", title="Graph Crawlers for Citation Search", arxiv_id="2405.00002",
-                   category="cs.IR", seed=22, extra_sections=[("4 Training the crawler", CRAWLER)])
-    make_paper_pdf(pdfs / "c.pdf", title="Gradient Lenses for Deep Encoders", arxiv_id="2405.00003", seed=23,
-                   extra_sections=[("3 Gradient lenses", LENSES)])
     srv = OllamaTestServer(models=["qwen2.5:7b-instruct"], reply=reply).start()
     base = Settings(home=root / "home")
     settings = base.model_copy(update={
         "llm": base.llm.model_copy(update={"backend": "ollama", "ollama_host": srv.url}),
         "digest": base.digest.model_copy(update={"formats": ["report", "table"], "language": "en"}),
     })
-    plan = sources.plan(settings, inputs=[str(pdfs)])
-    report = Ingestor(settings, embedder=embedder).run(plan.command, plan.candidates)
-    assert report.counts == {"kept": 3}
+    build_corpus(root, embedder, [
+        Paper("a", "Sparse Widget Attention", "2405.00001", seed=21, sections=[("4 Sparse attention", SPARSE)]),
+        Paper("b", "Graph Crawlers for Citation Search", "2405.00002", seed=22, category="cs.IR",
+              sections=[("4 Training the crawler", CRAWLER)]),
+        Paper("c", "Gradient Lenses for Deep Encoders", "2405.00003", seed=23,
+              sections=[("3 Gradient lenses", LENSES)]),
+    ], settings=settings)
     catalog = Catalog(settings.catalog_path)
     catalog.db.execute("UPDATE papers SET announced=?", (DAY,))  # as if the three came in DAY's feed
     catalog.close()
-    written = regenerate(settings, DAY, formats=["report", "table"], language="en", llm=ValidWriterLLM())
+    written = Library(settings, llm=ValidWriterLLM()).digest(DAY, formats=["report", "table"], language="en")
     assert len(written.digest.papers) == 3
     port = free_port()
-    demo = launch(settings, host="127.0.0.1", port=port, block=False, embedder=embedder, warm=False, quiet=True)
+    demo = launch(Library(settings, embedder=embedder), host="127.0.0.1", port=port, block=False, warm=False,
+                  quiet=True)
     demo.paperrag.warm()
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "settings": settings, "srv": srv, "demo": demo,
@@ -167,15 +154,11 @@ def test_screenshot_of_every_tab_for_a_new_user(page):
     expect(page.locator("#paperrag-status")).to_contain_text("Index health")
     idle(page, "paperrag-status")
     page.screenshot(animations="disabled", path=str(shots / "status.png"), full_page=True)
-    from ui.app import compare_available
-
     outside = {u for u in page.requests if not u.startswith(("http://127.0.0.1:", "data:", "blob:"))}
     assert not outside, f"the page loaded something from outside this machine: {sorted(outside)[:5]}"
-    assert page.get_by_role("tab", name="Compare").count() == (1 if compare_available() else 0)
-    if compare_available():  # built by another module; the tab appears once rag.compare exists
-        open_tab(page, "Compare")
-        expect(page.locator("#paperrag-compare")).to_be_visible()
-        page.screenshot(animations="disabled", path=str(shots / "compare.png"))
+    open_tab(page, "Compare")
+    expect(page.locator("#paperrag-compare")).to_be_visible()
+    page.screenshot(animations="disabled", path=str(shots / "compare.png"))
 
 
 # ------------------------------------------------------------------------------------------ Ask

@@ -4,12 +4,14 @@ progress, error messages, auth and the `paperrag ui` command (launch replaced, n
 from __future__ import annotations
 
 import re
+
 import gradio as gr
 import pytest
-from paper_pdfs import make_bad_pdfs, make_paper_pdf
+from fakes.pdfs import make_bad_pdfs, make_paper_pdf
 from typer.testing import CliRunner
 
-from ingest.records import PaperMeta
+from ingest.uploads import check_upload
+from paperrag.records import PaperMeta
 from rag.digest.model import Digest, PaperEntry
 from rag.digest.render import write_digest, write_run_report
 from ui import app as ui_app
@@ -47,17 +49,17 @@ def test_sources_panel_lists_cited_sources_with_escaped_evidence_and_notes():
 # ------------------------------------------------------------------------------------------ uploads
 def test_upload_checks_magic_bytes_and_size(tmp_path):
     good = make_paper_pdf(tmp_path / "good.pdf", title="A Good Paper", seed=1)
-    sha, problem = ui_app.check_upload(good, max_mb=50)
+    sha, problem = check_upload(good, max_mb=50)
     assert problem is None and re.fullmatch(r"[0-9a-f]{64}", sha)
     bad = make_bad_pdfs(tmp_path / "bad")
-    assert "it looks like an HTML page" in ui_app.check_upload(bad["html"], 50)[1]
-    assert "the file is empty" in ui_app.check_upload(bad["zero-byte"], 50)[1]
-    assert ui_app.check_upload(bad["corrupt"], 50)[1] is None  # has the magic: the parser reports the rest
-    over = ui_app.check_upload(good, max_mb=good.stat().st_size / 1024 / 1024 / 2)[1]
+    assert "it looks like an HTML page" in check_upload(bad["html"], 50)[1]
+    assert "the file is empty" in check_upload(bad["zero-byte"], 50)[1]
+    assert check_upload(bad["corrupt"], 50)[1] is None  # has the magic: the parser reports the rest
+    over = check_upload(good, max_mb=good.stat().st_size / 1024 / 1024 / 2)[1]
     assert "over the" in over and "fetch.max_pdf_mb" in over
     renamed = tmp_path / "notes.pdf"
     renamed.write_bytes(b"PK\x03\x04 a zip file")
-    assert "not a PDF" in ui_app.check_upload(renamed, 50)[1]
+    assert "not a PDF" in check_upload(renamed, 50)[1]
 
 
 # ------------------------------------------------------------------------------------------ digests
@@ -77,18 +79,23 @@ def digest_dir(tmp_path):
 
 
 def test_digest_listing_and_page(digest_dir):
-    assert R.digest_days(digest_dir) == ["2024-01-15"]
+    from rag.digest import stored as D
+
+    assert D.digest_days(digest_dir) == ["2024-01-15"]
     day = digest_dir / "2024-01-15"
-    assert R.digest_formats(day) == ["report", R.RUN_REPORT]
-    html = R.digest_html(day, "report")
+    assert D.digest_formats(day) == ["report", D.RUN_REPORT]
+    html = D.digest_html(day, "report")
     assert html.startswith('<div class="paperrag-digest">') and "<head" not in html and "<style" not in html
     assert '<a id="2405.00001v1"></a>' in html and 'href="#2405.00001v1"' in html  # TOC → paper anchor
     assert re.search(r'<a href="https://arxiv\.org/abs/2405\.00001v1"[^>]*target="_blank"', html)
     assert 'href="#2405.00001v1" target' not in html  # in-page anchors stay in the page
-    assert "Run report" in R.digest_html(day, R.RUN_REPORT)
-    assert set(R.digest_files(day, "report")) == {"md", "html"}
-    assert "No such digest" in R.digest_html(day, "monitor")
-    assert R.digest_days(digest_dir / "missing") == []
+    assert "Run report" in D.digest_html(day, D.RUN_REPORT)
+    assert set(D.digest_files(day, "report")) == {"md", "html"}
+    assert "No such digest" in D.digest_html(day, "monitor")
+    assert D.digest_days(digest_dir / "missing") == []
+    view = D.digest_view(digest_dir, "2024-01-15", "monitor")  # not written in that format: the first one
+    assert view.fmt == "report" and view.formats == ["report", D.RUN_REPORT] and set(view.files) == {"md", "html"}
+    assert D.digest_view(digest_dir, "2024-01-16", None) is None
 
 
 # ------------------------------------------------------------------------------------------ progress, errors
@@ -109,8 +116,8 @@ def test_ingest_progress_is_shown_through_gr_progress():
 
 
 def test_errors_become_one_readable_line():
+    from indexes.bm25_index import EmptyIndexError
     from rag.llm.base import LLMUnavailable
-    from rag.retrieval.bm25_index import EmptyIndexError
 
     @ui_app.friendly
     def known():
@@ -133,7 +140,7 @@ def test_errors_become_one_readable_line():
     assert err.value.message == "unexpected KeyError: 'boom'"
     gen = streaming()
     assert next(gen) == 1
-    with pytest.raises(gr.Error, match="add some in the Library tab"):
+    with pytest.raises(gr.Error, match="no papers indexed yet: add some with `paperrag ingest …` \\(or the Library tab\\)"):
         next(gen)
 
 
@@ -169,14 +176,11 @@ def test_ui_command_defaults_to_loopback_and_warns_beyond_it(home, monkeypatch):
 
 
 def test_build_app_has_the_tabs_and_the_api(home):
-    from ingest.settings import get_settings
+    from paperrag.library import Library
 
-    demo = ui_app.build_app(get_settings())
+    demo = ui_app.build_app(Library())
     labels = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
-    expected = ["Ask", "Digests", "Library", "Status"]
-    if ui_app.compare_available():
-        expected.insert(2, "Compare")
-    assert labels == expected
+    assert labels == ["Ask", "Digests", "Compare", "Library", "Status"]
     names = {d.api_name for d in demo.fns.values()}
     assert {"ask", "add_papers", "delete_paper", "regenerate", "status", "library"} <= names
     limits = {d.api_name: d.concurrency_limit for d in demo.fns.values()}

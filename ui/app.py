@@ -1,11 +1,11 @@
-"""`paperrag ui`: the Gradio app — Ask, Digests, Library, Status (and Compare once `rag.compare` exists).
+"""`paperrag ui`: the Gradio app — Ask, Digests, Compare, Library, Status.
 
     from ui.app import build_app, launch
-    launch(settings)                       # http://127.0.0.1:7860, what `paperrag ui` runs
-    demo = build_app(settings)             # the gr.Blocks, e.g. to mount or test
+    launch(Library(settings))              # http://127.0.0.1:7860, what `paperrag ui` runs
+    demo = build_app(Library(settings))    # the gr.Blocks, e.g. to mount or test
 
-The app holds no logic the CLI lacks: every button calls the library function its CLI command calls
-(`Asker.stream`, `sources.plan` + `Ingestor.run`, `delete_paper`, `regenerate`, `run_doctor`, the catalog).
+The app holds no logic the CLI lacks: every button calls the Library use case its CLI command calls
+(`Library.ask`, `.ingest`, `.delete`, `.digest`, `.compare`, `.status`, `.health`, `.doctor`).
 Long operations run in Gradio's queue with their own concurrency limits (questions: 2 at once, ingest and
 digest writing: 1), so the page never freezes; failures reach the user as one-line messages.
 """
@@ -13,7 +13,6 @@ digest writing: 1), so the page never freezes; failures reach the user as one-li
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
 import ipaddress
 import logging
@@ -34,6 +33,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import gradio as gr  # noqa: E402
 
+from paperrag.errors import is_user_error, user_message  # noqa: E402
+from paperrag.library import Library  # noqa: E402
 from ui import app_render as R  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -65,88 +66,27 @@ CSS = """
 
 # ------------------------------------------------------------------------------------------- app state
 class AppContext:
-    """What one running app shares between sessions: settings, the embedder, the Asker (its retriever keeps
-    the search indexes in memory and reloads them when the corpus changes)."""
+    """What one running app shares between sessions: the Library (its components are built once and shared),
+    a folder for named download copies, and server-side answer timings (tests measure the UI overhead)."""
 
-    def __init__(self, settings, *, embedder=None, llm=None):
-        self.settings = settings
-        self._embedder = embedder
-        self._llm = llm
-        self._asker = None
-        self._lock = threading.Lock()
+    def __init__(self, lib: Library):
+        self.lib = lib
+        self.settings = lib.settings
         self.download_dir = Path(tempfile.mkdtemp(prefix="paperrag-ui-"))  # named copies for download buttons
-        self.ask_timings: list[dict] = []  # server-side timestamps per answer (tests measure the UI overhead)
-
-    @property
-    def embedder(self):
-        with self._lock:
-            if self._embedder is None:
-                from ingest.embedder import Embedder
-
-                s = self.settings.embed
-                self._embedder = Embedder(s.model, device=s.device, batch_size=s.batch_size)
-            return self._embedder
-
-    @property
-    def asker(self):
-        embedder = self.embedder
-        with self._lock:
-            if self._asker is None:
-                from rag.ask import Asker
-
-                self._asker = Asker(self.settings, llm=self._llm, embedder=embedder)
-            return self._asker
-
-    def forget_llm(self) -> None:
-        """After a backend failure: pick the backend again at the next question (Ollama may be back)."""
-        with self._lock:
-            if self._llm is None and self._asker is not None:
-                self._asker._llm = None
+        self.ask_timings: list[dict] = []
 
     def warm(self) -> None:
         """Load the embedder and the search indexes, so the first question answers at once."""
-        from rag.retrieval.bm25_index import EmptyIndexError
-
         try:
-            self.asker.retriever.refresh()
-        except EmptyIndexError:
-            pass
+            self.lib.warm()
         except Exception as exc:  # the first question will say what is wrong
-            log.warning("warming the search indexes failed: %s", exc)
-
-    def catalog(self):
-        from ingest.catalog import Catalog
-
-        return Catalog(self.settings.catalog_path)
+            log.warning("warming the search indexes failed: %s", user_message(exc))
 
 
 # ------------------------------------------------------------------------------------------- errors
-def _known_errors() -> tuple[type[BaseException], ...]:
-    known: list[type[BaseException]] = [ValueError, FileNotFoundError]
-    for module, names in (
-        ("ingest.pipeline", ("IngestError",)), ("ingest.vector_store", ("VectorIndexError",)),
-        ("ingest.embedder", ("EmbedderError",)), ("rag.llm.base", ("LLMError",)),
-        ("rag.retrieval.bm25_index", ("EmptyIndexError",)), ("ingest.library", ("LibraryError",)),
-        ("ingest.download", ("DownloadError",)),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        known += [getattr(mod, n) for n in names if hasattr(mod, n)]
-    return tuple(known)
-
-
 def one_line(exc: BaseException) -> str:
-    """The message a person reads: the first line of a known error, else its type and first line."""
-    from rag.retrieval.bm25_index import EmptyIndexError
-
-    if isinstance(exc, EmptyIndexError):
-        return "no papers indexed yet: add some in the Library tab (or run `paperrag ingest …`)"
-    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
-    if isinstance(exc, _known_errors()):
-        return first or type(exc).__name__
-    return f"unexpected {type(exc).__name__}: {first}" if first else f"unexpected {type(exc).__name__}"
+    """The message a person reads: the same line the CLI prints after "error: "."""
+    return user_message(exc)
 
 
 def friendly(fn: Callable) -> Callable:
@@ -156,7 +96,7 @@ def friendly(fn: Callable) -> Callable:
     def convert(exc: BaseException) -> gr.Error:
         if isinstance(exc, gr.Error):
             return exc
-        if not isinstance(exc, _known_errors()):
+        if not is_user_error(exc):
             log.exception("unexpected error in %s", fn.__name__)
         return gr.Error(one_line(exc), print_exception=False)
 
@@ -182,7 +122,7 @@ def friendly(fn: Callable) -> Callable:
 
 # ------------------------------------------------------------------------------------------- progress
 class GradioProgress:
-    """ingest.progress.ProgressSink shown through gr.Progress: the innermost running task is displayed
+    """paperrag.progress.ProgressSink shown through gr.Progress: the innermost running task is displayed
     (e.g. "Embedding 2405.00001v1" while "Indexing papers 1/3" runs)."""
 
     def __init__(self, progress: gr.Progress | None):
@@ -221,17 +161,7 @@ class GradioProgress:
         self._show()
 
 
-# ------------------------------------------------------------------------------------------- compare hook
-def compare_available() -> bool:
-    """True once the `rag.compare` module exists (built separately). Only then does `build_app` add the Compare
-    tab, which calls `rag.compare.compare(settings, ids: list[str], aspects: list[str] | None)` (plus
-    `embedder=` / `progress=` when its signature takes them) and shows the result's `to_markdown()`."""
-    try:
-        return importlib.util.find_spec("rag.compare") is not None
-    except (ImportError, ValueError):
-        return False
-
-
+# ------------------------------------------------------------------------------------------- Compare
 def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
     with gr.Tab("Compare", id="compare"):
         gr.Markdown("Compare papers of your library side by side: the method-card fields, or the aspects you name. "
@@ -249,20 +179,11 @@ def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
 
         @friendly
         def run_compare(ids, aspects_text, progress=gr.Progress()):
-            from rag import compare as cmp
-
             ids = [i for i in (ids or []) if i]
             if len(ids) < 2:
                 raise gr.Error("pick at least two papers to compare", print_exception=False)
-            wanted = [a.strip() for a in (aspects_text or "").replace(";", ",").split(",") if a.strip()] or None
-            params = inspect.signature(cmp.compare).parameters
-            extra = {}
-            if "embedder" in params:
-                extra["embedder"] = ctx.embedder
-            if "progress" in params:
-                extra["progress"] = GradioProgress(progress)
-            result = cmp.compare(ctx.settings, ids, wanted, **extra)
-            text = result.to_markdown() if hasattr(result, "to_markdown") else str(result)
+            result = ctx.lib.compare(ids, aspects_text or None, progress=GradioProgress(progress))
+            text = result.to_markdown()
             return text, text
 
         go.click(run_compare, [papers, aspects], [out, as_markdown], concurrency_limit=1, concurrency_id="compare",
@@ -271,25 +192,18 @@ def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
 
 # ------------------------------------------------------------------------------------------- Ask
 def _filters(date_from, date_to, categories, papers, digest_day):
-    from rag.retrieval.filters import SearchFilters
-
-    for label, value in (("From", date_from), ("To", date_to)):
+    for label, value in (("From", date_from), ("To", date_to)):  # named as the fields are labelled here
         if value and value.strip():
             try:
                 date.fromisoformat(value.strip())
             except ValueError:
                 raise gr.Error(f"{label} date must be YYYY-MM-DD, got {value.strip()!r}",
                                print_exception=False) from None
-    f = SearchFilters(date_from=(date_from or "").strip() or None, date_to=(date_to or "").strip() or None,
-                      categories=tuple(c for c in categories or () if c), arxiv_ids=tuple(p for p in papers or () if p),
-                      digest_date=digest_day or None)
-    return None if f.empty else f
+    return Library.filters(since=(date_from or "").strip() or None, until=(date_to or "").strip() or None,
+                           categories=categories or (), papers=papers or (), digest=digest_day or None)
 
 
 def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, digest_dropdowns: list):
-    from rag.ask import UNSUPPORTED_NOTE, Turn
-    from rag.llm.base import LLMUnavailable, ModelMissing
-
     with gr.Tab("Ask", id="ask"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -345,8 +259,8 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
             text = ""
             try:
                 filters = _filters(d_from, d_to, cats, pids, digest)
-                stream = ctx.asker.stream(q, filters=filters, history=history,
-                                          lang=None if language in (None, "", "auto") else language)
+                stream = ctx.lib.ask(q, filters=filters, history=history,
+                                     lang=None if language in (None, "", "auto") else language)
                 versions = R.versions_of(stream.result.evidence)
                 last = 0.0
                 for piece in stream:
@@ -363,10 +277,9 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
                            gr.skip(), gr.skip(), msgs, history, gr.skip())
                 result = stream.result
             except Exception as exc:  # say it in the chat and as a toast; the conversation goes on
-                if isinstance(exc, (LLMUnavailable, ModelMissing)):
-                    ctx.forget_llm()
+                ctx.lib.recover(exc)
                 message = exc.message if isinstance(exc, gr.Error) else one_line(exc)
-                if not isinstance(exc, (gr.Error, *_known_errors())):
+                if not isinstance(exc, gr.Error) and not is_user_error(exc):
                     log.exception("ask failed")
                 gr.Warning(message)
                 shown = (R.linkify(text) + "\n\n" if text else "") + f"⚠ {R.md_escape(message)}"
@@ -380,9 +293,9 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
             versions = R.versions_of(result.evidence)
             final = R.linkify(result.answer, versions)
             if result.unsupported:
-                final += "\n\n> " + R.md_escape(UNSUPPORTED_NOTE.get(result.language, UNSUPPORTED_NOTE["en"]))
+                final += "\n\n> " + R.md_escape(result.unsupported_note)
             msgs = msgs + [{"role": "assistant", "content": final}]
-            history = history + [Turn(q, result.answer)]
+            history = history + [(q, result.answer)]
             panel = R.sources_markdown(result.sources(), result.notes)
             if result.abstained and not result.sources():
                 panel = "*No indexed passage answers this question.*" + (
@@ -407,8 +320,6 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
 
 # ------------------------------------------------------------------------------------------- Digests
 def _digests_tab(ctx: AppContext, digest_dropdowns: list):
-    from rag.digest.daily import regenerate
-
     settings = ctx.settings
     with gr.Tab("Digests", id="digests") as tab:
         with gr.Row():
@@ -439,26 +350,22 @@ def _digests_tab(ctx: AppContext, digest_dropdowns: list):
             return str(target)
 
         def show(day_name, fmt_name):
-            days = R.digest_days(settings.digests_dir)
-            if not day_name or day_name not in days:
+            view = ctx.lib.digest_view(day_name, fmt_name) if day_name else None
+            if view is None:
                 return (gr.update(), "<p>No digest for this day.</p>", gr.update(visible=False),
                         gr.update(visible=False))
-            day_dir = settings.digests_dir / day_name
-            formats = R.digest_formats(day_dir)
-            if fmt_name not in formats:
-                fmt_name = formats[0] if formats else None
-            if fmt_name is None:
-                return gr.update(choices=[], value=None), "<p>No files for this day.</p>", \
-                    gr.update(visible=False), gr.update(visible=False)
-            files = R.digest_files(day_dir, fmt_name)
+            if view.fmt is None:
+                return gr.update(choices=[], value=None), view.html, gr.update(visible=False), \
+                    gr.update(visible=False)
+            files = view.files
             md = gr.update(value=_named_copy(files["md"], day_name), visible=True) if "md" in files else \
                 gr.update(visible=False)
             html = gr.update(value=_named_copy(files["html"], day_name), visible=True) if "html" in files else \
                 gr.update(visible=False)
-            return gr.update(choices=formats, value=fmt_name), R.digest_html(day_dir, fmt_name), md, html
+            return gr.update(choices=view.formats, value=view.fmt), view.html, md, html
 
         def list_days(current=None):
-            days = R.digest_days(settings.digests_dir)
+            days = ctx.lib.digest_days()
             value = current if current in days else (days[0] if days else None)
             return gr.update(choices=days, value=value)
 
@@ -467,15 +374,11 @@ def _digests_tab(ctx: AppContext, digest_dropdowns: list):
             target = (manual_day or "").strip() or day_name
             if not target:
                 raise gr.Error("pick a day above or type one (YYYY-MM-DD)", print_exception=False)
-            try:
-                date.fromisoformat(target)
-            except ValueError:
-                raise gr.Error(f"the day must be YYYY-MM-DD, got {target!r}", print_exception=False) from None
             if not formats:
                 raise gr.Error("pick at least one format", print_exception=False)
             started = time.perf_counter()
-            result = regenerate(settings, target, formats=list(formats), language=language,
-                                progress=GradioProgress(progress))
+            result = ctx.lib.digest(target, formats=list(formats), language=language,
+                                    progress=GradioProgress(progress))
             written = ", ".join(sorted(k for k in result.files if "." in k))
             summary = (f"✓ digest of **{target}** rewritten: {len(result.digest.papers)} papers, "
                        f"{result.llm_calls} LLM calls, {time.perf_counter() - started:.1f} s — {written}")
@@ -492,38 +395,7 @@ def _digests_tab(ctx: AppContext, digest_dropdowns: list):
 
 
 # ------------------------------------------------------------------------------------------- Library
-MAGIC = b"%PDF-"
-
-
-def check_upload(path: str | Path, max_mb: float) -> tuple[str, str | None]:
-    """(sha256, None) for an acceptable PDF upload, else ("", why not). The size is checked first, then the
-    `%PDF-` magic bytes (within the first KiB, as the PDF spec and ingest/download.py allow)."""
-    import hashlib
-
-    p = Path(path)
-    shown = p.name
-    try:
-        size = p.stat().st_size
-    except OSError:
-        return "", f"{shown}: the upload could not be read"
-    if size == 0:
-        return "", f"{shown}: the file is empty"
-    if size > max_mb * 1024 * 1024:
-        return "", f"{shown}: {size / 1024 / 1024:.1f} MB is over the {max_mb:g} MB limit (fetch.max_pdf_mb)"
-    with p.open("rb") as fh:
-        head = fh.read(1024)
-        if MAGIC not in head:
-            kind = "an HTML page" if b"<html" in head.lower() or b"<!doctype" in head.lower() else "something else"
-            return "", f"{shown}: not a PDF (no %PDF- header; it looks like {kind})"
-        h = hashlib.sha256(head)
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest(), None
-
-
 def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Callable, paper_dropdowns: list):
-    from ingest.arxiv_ids import parse_arxiv_id
-
     settings = ctx.settings
     with gr.Tab("Library", id="library") as tab:
         counts = gr.Markdown()
@@ -557,92 +429,38 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
         choice_outputs = choice_outputs()
 
         def listing(q, st):
-            if not settings.catalog_path.exists():
+            status = ctx.lib.status(runs=5)
+            if not status.exists:
                 return ("**No papers yet.** Add some below: arXiv ids or URLs, or PDF files "
-                        "(or run `paperrag daily`).", [], R.runs_markdown([], None))
-            cat = ctx.catalog()
-            try:
-                rows, n = R.library_rows(cat.papers(), q, st)
-                c = cat.status_counts()
-                ft = cat.db.execute("SELECT SUM(fulltext), COUNT(*) FROM papers WHERE status='indexed'").fetchone()
-                run_rows = cat.last_runs(5)
-                runs_md = R.runs_markdown(run_rows, cat.decisions)
-            finally:
-                cat.close()
-            total = sum(c.values())
-            head = (f"**{total} papers** · indexed {c.get('indexed', 0)} (full text {ft[0] or 0}, abstract only "
-                    f"{(ft[1] or 0) - (ft[0] or 0)}) · failed {c.get('failed', 0)}"
+                        "(or run `paperrag daily`).", [], R.runs_markdown([]))
+            rows, n = R.library_rows(ctx.lib.papers(), q, st)
+            c = status.counts
+            head = (f"**{sum(c.values())} papers** · indexed {c.get('indexed', 0)} (full text {status.fulltext}, "
+                    f"abstract only {status.abstract_only}) · failed {c.get('failed', 0)}"
                     + (f" · showing {len(rows)} of {n}" if n > len(rows) else "")
                     + (f" · {n} match" if (q or st != "all") else ""))
-            return head, rows, runs_md
+            return head, rows, R.runs_markdown(status.runs)
 
         @friendly
         def add_papers(text, uploads, q, st, progress=gr.Progress()):
-            from ingest import sources
-            from ingest.pipeline import Ingestor
-            from rag.retrieval.retriever import warm_indexes
-
-            inputs, problems, saved = [], [], []
-            for token in (text or "").replace(",", " ").split():
-                try:
-                    arxiv_id, version = parse_arxiv_id(token)
-                except ValueError as exc:
-                    problems.append(str(exc))
-                    continue
-                inputs.append(f"arXiv:{arxiv_id}" + (f"v{version}" if version else ""))  # never a path
             uploads = [uploads] if isinstance(uploads, str) else list(uploads or [])
-            upload_dir = settings.home / "uploads"
-            for up in uploads:
-                sha, problem = check_upload(up, settings.fetch.max_pdf_mb)
-                if problem:
-                    problems.append(problem)
-                    continue
-                upload_dir.mkdir(parents=True, exist_ok=True)
-                safe = upload_dir / f"{sha[:20]}.pdf"  # the uploaded file's own name is never used as a path
-                if not safe.exists():
-                    tmp = safe.with_suffix(".part")
-                    shutil.copyfile(up, tmp)
-                    os.replace(tmp, safe)
-                inputs.append(str(safe))
-                saved.append(safe)
-            if not inputs:
-                raise gr.Error("; ".join(problems) if problems else
-                               "nothing to add: type arXiv ids or URLs, or upload PDF files", print_exception=False)
-            for p in problems:
+            outcome = ctx.lib.add(text or "", uploads=uploads, progress=GradioProgress(progress))
+            for p in outcome.problems:
                 gr.Warning(p)
-            sink = GradioProgress(progress)
-            sink.start("plan", total=None, description="Looking the papers up")
-            plan = sources.plan(settings, inputs=inputs, progress=sink)
-            sink.stop("plan")
-            report = Ingestor(settings, embedder=ctx.embedder, progress=sink).run(
-                plan.command, plan.candidates, plan.pre_decisions, plan.notes)
-            if report.chunks_written:
-                sink.start("warm", total=None, description="Updating the search indexes")
-                warm_indexes(settings, ctx.embedder)
-                sink.stop("warm")
-            failed_files = {d.paper for d in report.decisions if d.action.value == "failed"}
-            cat = ctx.catalog()
-            try:  # an upload that could not be indexed is not kept (its failure and reason are recorded)
-                for path in saved:
-                    rows = cat.db.execute("SELECT status FROM papers WHERE local_path=?", (str(path),)).fetchall()
-                    if rows and all(r[0] == "failed" for r in rows):
-                        path.unlink(missing_ok=True)
-            finally:
-                cat.close()
-            if failed_files:
-                gr.Warning(f"{len(failed_files)} paper(s) could not be added: see the reasons below")
-            summary = R.decisions_markdown(report.decisions, report.notes, problems)
+            report = outcome.report
+            failed = {d.paper for d in report.decisions if d.action.value == "failed"}
+            if failed:
+                gr.Warning(f"{len(failed)} paper(s) could not be added: see the reasons below")
+            summary = R.decisions_markdown(report.decisions, [*outcome.notes, *report.notes], outcome.problems)
             summary += f"\n\n{report.chunks_written} chunks written in {report.seconds:.1f} s (run {report.run_id})"
             return (summary, *listing(q, st), None, "", *refresh_choices())
 
         @friendly
         def delete_paper(key, q, st):
-            from ingest.library import delete_paper as remove
-
             key = (key or "").strip()
             if not key:
                 return gr.skip(), *listing(q, st), *refresh_choices()
-            removed = remove(settings, key)
+            removed = ctx.lib.delete(key)
             gr.Info(f"deleted {', '.join(removed)}")
             return f"✓ deleted {', '.join(removed)}", *listing(q, st), *refresh_choices()
 
@@ -660,49 +478,11 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
 
 
 # ------------------------------------------------------------------------------------------- Status
-def corpus_health(settings) -> R.CorpusHealth:
-    from ingest.catalog import Catalog
-
-    if not settings.catalog_path.exists():
-        return R.CorpusHealth({}, 0, 0, 0, 0)
-    cat = Catalog(settings.catalog_path)
-    try:
-        counts = cat.status_counts()
-        ft = cat.db.execute("SELECT SUM(fulltext), COUNT(*) FROM papers WHERE status='indexed'").fetchone()
-        chunks = cat.chunk_count()
-        version = str(cat.corpus_version())
-    finally:
-        cat.close()
-    vectors, error = None, ""
-    try:
-        from ingest.vector_store import open_client
-
-        client = open_client(settings)
-        names = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
-        vectors = client.get_collection(settings.index.collection).count() if settings.index.collection in names else 0
-    except Exception as exc:
-        error = one_line(exc)
-    kw_version = None
-    import json
-
-    for manifest in sorted(Path(settings.bm25_dir).glob("v*/manifest.json")):
-        try:
-            kw_version = str(json.loads(manifest.read_text()).get("corpus_version"))
-        except (OSError, ValueError):
-            continue
-        if kw_version == version:
-            break
-    return R.CorpusHealth(counts, int(ft[0] or 0), int((ft[1] or 0) - (ft[0] or 0)), chunks, vectors, error,
-                          version, kw_version)
-
-
-def status_markdown(settings, *, measure: bool = False) -> str:
-    from rag.llm.doctor import run_doctor
-
-    doctor = run_doctor(settings, measure=measure)
+def status_markdown(lib: Library, *, measure: bool = False) -> str:
+    doctor = lib.doctor(measure=measure)
     llm = doctor.render().replace("# LLM doctor", "## LLM backend", 1)
-    return "\n\n".join([f"*home: `{settings.home}`*", llm, R.health_markdown(corpus_health(settings)),
-                        R.last_daily_markdown(settings.digests_dir)])
+    return "\n\n".join([f"*home: `{lib.settings.home}`*", llm, R.health_markdown(lib.health()),
+                        R.last_daily_markdown(lib.settings.digests_dir, lib.digest_days())])
 
 
 def _status_tab(ctx: AppContext):
@@ -714,7 +494,7 @@ def _status_tab(ctx: AppContext):
 
         @friendly
         def show(measure_speed=False):
-            return status_markdown(ctx.settings, measure=measure_speed)
+            return status_markdown(ctx.lib, measure=measure_speed)
 
         tab.select(show, None, page, api_name="status")
         refresh.click(show, None, page, api_visibility="private", api_name="status_refresh")
@@ -723,14 +503,10 @@ def _status_tab(ctx: AppContext):
 
 
 # ------------------------------------------------------------------------------------------- the app
-def build_app(settings=None, *, embedder=None, llm=None) -> gr.Blocks:
-    """The Gradio app over `settings` (default: the effective settings). `embedder` / `llm` replace the ones
-    built from settings (tests pass the session's embedder)."""
-    if settings is None:
-        from ingest.settings import get_settings
-
-        settings = get_settings()
-    ctx = AppContext(settings, embedder=embedder, llm=llm)
+def build_app(lib: Library | None = None) -> gr.Blocks:
+    """The Gradio app over a Library (default: `Library()`, the effective settings)."""
+    lib = lib if lib is not None else Library()
+    ctx = AppContext(lib)
     paper_dropdowns: list = []
     category_dropdowns: list = []
     digest_dropdowns: list = []
@@ -740,8 +516,7 @@ def build_app(settings=None, *, embedder=None, llm=None) -> gr.Blocks:
         with gr.Tabs(elem_id="paperrag-tabs"):
             _ask_tab(ctx, paper_dropdowns, category_dropdowns, digest_dropdowns)
             _digests_tab(ctx, digest_dropdowns)
-            if compare_available():
-                _compare_tab(ctx, paper_dropdowns)
+            _compare_tab(ctx, paper_dropdowns)
             ask_digest = digest_dropdowns[0]
 
             def choice_outputs() -> list:
@@ -751,17 +526,12 @@ def build_app(settings=None, *, embedder=None, llm=None) -> gr.Blocks:
             def refresh_choices():
                 """New choices for the paper / category / digest-day pickers (after an ingest or a delete)."""
                 papers, cats = [], set()
-                if settings.catalog_path.exists():
-                    cat = ctx.catalog()
-                    try:
-                        for r in cat.papers("indexed"):
-                            papers.append((f"{r['arxiv_id']} — {R.shorten(r['title'] or '', 70)}", r["arxiv_id"]))
-                            cats.update(R._categories(r["categories"]))
-                    finally:
-                        cat.close()
+                for p in lib.papers("indexed"):
+                    papers.append((f"{p.arxiv_id} — {R.shorten(p.title, 70)}", p.arxiv_id))
+                    cats.update(p.categories)
                 today = date.today().isoformat()
                 days = [("any day", ""), (f"today ({today})", today)] + [
-                    (d, d) for d in R.digest_days(settings.digests_dir) if d != today]
+                    (d, d) for d in lib.digest_days() if d != today]
                 return ([gr.update(choices=papers) for _ in paper_dropdowns]
                         + [gr.update(choices=sorted(cats)) for _ in category_dropdowns]
                         + [gr.update(choices=days)])
@@ -770,8 +540,8 @@ def build_app(settings=None, *, embedder=None, llm=None) -> gr.Blocks:
             _status_tab(ctx)
         demo.load(refresh_choices, None, choice_outputs(), api_visibility="private", api_name="choices")
         digest_day_picker = digest_dropdowns[1]
-        demo.load(lambda: gr.update(choices=R.digest_days(settings.digests_dir),
-                                    value=next(iter(R.digest_days(settings.digests_dir)), None)),
+        demo.load(lambda: gr.update(choices=lib.digest_days(),
+                                    value=next(iter(lib.digest_days()), None)),
                   None, digest_day_picker, api_visibility="private", api_name="days")
     demo.paperrag = ctx  # for tests
     return demo
@@ -804,21 +574,19 @@ def exposure_warning(host: str, port: int, credentials) -> str | None:
             "your library; set --auth user:pass (ui.auth) or bind 127.0.0.1")
 
 
-def launch(settings=None, host: str | None = None, port: int | None = None, auth: str | None = None, *,
-           block: bool = True, embedder=None, llm=None, warm: bool = True, quiet: bool = False) -> gr.Blocks:
+def launch(lib: Library | None = None, host: str | None = None, port: int | None = None, auth: str | None = None, *,
+           block: bool = True, warm: bool = True, quiet: bool = False) -> gr.Blocks:
     """Serve the app (default: ui.host / ui.port / ui.auth, i.e. 127.0.0.1:7860 without auth). Warns on stderr
     when bound beyond loopback without auth. `block=False` returns at once with the server running."""
-    if settings is None:
-        from ingest.settings import get_settings
-
-        settings = get_settings()
+    lib = lib if lib is not None else Library()
+    settings = lib.settings
     host = host or settings.ui.host
     port = int(port or settings.ui.port)
     credentials = parse_auth(settings.ui.auth if auth is None else auth)
     warning = exposure_warning(host, port, credentials)
     if warning:
         sys.stderr.write(warning + "\n")
-    demo = build_app(settings, embedder=embedder, llm=llm)
+    demo = build_app(lib)
     if warm:
         threading.Thread(target=demo.paperrag.warm, name="paperrag-warm", daemon=True).start()
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=256)

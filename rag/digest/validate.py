@@ -42,8 +42,10 @@ from dataclasses import dataclass, field
 from datetime import date as Date
 from typing import Literal
 
-from ingest.text_clean import trim_url as _trim_url  # the one rule set for trailing punctuation on URLs
 from ingest.text_clean import clean_abstract, extract_code_links, split_rss_description
+from ingest.text_clean import (
+    trim_url as _trim_url,  # the one rule set for trailing punctuation on URLs
+)
 from rag.digest import formats
 
 Language = Literal["zh", "en"]

@@ -6,23 +6,32 @@ half-done. Each result is cached by (paper key, prompt id@version, model, langua
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingest.catalog import Catalog
-from ingest.chunking import chunk_body
-from ingest.records import PaperMeta
+from indexes.artifacts import ArtifactCache
+from paperrag.components import Components
+from paperrag.records import PaperMeta
+from paperrag.text import chunk_body
+from rag.budget import fit_messages, token_chars
 from rag.digest import validate
-from rag.digest.artifacts import ArtifactCache
 from rag.digest.formats import ANALYSIS_HEADINGS, SUMMARY_HEADINGS
 from rag.digest.model import Analysis, Digest
-from rag.llm.base import LLMError
+from rag.gated import (
+    Check,
+    Gated,
+    OnError,
+    Rejection,
+    fall_back,
+    generate_gated,
+    retry_message,
+)
+from rag.llm.base import ChatResult, LLMError
 from rag.prompts import Prompt, load_prompt
 
 LANGUAGE_NAMES = {"zh": "Simplified Chinese (简体中文)", "en": "English"}
-_CHARS_PER_TOKEN = 3.0  # conservative for Qwen-family tokenizers (measured ≤ 5.1 on arXiv text)
 _SKIP_KINDS = ("references",)
 
 
@@ -36,30 +45,23 @@ class WriterStats:
 
 
 class DigestWriter:
-    def __init__(self, settings, *, llm=None, cache: ArtifactCache | None = None):
-        self.settings = settings
-        self._llm = llm
-        self.cache = cache or ArtifactCache(settings.catalog_path)
-        self.catalog = Catalog(settings.catalog_path)
+    """Writes the LLM parts of a digest with the Library's components (`paperrag.components.Components`)."""
+
+    def __init__(self, parts: Components):
+        self.parts = parts
+        self.settings = parts.settings
+        self.cache: ArtifactCache = parts.artifacts
+        self.catalog = parts.catalog
         self.stats = WriterStats()
-        self._model_id: str | None = getattr(llm, "model", None) and f"{llm.backend}:{llm.model}"
 
     # The LLM is built only on a cache miss: re-running a finished day loads no model at all.
     @property
     def llm(self):
-        if self._llm is None:
-            from rag.llm.select import get_llm
-
-            self._llm = get_llm(self.settings)
-        return self._llm
+        return self.parts.llm
 
     @property
     def model_id(self) -> str:
-        if self._model_id is None:
-            from rag.llm.select import model_identity
-
-            self._model_id = model_identity(self.settings)
-        return self._model_id
+        return self.parts.model_id
 
     # ------------------------------------------------------------------ analysis
     def analysis(self, meta: PaperMeta, fmt: str, language: str, *, fulltext: bool) -> Analysis:
@@ -76,58 +78,52 @@ class DigestWriter:
         return result
 
     def _write_analysis(self, meta: PaperMeta, fmt: str, language: str, prompt: Prompt, *, fulltext: bool) -> Analysis:
+        """From the full text's notes, falling back to the abstract alone (itself retried once); without the full
+        text, from the abstract. `reason`: why the full text was not used, then every rejected try."""
         headings = ANALYSIS_HEADINGS[fmt][language]
         reasons: list[str] = []
-        plans: list[tuple[str, str]] = []
+        material = ""
         if fulltext:
             try:
                 material = self._notes(meta)
-                if material.strip():
-                    plans.append(("full text", material))
-                else:
+                if not material.strip():
                     reasons.append("the full text gave no usable notes")
             except LLMError as exc:
                 reasons.append(f"reading the full text failed: {exc}")
-        plans.append(("abstract only", ""))
-        for basis, material in plans:
-            problems: list[str] = []
-            for attempt in range(2):
-                text, verdict = self._generate_checked(prompt, meta, fmt, language, headings, basis, material,
-                                                       problems=problems)
-                if verdict is not None and verdict.ok:
-                    if fulltext and basis == "abstract only":
-                        outcome = "fallback"
-                    else:
-                        outcome = "first try" if attempt == 0 else "after retry"
-                    return Analysis(verdict.text, basis, outcome, "; ".join(reasons))
-                problems = verdict.problems if verdict is not None else [text]
-                reasons.append(f"{basis}, try {attempt + 1}: " + "; ".join(problems))
-        return Analysis("", "abstract only", "failed", "; ".join(reasons))
 
-    def _generate_checked(self, prompt: Prompt, meta: PaperMeta, fmt: str, language: str, headings: list[str],
-                          basis: str, material: str, *, problems: list[str]):
+        def write(basis: str, body: str, fallback: Callable[[list[str]], str | None] | None = None) -> Gated[str]:
+            return generate_gated(
+                lambda prev: self._analysis_reply(prompt, meta, fmt, language, headings, basis, body, prev),
+                lambda out: _checked_analysis(out, fmt=fmt, language=language),
+                fallback=fallback, feedback=_analysis_feedback)
+
+        abstract: list[Gated[str]] = []  # the abstract-only fallback's record, once it has run
+
+        def abstract_only(_problems: list[str]) -> str | None:
+            abstract.append(write("abstract only", ""))
+            return abstract[0].value
+
+        basis = "full text" if fulltext and material.strip() else "abstract only"
+        if basis == "full text":
+            g = write(basis, material, fallback=abstract_only)
+        elif fulltext:  # no usable full text: straight to the fallback
+            g = fall_back(abstract_only, [])
+        else:
+            g = write(basis, "")
+        for b, run in ((basis, g), *(("abstract only", a) for a in abstract)):
+            reasons += [f"{b}, try {n}: " + "; ".join(r.problems) for n, r in enumerate(run.rejected, 1)]
+        return Analysis(g.value or "", basis if g.ok else "abstract only", g.outcome, "; ".join(reasons))
+
+    def _analysis_reply(self, prompt: Prompt, meta: PaperMeta, fmt: str, language: str, headings: list[str],
+                        basis: str, material: str, prev: Rejection | None) -> ChatResult:
         messages = prompt.messages(
             title=meta.title, authors=", ".join(meta.authors[:12]), abstract=meta.abstract,
             code_links=", ".join(meta.code_links), material=material, basis=basis, headings=headings,
             language_name=LANGUAGE_NAMES[language])
-        if problems:
-            messages.append({"role": "user", "content": "Your previous answer was rejected: " + "; ".join(
-                problems[-3:])[:600] + ". Write the complete analysis again with every heading, and finish it."})
-        try:
-            out = self._chat(messages, prompt, purpose=f"analysis:{fmt}:{meta.key}",
-                             max_tokens=self.settings.digest.analysis_max_tokens)
-        except LLMError as exc:
-            return f"LLM error: {exc}", None
-        verdict = validate.check_analysis(out.text, fmt=fmt, language=language, finish_reason=out.finish_reason)
-        # a line that is nothing but a bracketed phrase (not a citation like [3]) is the template's
-        # instruction echoed back, in whatever language, instead of content
-        copied = [m for m in re.findall(r"^\s*\[([^\]]{4,200})\]\s*$", verdict.text, re.M)
-                  if not re.fullmatch(r"[\d,\s–-]+", m)]
-        if verdict.ok and copied:
-            verdict = dataclasses.replace(
-                verdict, ok=False, retryable=True, kind="format",
-                problems=[*verdict.problems, f"copied the template's instruction [{copied[0].strip()[:60]}]"])
-        return out.text, verdict
+        if prev is not None:
+            messages.append({"role": "user", "content": prev.feedback})
+        return self._chat(messages, prompt, purpose=f"analysis:{fmt}:{meta.key}",
+                          max_tokens=self.settings.digest.analysis_max_tokens)
 
     def _notes(self, meta: PaperMeta) -> str:
         """Map: the body text, grouped by section into parts that fit the map budget → terse notes per part.
@@ -150,17 +146,16 @@ class DigestWriter:
         return material
 
     def _parts(self, meta: PaperMeta) -> list[tuple[str, str]]:
-        budget_chars = int(self.settings.digest.map_input_tokens * _CHARS_PER_TOKEN)
-        rows = self.catalog.db.execute(
-            "SELECT section, kind, text FROM chunks WHERE paper_key=? ORDER BY ordinal", (meta.key,)).fetchall()
+        budget_chars = token_chars(self.settings.digest.map_input_tokens)
+        rows = self.catalog.chunks_of(meta.key)
         parts: list[tuple[str, str]] = []
         sections: list[str] = []
         buf = ""
         for row in rows:
-            if row["kind"] in _SKIP_KINDS:
+            if row.kind in _SKIP_KINDS:
                 continue
-            body = chunk_body(row["text"])
-            section = (row["section"] or "Front matter").split(" › ")[0]
+            body = chunk_body(row.text)
+            section = (row.section or "Front matter").split(" › ")[0]
             if buf and len(buf) + len(body) > budget_chars:
                 parts.append((", ".join(sections), buf))
                 sections, buf = [], ""
@@ -184,28 +179,17 @@ class DigestWriter:
         if cached is not None:
             title, _, abstract = cached.content.partition("\n")
             return title, abstract, cached.outcome
-        result = (meta.title, meta.abstract, "fallback")
-        reasons = []
-        for attempt in range(2):
-            try:
-                out = self._chat(prompt.messages(title=meta.title, abstract=meta.abstract,
-                                                 language_name=LANGUAGE_NAMES[language]), prompt,
-                                 purpose=f"translation:{meta.key}",
-                                 max_tokens=max(256, int(len(meta.abstract) / 1.5)))
-            except LLMError as exc:
-                reasons.append(str(exc))
-                break
-            title, abstract = _split_translation(out.text)
-            t_ok = validate.check_translation(title, language=language)
-            a_ok = validate.check_translation(abstract, language=language)
-            if t_ok.ok and a_ok.ok and out.finish_reason != "length":
-                result = (t_ok.text, a_ok.text, "first try" if attempt == 0 else "after retry")
-                break
-            reasons.append("; ".join(t_ok.problems + a_ok.problems) or f"finish reason {out.finish_reason}")
+        messages = prompt.messages(title=meta.title, abstract=meta.abstract, language_name=LANGUAGE_NAMES[language])
+        g = generate_gated(  # the retry asks the same again: a second sample, not a correction
+            lambda _prev: self._chat(messages, prompt, purpose=f"translation:{meta.key}",
+                                     max_tokens=max(256, int(len(meta.abstract) / 1.5))),
+            lambda out: _checked_translation(out, language),
+            fallback=lambda _problems: (meta.title, meta.abstract), on_error=OnError.STOP)
+        (title, abstract), outcome = g.value, g.outcome
         self.cache.put("translation", meta.key, prompt.key, self.model_id, language,
-                       f"{result[0]}\n{result[1]}", outcome=result[2], reason="; ".join(reasons))
-        self.stats.count(result[2])
-        return result
+                       f"{title}\n{abstract}", outcome=outcome, reason=g.reason)
+        self.stats.count(outcome)
+        return title, abstract, outcome
 
     # ------------------------------------------------------------------ executive summary
     def executive_summary(self, digest: Digest) -> tuple[str, str]:
@@ -222,49 +206,60 @@ class DigestWriter:
         titles = [p.meta.title for p in digest.papers]
         messages = prompt.messages(date=digest.date, papers=papers, headings=headings,
                                    language_name=LANGUAGE_NAMES[digest.language])
-        text, outcome, reasons = "", "fallback", []
-        for attempt in range(2):
-            try:
-                out = self._chat(messages, prompt, purpose=f"summary:{digest.date}",
-                                 max_tokens=self.settings.digest.summary_max_tokens)
-            except LLMError as exc:
-                reasons.append(str(exc))
-                break
+
+        def attempt(prev: Rejection | None) -> ChatResult:
+            nonlocal messages
+            if prev is not None:
+                messages = messages + [{"role": "assistant", "content": prev.raw.text},
+                                       {"role": "user", "content": prev.feedback}]
+            return self._chat(messages, prompt, purpose=f"summary:{digest.date}",
+                              max_tokens=self.settings.digest.summary_max_tokens)
+
+        def check(out: ChatResult) -> Check[str]:
             verdict = validate.check_summary(out.text, date=digest.date, language=digest.language,
                                              paper_titles=titles, finish_reason=out.finish_reason)
-            if verdict.ok:
-                text, outcome = verdict.text, "first try" if attempt == 0 else "after retry"
-                break
-            reasons.append("; ".join(verdict.problems))
-            messages = messages + [{"role": "assistant", "content": out.text},
-                                   {"role": "user", "content": "Rejected: " + "; ".join(verdict.problems)[:500]
-                                    + ". Write the whole summary again, fixing this."}]
-        if not text:
-            text = _plain_summary(digest)
-        self.cache.put("summary", subject, prompt.key, self.model_id, digest.language, text, outcome=outcome,
-                       reason="; ".join(reasons))
-        self.stats.count(outcome)
-        return text, outcome
+            return Check.accept(verdict.text) if verdict.ok else Check.reject(*verdict.problems)
+
+        g = generate_gated(attempt, check, fallback=lambda _problems: _plain_summary(digest), on_error=OnError.STOP,
+                           feedback=lambda problems: retry_message(problems, lead="Rejected: ", limit=500,
+                                                                   then="Write the whole summary again, fixing this."))
+        self.cache.put("summary", subject, prompt.key, self.model_id, digest.language, g.value, outcome=g.outcome,
+                       reason=g.reason)
+        self.stats.count(g.outcome)
+        return g.value, g.outcome
 
     # ------------------------------------------------------------------ plumbing
     def _chat(self, messages, prompt: Prompt, *, purpose: str, max_tokens: int):
         self.stats.llm_calls += 1
-        messages = _fit_messages(messages, self.settings.llm.context_tokens, max_tokens)
+        messages = fit_messages(messages, self.settings.llm.context_tokens, max_tokens)
         return self.llm.chat(messages, max_tokens=max_tokens, purpose=purpose, prompt_id=prompt.id,
                              prompt_version=str(prompt.version))
 
 
-def _fit_messages(messages: list[dict], context_tokens: int, max_tokens: int) -> list[dict]:
-    """Cut the longest user message so prompt + answer fit the context (never crash on overflow)."""
-    budget_chars = int((context_tokens - max_tokens - 64) * _CHARS_PER_TOKEN)
-    total = sum(len(m["content"]) for m in messages)
-    if total <= budget_chars:
-        return messages
-    longest = max(range(len(messages)), key=lambda i: len(messages[i]["content"]))
-    cut = len(messages[longest]["content"]) - (total - budget_chars)
-    out = [dict(m) for m in messages]
-    out[longest]["content"] = out[longest]["content"][: max(200, cut)] + "\n[… cut to fit the context]"
-    return out
+def _analysis_feedback(problems: list[str]) -> str:
+    return retry_message(problems[-3:], then="Write the complete analysis again with every heading, and finish it.")
+
+
+def _checked_analysis(out: ChatResult, *, fmt: str, language: str) -> Check[str]:
+    verdict = validate.check_analysis(out.text, fmt=fmt, language=language, finish_reason=out.finish_reason)
+    if not verdict.ok:
+        return Check.reject(*verdict.problems)
+    # a line that is nothing but a bracketed phrase (not a citation like [3]) is the template's
+    # instruction echoed back, in whatever language, instead of content
+    copied = [m for m in re.findall(r"^\s*\[([^\]]{4,200})\]\s*$", verdict.text, re.M)
+              if not re.fullmatch(r"[\d,\s–-]+", m)]
+    if copied:
+        return Check.reject(*verdict.problems, f"copied the template's instruction [{copied[0].strip()[:60]}]")
+    return Check.accept(verdict.text)
+
+
+def _checked_translation(out: ChatResult, language: str) -> Check[tuple[str, str]]:
+    title, abstract = _split_translation(out.text)
+    t_ok = validate.check_translation(title, language=language)
+    a_ok = validate.check_translation(abstract, language=language)
+    if t_ok.ok and a_ok.ok and out.finish_reason != "length":
+        return Check.accept((t_ok.text, a_ok.text))
+    return Check.reject(*(t_ok.problems + a_ok.problems or [f"finish reason {out.finish_reason}"]))
 
 
 def _split_translation(text: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ Metrics follow trec_eval / pytrec_eval as used by BEIR: nDCG gains are the qrels
 
 Embeddings are cached under `cache_dir` (keyed by model, corpus file size/mtime and document ids), so a corpus is
 embedded once. The hybrid method is exactly `rag.retrieval.fusion.hybrid_fuse`, the fusion the product retriever
-uses, over BM25 (`rag.retrieval.bm25_index`) and exact cosine scores.
+uses, over BM25 (`indexes.bm25_index`) and exact cosine scores.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.retrieval.bm25_index import BM25Params, KeywordIndex
+from indexes.bm25_index import BM25Params, KeywordIndex
 from rag.retrieval.fusion import FusionParams, hybrid_fuse, rrf_fuse
 
 ALL_METHODS = ("bm25", "dense", "rrf", "hybrid", "product", "product_rerank")
@@ -225,13 +225,13 @@ def evaluate_beir(
     """{method: {"ndcg@k": %, "recall@k": %, "queries": n}} on a BEIR folder's `split` queries."""
     data = load_beir(path, split)
     if embedder is None and any(m != "bm25" for m in methods):
-        from ingest.embedder import Embedder
-
-        embedder = Embedder()
+        raise ValueError("dense methods need the embedder (the Library passes its own)")
     if cache_dir is None:
-        from ingest.settings import get_settings
+        if any(m != "bm25" for m in methods):
+            raise ValueError("dense methods need cache_dir for their embeddings (the Library passes <home>/eval-cache)")
+        import tempfile
 
-        cache_dir = get_settings().home / "cache" / "eval"
+        cache_dir = tempfile.mkdtemp(prefix="paperrag-beir-")  # BM25 alone caches nothing worth keeping
     runs = rank_all(data, methods=methods, k=k, embedder=embedder, cache_dir=Path(cache_dir),
                     bm25_params=bm25_params, fusion=fusion)
     if "product" in methods:
@@ -250,9 +250,10 @@ def product_run(data: BeirData, *, k: int, embedder, cache_dir: Path, fusion: Fu
     import shutil
     import tempfile
 
-    from ingest.catalog import Catalog
-    from ingest.settings import Settings
-    from ingest.vector_store import WRITE_BATCH, open_collection
+    from indexes.catalog import Catalog
+    from indexes.vector_store import WRITE_BATCH, open_collection
+    from paperrag.records import ChunkRecord, PaperRecord
+    from paperrag.settings import Settings
     from rag.retrieval.fusion import DEFAULT_FUSION
     from rag.retrieval.retriever import Retriever
 
@@ -262,13 +263,10 @@ def product_run(data: BeirData, *, k: int, embedder, cache_dir: Path, fusion: Fu
         settings = Settings(home=tmp / "home")
         catalog = Catalog(settings.catalog_path)
         keys = [f"beir.{i:07d}v1" for i in range(len(data.doc_ids))]
-        with catalog.transaction() as db:
-            db.executemany("INSERT INTO papers(key, arxiv_id, version, title, status) VALUES(?,?,1,?, 'indexed')",
-                           [(key, key[:-2], "") for key in keys])
-            db.executemany("INSERT INTO chunks(id, paper_key, ordinal, section, page_start, page_end, kind, n_tokens, "
-                           "text) VALUES(?,?,0,'',1,1,'body',0,?)",
-                           [(f"{key}#0000", key, t) for key, t in zip(keys, data.doc_texts, strict=True)])
-            db.execute("INSERT INTO meta(key, value) VALUES('corpus_version', '1')")
+        catalog.bulk_insert(  # a fresh catalog: corpus_version 1
+            [PaperRecord(key, key[:-2], 1, status="indexed") for key in keys],
+            [ChunkRecord(f"{key}#0000", key, 0, "", 1, 1, "body", 0, t)
+             for key, t in zip(keys, data.doc_texts, strict=True)])
         catalog.close()
         collection = open_collection(settings, getattr(embedder, "identity", "beir"))
         for s in range(0, len(keys), WRITE_BATCH):
@@ -278,7 +276,7 @@ def product_run(data: BeirData, *, k: int, embedder, cache_dir: Path, fusion: Fu
         retriever = Retriever(settings, embedder=embedder if rerank else None, fusion=fusion or DEFAULT_FUSION,
                               collection=collection)
         if rerank:
-            from rag.retrieval.sentences import SentenceVectors
+            from indexes.sentences import SentenceVectors
 
             retriever._sentences = SentenceVectors(Path(cache_dir) / "sentences.sqlite", embedder)
         run = {}

@@ -1,12 +1,13 @@
 """QASPER over local PDFs: is the gold evidence in the top-k chunks, and how good are the answers?
 
-    report = evaluate_qasper("../shared/eval/qasper/qasper_qa_for_local_pdfs.jsonl", shared_root=Path("../shared"),
-                             settings=Settings(home=tmp), embedder=Embedder(), llm=None, stock=True)
+    lib = Library(Settings(home=tmp))              # `paperrag eval qa` passes its Library
+    report = evaluate_qasper(lib, "../shared/eval/qasper/qasper_qa_for_local_pdfs.jsonl",
+                             shared_root=Path("../shared"), answers=False, stock=True)
     print(report.render())
 
 Input: one JSON object a line with `arxiv_id`, `pdf` (relative to `shared_root`), `question`, `answers` (gold answer
 strings) and `evidence` (gold evidence paragraphs, possibly empty). The PDFs are ingested through the real pipeline
-into `settings.home` (idempotent: a second run re-uses the index).
+into the Library's home (idempotent: a second run re-uses the index).
 
 Retrieval metric (questions with gold evidence only). The paper is known in QASPER, so the search is restricted to
 it (`SearchFilters(arxiv_ids=...)`; `per_paper=False` searches every indexed paper instead). The ranking is the one
@@ -57,7 +58,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import statistics
 import string
 import time
@@ -66,7 +66,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ingest.chunking import chunk_body
+from paperrag.text import chunk_body
 
 COVERAGE = 0.5  # share of the gold paragraph's tokens that must be inside a shared shingle
 SHINGLE = 5  # shingle length for coverage
@@ -325,29 +325,23 @@ class QasperReport:
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
-def _ingest(items: list[QasperItem], settings, embedder, progress) -> tuple[dict[Path, str], list[str]]:
+def _ingest(items: list[QasperItem], parts, progress) -> tuple[dict[Path, str], list[str]]:
     """Index the referenced PDFs; {pdf: arXiv id the catalog knows it by} and the failures."""
     from ingest import sources
     from ingest.pipeline import Ingestor
 
     pdfs = list(dict.fromkeys(i.pdf for i in items))
-    plan = sources.plan(settings, inputs=[str(p) for p in pdfs])
-    report = Ingestor(settings, embedder=embedder, progress=progress).run(plan.command, plan.candidates,
-                                                                          plan.pre_decisions)
+    plan = sources.plan(parts.settings, inputs=[str(p) for p in pdfs], catalog=parts.catalog)
+    report = Ingestor(parts, progress=progress).run(plan.command, plan.candidates, plan.pre_decisions)
     ids = {Path(c.local_path).resolve(): c.meta.arxiv_id for c in plan.candidates}
     problems = [f"{d.paper}: {d.action.value} ({d.reason})" for d in report.decisions
                 if d.action.value in ("failed", "skipped")]
     return {p: ids.get(p.resolve(), "") for p in pdfs}, problems
 
 
-def _paper_chunks(settings, arxiv_id: str) -> list[str]:
-    conn = sqlite3.connect(f"file:{settings.catalog_path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT c.text FROM chunks c JOIN papers p ON p.key = c.paper_key "
-                            "WHERE p.arxiv_id = ? ORDER BY c.paper_key, c.ordinal", (arxiv_id,)).fetchall()
-    finally:
-        conn.close()
-    return [chunk_body(r[0]) for r in rows]
+def _paper_chunks(catalog, arxiv_id: str) -> list[str]:
+    """Every stored chunk of every version of the paper (the ceiling: the gold passage is in one of them)."""
+    return [chunk_body(c.text) for rec in catalog.versions_of(arxiv_id) for c in catalog.chunks_of(rec.key)]
 
 
 def _words_prefix(texts: list[str], budget: int) -> list[str]:
@@ -370,7 +364,7 @@ def stock_retrieve(items: list[QasperItem], k: int = 10, *, per_paper: bool = Tr
     from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from ingest.embedder import resolve_model_path
+    from indexes.embedder import resolve_model_path
 
     embed_model = HuggingFaceEmbedding(model_name=resolve_model_path("all-MiniLM-L6-v2"))
     out: dict[int, list[str]] = {}
@@ -384,18 +378,19 @@ def stock_retrieve(items: list[QasperItem], k: int = 10, *, per_paper: bool = Tr
     return out
 
 
-def evaluate_qasper(jsonl_path: str | Path, *, shared_root: str | Path, settings, embedder, llm=None, k: int = 10,
+def evaluate_qasper(parts, jsonl_path: str | Path, *, shared_root: str | Path, answers: bool = True, k: int = 10,
                     progress=None, stock: bool = False, papers: list[str] | None = None,
                     per_paper: bool = True) -> QasperReport:
-    """Ingest, then the retrieval metric (and the answer metrics with `llm`, the stock baseline with `stock`).
+    """Ingest into `parts` (the Library of the eval's data home), then the retrieval metric (and the answer
+    metrics with `answers`, through the Library's LLM; the stock baseline with `stock`).
     `papers` restricts the run to the questions of those arXiv ids. `per_paper=False` searches the whole index
     (every paper in `settings.home`) instead of the question's paper, for ours and stock alike; answers are always
     asked about the question's paper."""
-    from ingest.progress import NullProgress
+    from paperrag.progress import NullProgress
     from rag.ask import Asker
     from rag.retrieval.filters import SearchFilters
-    from rag.retrieval.retriever import Retriever
 
+    settings = parts.settings
     progress = progress or NullProgress()
     items = load_qasper(jsonl_path, shared_root)
     if papers:
@@ -404,12 +399,12 @@ def evaluate_qasper(jsonl_path: str | Path, *, shared_root: str | Path, settings
                           questions=[QuestionResult(i.arxiv_id, i.question, len(i.evidence)) for i in items])
 
     t0 = time.perf_counter()
-    ids, problems = _ingest(items, settings, embedder, progress)
+    ids, problems = _ingest(items, parts, progress)
     report.notes += problems
     report.ingest_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    retriever = Retriever(settings, embedder)
+    retriever = parts.retriever
     deep: dict[int, list[str]] = {}  # our top 50, for the equal-budget comparison with stock
     progress.start("qasper", total=len(items), description="QASPER retrieval")
     for n, (item, res) in enumerate(zip(items, report.questions, strict=True)):
@@ -422,7 +417,7 @@ def evaluate_qasper(jsonl_path: str | Path, *, shared_root: str | Path, settings
                 deep[n] = [chunk_body(p.text) for p in retriever.search(item.question, k=max(50, k), filters=only,
                                                                         rerank=report.rerank_depth)]
             bodies = [chunk_body(p.text) for p in hits]
-            every = _paper_chunks(settings, paper)
+            every = _paper_chunks(parts.catalog, paper)
             res.found = [match_evidence(g, bodies).found for g in item.evidence]
             res.first_stage_found = [match_evidence(g, first).found for g in item.evidence]
             res.ceiling = [match_evidence(g, every).found for g in item.evidence]
@@ -441,10 +436,10 @@ def evaluate_qasper(jsonl_path: str | Path, *, shared_root: str | Path, settings
             res.stock_hit_at_our_words = any(match_evidence(g, mine).found for g in items[n].evidence)
     report.retrieval_seconds = time.perf_counter() - t0
 
-    if llm is not None:
+    if answers:
         t0 = time.perf_counter()
-        report.model = getattr(llm, "model", "") or type(llm).__name__
-        asker = Asker(settings, llm=llm, embedder=embedder, retriever=retriever)
+        report.model = parts.model_id
+        asker = Asker(parts)
         progress.start("qasper-answers", total=len(items), description="QASPER answers")
         for item, res in zip(items, report.questions, strict=True):
             started = time.perf_counter()
@@ -462,7 +457,6 @@ def evaluate_qasper(jsonl_path: str | Path, *, shared_root: str | Path, settings
             progress.advance("qasper-answers")
         progress.stop("qasper-answers")
         report.answer_seconds = time.perf_counter() - t0
-    retriever.close()
     return report
 
 
@@ -490,23 +484,18 @@ if __name__ == "__main__":
     ap.add_argument("--json", default="", help="write the report's to_dict() here")
     ns = ap.parse_args()
 
-    from ingest.embedder import Embedder
-    from ingest.settings import Settings
+    from paperrag import Library
+    from paperrag.settings import Settings
 
     settings = Settings(home=Path(ns.home))
     ask = {k: v for k, v in (("min_relevance", ns.min_relevance), ("per_paper_cap", ns.per_paper_cap),
                              ("rerank_depth", ns.rerank_depth)) if v is not None}
     settings = settings.model_copy(update={"ask": settings.ask.model_copy(update=ask)})
-    llm = None
     if ns.gguf:
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={
             "backend": "llamacpp", "gguf_path": ns.gguf, "max_output_tokens": ns.max_tokens, "temperature": 0.0,
             "threads": ns.threads})})
-        from rag.llm.select import get_llm
-
-        llm = get_llm(settings)
-    rep = evaluate_qasper(ns.jsonl, shared_root=ns.shared, settings=settings, embedder=Embedder(settings.embed.model),
-                          llm=llm, k=ns.k, stock=ns.stock, papers=[p for p in ns.papers.split(",") if p] or None,
+    rep = evaluate_qasper(Library(settings), ns.jsonl, shared_root=ns.shared, answers=bool(ns.gguf), k=ns.k, stock=ns.stock, papers=[p for p in ns.papers.split(",") if p] or None,
                           per_paper=not ns.corpus_wide)
     print(rep.render())
     if ns.json:

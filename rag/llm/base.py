@@ -11,7 +11,7 @@ Every backend (Ollama, llama.cpp in-process, OpenAI-compatible server) implement
 `messages` are OpenAI/Ollama-style dicts: {"role": "system"|"user"|"assistant", "content": str}.
 `max_tokens` / `temperature` default to the backend's configured values (llm.max_output_tokens,
 llm.temperature). `prompt_id` / `prompt_version` / `purpose` are not sent to the model; they only label the
-call in the `llm_calls` log (see rag.llm.call_log.LoggedLLM).
+call in the `llm_calls` log (see indexes.call_log.LoggedLLM).
 
 Errors are all `LLMError` subclasses with a one-line message a person can act on.
 """
@@ -25,12 +25,14 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from paperrag.errors import PaperragError
+
 FinishReason = Literal["stop", "length", "error"]
 Message = dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------------- errors
-class LLMError(Exception):
+class LLMError(PaperragError):
     """Base of every error raised by the LLM seam. `str(e)` is a single human-readable line."""
 
     def __init__(self, message: str):

@@ -13,10 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.llm.base import LLM, ChatResult, LLMError
-from rag.llm.models import MODELS, default_gguf, installed_models, parts_installed, verify_gguf
+from rag.llm.models import (
+    MODELS,
+    default_gguf,
+    installed_models,
+    parts_installed,
+    verify_gguf,
+)
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
+    from paperrag.settings import Settings
 
 def bench_messages() -> list[dict[str, str]]:
     """The short speed-test prompt; a fresh nonce first, so no backend can reuse a cached prompt prefix."""
@@ -67,6 +73,8 @@ class DoctorReport:
     gguf_sha_ok: bool | None = None
     bundled: list[BundledStatus] = field(default_factory=list)
     openai_base_url: str = ""
+    fake_responses: str | None = None  # llm.backend = fake: the scripted responses file ("" = built-in only)
+    fake_scripted: int = 0  # how many scripted responses it holds
     speed: SpeedResult | None = None
     speed_error: str | None = None
 
@@ -104,6 +112,11 @@ class DoctorReport:
             lines.append(f"| {b.name} | {yes[b.parts_installed]} | {b.gguf or '—'} | {yes[b.sha_ok]} |")
         if self.openai_base_url:
             lines += ["", "## OpenAI-compatible", f"- base URL: {self.openai_base_url}"]
+        if self.fake_responses is not None:
+            lines += ["", "## Fake (scripted) backend",
+                      "- deterministic answers for tests and demos; no model runs, nothing is generated",
+                      f"- scripted responses: {self.fake_responses} ({self.fake_scripted})" if self.fake_responses
+                      else "- scripted responses: none (llm.fake_responses not set): built-in answers only"]
         lines += ["", "## Speed"]
         if self.speed:
             s = self.speed
@@ -163,7 +176,7 @@ def run_doctor(
     except md.PackageNotFoundError:
         rep.llama_cpp_version = None
 
-    found = installed_models(settings.models_dir)
+    found = {**installed_models(settings.legacy_models_dir), **installed_models(settings.models_dir)}
     for m in MODELS.values():
         p = found.get(m.name)
         rep.bundled.append(BundledStatus(
@@ -183,11 +196,14 @@ def run_doctor(
         rep.problem = str(exc)
         return rep
     rep.backend, rep.reason, rep.notes = sel.backend, sel.reason, sel.notes
+    if sel.backend == "fake":
+        rep.fake_responses = llm_s.fake_responses
     try:
         llm = build_llm(settings, sel)
         rep.model = llm.model
+        rep.fake_scripted = getattr(llm, "scripted", 0) if sel.backend == "fake" else 0
         if measure:
-            from rag.llm.call_log import LoggedLLM
+            from rag.llm.logged import LoggedLLM
 
             rep.speed = measure_speed(LoggedLLM(llm, settings.catalog_path), max_tokens=max_tokens)
             rep.model = llm.model  # an OpenAI server may only now have told us its model

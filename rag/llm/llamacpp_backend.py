@@ -33,7 +33,7 @@ from rag.llm.base import (
 )
 
 if TYPE_CHECKING:
-    from ingest.settings import LLMSettings
+    from paperrag.settings import LLMSettings
 
 _cache: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
 _cache_lock = threading.Lock()

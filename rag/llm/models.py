@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from rag.llm.base import ModelInstallError, ModelMissing
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
+    from paperrag.settings import Settings
 
 CHUNK = 4 * 1024 * 1024
 ProgressFn = Callable[[int, int], None]  # (bytes_done, bytes_total)
@@ -296,14 +296,16 @@ def installed_models(models_dir: Path | str) -> dict[str, Path]:
 
 
 def default_gguf(settings: Settings) -> Path | None:
-    """The GGUF llama.cpp should load: `llm.gguf_path` if set, else the best installed bundled model
-    (1.5B preferred, 0.5B if only it is installed), else None."""
+    """The GGUF llama.cpp should load: `llm.gguf_path` if set, else the best installed bundled model of the
+    shared model cache (1.5B preferred, 0.5B if only it is installed; then in an older data home's models/),
+    else None."""
     if settings.llm.gguf_path:
         return Path(settings.llm.gguf_path).expanduser()
-    found = installed_models(settings.models_dir)
-    for name in PREFERENCE:
-        if name in found:
-            return found[name]
+    for folder in (settings.models_dir, settings.legacy_models_dir):  # the shared cache, then an old home's
+        found = installed_models(folder)
+        for name in PREFERENCE:
+            if name in found:
+                return found[name]
     return None
 
 

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import ollama
-from ollama._client import _parse_host  # the client's own host normalisation (":11434", "http://…")
+from ollama._client import (
+    _parse_host,  # the client's own host normalisation (":11434", "http://…")
+)
 
 from rag.llm.base import (
     BaseLLM,
@@ -32,7 +34,7 @@ from rag.llm.base import (
 )
 
 if TYPE_CHECKING:
-    from ingest.settings import LLMSettings
+    from paperrag.settings import LLMSettings
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 

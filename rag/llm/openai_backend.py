@@ -28,7 +28,7 @@ from rag.llm.base import (
 )
 
 if TYPE_CHECKING:
-    from ingest.settings import LLMSettings
+    from paperrag.settings import LLMSettings
 
 
 def _short(text: str, n: int = 200) -> str:

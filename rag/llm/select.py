@@ -2,7 +2,9 @@
 
 llm.backend = "auto": Ollama when it answers at the configured host (llm.ollama_host, or $OLLAMA_HOST when
 that is not set explicitly) AND has llm.ollama_model; otherwise the embedded llama.cpp model (llm.gguf_path
-or the bundled GGUF installed under home/models/). "ollama" / "llamacpp" / "openai" are used as asked.
+or the bundled GGUF installed under home/models/). "ollama" / "llamacpp" / "openai" are used as asked;
+"fake" is the deterministic scripted backend (rag.llm.fake_backend: no model, for tests and demos), never
+picked by "auto".
 The returned LLM logs every call to the catalog's llm_calls table unless `log=False`.
 """
 
@@ -14,15 +16,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.llm.base import LLM, LLMError, LLMUnavailable, ModelMissing
-from rag.llm.models import DEFAULT_MODEL, SMALL_MODEL, default_gguf, install_hint, parts_installed
+from rag.llm.models import (
+    DEFAULT_MODEL,
+    SMALL_MODEL,
+    default_gguf,
+    install_hint,
+    parts_installed,
+)
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
+    from paperrag.settings import Settings
 
 
 @dataclass
 class Selection:
-    backend: str  # "ollama" | "llamacpp" | "openai"
+    backend: str  # "ollama" | "llamacpp" | "openai" | "fake"
     reason: str
     host: str | None = None
     gguf: Path | None = None
@@ -57,7 +65,12 @@ def _gguf_problem(settings: Settings) -> tuple[Path | None, str | None]:
 def choose_backend(settings: Settings) -> Selection:
     """Decide which backend `get_llm` would build, without loading a model. Raises LLMUnavailable when
     llm.backend is "auto" and nothing is usable (the message lists what was tried and how to fix each)."""
-    from rag.llm.ollama_backend import is_reachable, list_models, model_present, resolve_host
+    from rag.llm.ollama_backend import (
+        is_reachable,
+        list_models,
+        model_present,
+        resolve_host,
+    )
 
     llm = settings.llm
     host = resolve_host(llm)
@@ -67,6 +80,9 @@ def choose_backend(settings: Settings) -> Selection:
         return Selection("openai", "llm.backend = openai")
     if llm.backend == "llamacpp":
         return Selection("llamacpp", "llm.backend = llamacpp", gguf=default_gguf(settings))
+    if llm.backend == "fake":
+        how = f"scripted responses from {llm.fake_responses}" if llm.fake_responses else "built-in answers"
+        return Selection("fake", f"llm.backend = fake (deterministic, no model; {how})")
 
     notes: list[str] = []
     if is_reachable(host, timeout=1.0):
@@ -104,19 +120,20 @@ def build_llm(settings: Settings, selection: Selection) -> LLM:
         from rag.llm.llamacpp_backend import LlamaCppLLM
 
         return LlamaCppLLM.from_settings(llm, gguf)
+    if selection.backend == "fake":
+        from rag.llm.fake_backend import FakeLLM
+
+        return FakeLLM.from_settings(llm)
     raise LLMUnavailable(f"unknown llm.backend {selection.backend!r}")
 
 
-def get_llm(settings: Settings | None = None, *, log: bool = True) -> LLM:
-    """The configured LLM, wrapped so every call lands in `settings.catalog_path` (table llm_calls)."""
-    if settings is None:
-        from ingest.settings import get_settings
-
-        settings = get_settings()
+def get_llm(settings: Settings, *, log: bool = True) -> LLM:
+    """The configured LLM, wrapped so every call lands in `settings.catalog_path` (table llm_calls).
+    Product code gets its LLM from the Library (`Library.llm`), which calls this once."""
     inner = build_llm(settings, choose_backend(settings))
     if not log:
         return inner
-    from rag.llm.call_log import LoggedLLM
+    from rag.llm.logged import LoggedLLM
 
     return LoggedLLM(inner, settings.catalog_path)
 
@@ -125,6 +142,10 @@ def model_identity(settings: Settings) -> str:
     """`backend:model` of what `get_llm` would use, without loading it: the cache key of generated artifacts
     (so a fully cached run loads no model at all)."""
     sel = choose_backend(settings)
+    if sel.backend == "fake":
+        from rag.llm.fake_backend import MODEL
+
+        return f"fake:{MODEL}"
     name = {"ollama": settings.llm.ollama_model, "openai": settings.llm.openai_model}.get(sel.backend) or (
         sel.gguf.stem if sel.gguf else "unknown")
     return f"{sel.backend}:{name}"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import jinja2
 
+from paperrag.errors import PaperragError
+
 PROMPT_DIR = Path(__file__).resolve().parent
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
@@ -36,7 +38,7 @@ class Prompt:
         return out
 
 
-class PromptError(RuntimeError):
+class PromptError(PaperragError, RuntimeError):
     pass
 
 

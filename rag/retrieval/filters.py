@@ -22,7 +22,7 @@ from datetime import date
 
 import numpy as np
 
-from rag.retrieval.bm25_index import ChunkIndex
+from indexes.bm25_index import ChunkIndex
 
 _VERSION_RE = re.compile(r"^(.+?)v(\d+)$")
 

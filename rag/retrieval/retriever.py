@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.retrieval import bm25_index, dense
-from rag.retrieval.bm25_index import KIND_CODES, BM25Params, ChunkIndex, EmptyIndexError
+from indexes import bm25_index, dense
+from indexes.bm25_index import KIND_CODES, BM25Params, ChunkIndex, EmptyIndexError
 from rag.retrieval.filters import FilterCache, SearchFilters
 from rag.retrieval.fusion import DEFAULT_FUSION, FusionParams, hybrid_fuse
 
@@ -57,6 +57,26 @@ class Passage:
     text: str
     score: float
 
+    @property
+    def label(self) -> str:
+        """The citation label, `[2501.10120 §4.2 p.5]`."""
+        from rag.citations import citation_label
+
+        return citation_label(self)
+
+    @property
+    def body(self) -> str:
+        """The text without its `title › section` line."""
+        from paperrag.text import chunk_body
+
+        return chunk_body(self.text)
+
+    def to_dict(self) -> dict:
+        """What `paperrag search --json` prints for a passage."""
+        return {"arxiv_id": self.arxiv_id, "version": self.version, "title": self.title, "section": self.section,
+                "pages": [self.page_start, self.page_end], "score": round(float(self.score), 4), "kind": self.kind,
+                "chunk_id": self.chunk_id, "text": self.text}
+
 
 @dataclass
 class PaperHit:
@@ -79,7 +99,7 @@ class _State:
 class Retriever:
     def __init__(
         self,
-        settings=None,
+        settings,
         embedder=None,
         *,
         fusion: FusionParams = DEFAULT_FUSION,
@@ -87,10 +107,6 @@ class Retriever:
         collection=None,
         exact_max_rows: int = EXACT_MAX_ROWS,
     ):
-        if settings is None:
-            from ingest.settings import get_settings
-
-            settings = get_settings()
         self.settings = settings
         self.embedder = embedder
         self.fusion = fusion
@@ -219,7 +235,7 @@ class Retriever:
     def sentence_vectors(self):
         with self._lock:  # the web app shares one Retriever between threads
             if self._sentences is None:
-                from rag.retrieval.sentences import SentenceVectors
+                from indexes.sentences import SentenceVectors
 
                 self._sentences = SentenceVectors(Path(self.settings.bm25_dir) / "sentences.sqlite", self.embedder)
             return self._sentences
@@ -428,18 +444,3 @@ def _select(cand: np.ndarray, scores: np.ndarray, paper_idx: np.ndarray, k: int,
         picked.append(i)
     picked.sort(key=lambda i: (-scores[i], cand[i]))
     return picked
-
-
-def warm_indexes(settings, embedder=None) -> dict:
-    """Build (or load) the BM25 index and the dense cache for the current corpus_version, so that the first search
-    after an ingest does not pay for it (≈ 30 s per 100k chunks). Meant for the end of `paperrag ingest`/`daily`.
-    Returns {"chunks", "papers", "bm25_built", "dense_built"}; nothing to do on an empty catalog."""
-    r = Retriever(settings, embedder)
-    try:
-        st = r.refresh()
-    except EmptyIndexError:
-        return {"chunks": 0, "papers": 0, "bm25_built": False, "dense_built": False}
-    finally:
-        r.close()
-    return {"chunks": st.index.n_rows, "papers": len(st.index.paper_keys), "bm25_built": st.index.built,
-            "dense_built": bool(st.dense is not None and st.dense.built)}

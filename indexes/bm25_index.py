@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from indexes.db import connect
+from paperrag.errors import EMPTY_LIBRARY, PaperragError
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -144,10 +147,10 @@ _LOADED: dict[str, "ChunkIndex"] = {}  # bm25_dir -> the index last loaded from 
 _LOCK = threading.RLock()
 
 
-class EmptyIndexError(RuntimeError):
+class EmptyIndexError(PaperragError, RuntimeError):
     """Raised when there is nothing to search."""
 
-    def __init__(self, message: str = "no papers indexed yet: run `paperrag ingest …` first"):
+    def __init__(self, message: str = EMPTY_LIBRARY):
         super().__init__(message)
 
 
@@ -160,9 +163,7 @@ def connect_catalog(settings) -> sqlite3.Connection:
     path = Path(settings.catalog_path)
     if not path.exists():
         raise EmptyIndexError()
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 5000")
-    return conn
+    return connect(path, readonly=True)
 
 
 def read_corpus_version(conn: sqlite3.Connection) -> str:

@@ -10,8 +10,9 @@ import os
 
 import numpy as np
 
-from ingest.records import Chunk, PaperMeta
-from ingest.settings import Settings
+from paperrag.errors import PaperragError
+from paperrag.records import Chunk, PaperMeta
+from paperrag.settings import Settings
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -20,7 +21,7 @@ EMBEDDER_KEY = "paperrag_embedder"
 WRITE_BATCH = 2000
 
 
-class VectorIndexError(RuntimeError):
+class VectorIndexError(PaperragError, RuntimeError):
     """A problem with the vector index that the user must act on (message says how)."""
 
 
@@ -72,6 +73,22 @@ def open_collection(settings: Settings, embedder_identity: str, *, client=None, 
             "run `paperrag reindex` to re-embed every paper with the new model, or set embed.model back"
         )
     return collection
+
+
+def count_vectors(settings: Settings) -> int:
+    """Vectors in the paper collection (0 when it does not exist yet); loads no embedding model."""
+    client = open_client(settings)
+    names = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
+    if settings.index.collection not in names:
+        return 0
+    return client.get_collection(settings.index.collection, embedding_function=None).count()
+
+
+def drop_collection(settings: Settings) -> None:
+    """Remove the paper collection (before `paperrag reindex` writes it again with another embedder)."""
+    client = open_client(settings)
+    if settings.index.collection in {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}:
+        client.delete_collection(settings.index.collection)
 
 
 def chunk_metadata(meta: PaperMeta, chunk: Chunk) -> dict:

@@ -1,6 +1,6 @@
 """A small threaded HTTP server on 127.0.0.1 for offline tests: canned responses, scripted sequences, a log.
 
-    from http_server import LocalHTTPServer, Response
+    from fakes.http_server import LocalHTTPServer, Response
 
     with LocalHTTPServer() as srv:
         srv.route("/api/query", Response(200, body), query={"id_list": "1605.08386"})
@@ -17,21 +17,36 @@ Special responses: `Response(hang=True)` waits (until the server stops, at most 
 answering, for client timeouts; `Response(200, body, cut_after=N)` declares the full Content-Length but
 sends N bytes and closes the connection (an interrupted download); `chunked=True` sends no Content-Length.
 
-Also a pytest fixture: `from http_server import local_http_server  # noqa: F401` in a test module.
+`ArxivStandIn` is that server dressed as arXiv (RSS, API, PDFs; `fetch_env()` points paperrag at it) and
+`replay(srv, name)` serves a recorded arXiv API response from tests/fixtures/arxiv_api.
+
+Also the pytest fixtures `local_http_server` and `arxiv_server` (registered by tests/conftest.py, usable in
+every test module).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 try:
     import pytest
 except ImportError:  # pragma: no cover - usable outside pytest
     pytest = None
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (nothing listens on it until someone binds it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -221,10 +236,94 @@ class LocalHTTPServer:
         self.stop()
 
 
+# ------------------------------------------------------------------------------------------ the arXiv stand-in
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+RECORDED = FIXTURES / "arxiv_api"  # recorded arXiv API responses: {"url", "status_code", "body"} per file
+FEEDS = FIXTURES / "feeds"  # constructed RSS/Atom feeds (see the comment in each)
+ATOM = "application/atom+xml; charset=utf-8"
+RSS = "application/rss+xml; charset=utf-8"
+
+
+def recorded(name: str) -> dict:
+    """'id_1605.08386' (= ..._s0_m100) or 'q_testing_s10_m10': the recording without its hash suffix."""
+    (path,) = [p for p in RECORDED.glob("*.json") if p.stem.rsplit("_", 1)[0] in (name, f"{name}_s0_m100")]
+    return json.loads(path.read_text("utf-8"))
+
+
+def replay(srv: LocalHTTPServer, name: str, *, keys: tuple[str, ...] | None = None, before=()) -> dict:
+    """Serve a recorded body at its recorded path, matching its query (all params, or only `keys`);
+    `before` are responses served first (a script: 503, 429, ... then the recording)."""
+    rec = recorded(name)
+    parts = urlsplit(rec["url"])
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if keys is not None:
+        query = {k: query[k] for k in keys}
+    srv.route(parts.path, [*before, Response(rec["status_code"], rec["body"], content_type=ATOM)], query=query)
+    return rec
+
+
+class ArxivStandIn(LocalHTTPServer):
+    """arXiv on 127.0.0.1: RSS feeds at /rss/{category}, the API at /api/query, PDFs at /pdf/{id}.
+
+        with ArxivStandIn() as arxiv:
+            for name, value in arxiv.fetch_env().items():   # point paperrag's fetch settings here
+                monkeypatch.setenv(name, value)
+            arxiv.feed("cs.CL", (SAMPLE / "rss" / "cs.CL.xml").read_bytes())
+            arxiv.replay("id_1605.08386", keys=("id_list",))
+            arxiv.pdf("1605.08386v1", pdf_bytes)
+    """
+
+    @property
+    def rss_url(self) -> str:
+        return self.url + "/rss/{category}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/query"
+
+    @property
+    def pdf_url(self) -> str:
+        return self.url + "/pdf/{id}"
+
+    def fetch_env(self, *, retries: int = 3) -> dict[str, str]:
+        """PAPERRAG_FETCH__* variables that send paperrag here, with no pacing and no backoff waits."""
+        return {
+            "PAPERRAG_FETCH__RSS_URL": self.rss_url,
+            "PAPERRAG_FETCH__API_URL": self.api_url,
+            "PAPERRAG_FETCH__PDF_URL": self.pdf_url,
+            "PAPERRAG_FETCH__DELAY_S": "0",
+            "PAPERRAG_FETCH__BACKOFF_S": "0",
+            "PAPERRAG_FETCH__RETRIES": str(retries),
+        }
+
+    def feed(self, category: str, responses: bytes | str | Response | list[Response]) -> ArxivStandIn:
+        """The RSS feed of `category`: a body (served 200 as RSS) or scripted responses."""
+        if isinstance(responses, (bytes, str)):
+            responses = Response(200, responses, content_type=RSS)
+        return self.route(f"/rss/{category}", responses)
+
+    def pdf(self, paper_id: str, data: bytes | Response | list[Response]) -> ArxivStandIn:
+        if isinstance(data, (bytes, bytearray)):
+            data = Response(200, bytes(data), content_type="application/pdf")
+        return self.route(f"/pdf/{paper_id}", data)
+
+    def replay(self, name: str, *, keys: tuple[str, ...] | None = None, before=()) -> dict:
+        return replay(self, name, keys=keys, before=before)
+
+    def __enter__(self) -> ArxivStandIn:
+        return self.start()  # type: ignore[return-value]
+
+
 if pytest is not None:
 
     @pytest.fixture
     def local_http_server():
         """A started LocalHTTPServer, stopped after the test."""
         with LocalHTTPServer() as srv:
+            yield srv
+
+    @pytest.fixture
+    def arxiv_server():
+        """A started ArxivStandIn (no settings touched), stopped after the test."""
+        with ArxivStandIn() as srv:
             yield srv

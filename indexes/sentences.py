@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import chunk_body, split_sentences
+from indexes.db import connect
+from paperrag.text import chunk_body, split_sentences
 
 MIN_WORDS = 4  # shorter fragments ("Model F1", "Results.") say nothing on their own
 FORMAT = "v1"
@@ -43,10 +44,7 @@ class SentenceVectors:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA busy_timeout = 5000")
+            conn = connect(self.path)  # the one recipe (indexes.db): WAL, busy timeout, autocommit
             conn.execute("CREATE TABLE IF NOT EXISTS sentence_vectors (key TEXT PRIMARY KEY, n INTEGER NOT NULL, "
                          "dim INTEGER NOT NULL, vectors BLOB NOT NULL)")
             self._conn = conn

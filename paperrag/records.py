@@ -1,4 +1,5 @@
-"""The records that flow through ingest (see DESIGN.md › Records).
+"""The records every room shares (see DESIGN.md › Records): what flows through ingest, and the typed records the
+catalog returns.
 
 Plain dataclasses: cheap to build in hot loops, easy to serialise into the SQLite catalog and Chroma metadata.
 """
@@ -98,3 +99,89 @@ class Decision:
     action: Action
     reason: str  # a sentence a person can read
     title: str = ""
+
+
+# --- stored records: what the catalog returns (typed, never raw sqlite rows) ---
+@dataclass
+class PaperRecord:
+    """A row of `papers`: the metadata plus where the paper stands in the index."""
+
+    key: str
+    arxiv_id: str
+    version: int
+    title: str = ""
+    authors: list[str] = field(default_factory=list)
+    abstract: str = ""
+    categories: list[str] = field(default_factory=list)
+    primary_category: str = ""
+    published: str = ""
+    updated: str = ""
+    announced: str = ""
+    announce_type: str = ""
+    pdf_url: str = ""
+    abs_url: str = ""
+    code_links: list[str] = field(default_factory=list)
+    license: str = ""
+    doi: str = ""
+    comment: str = ""
+    source: str = ""
+    local_path: str = ""
+    content_sha256: str = ""  # of the PDF the chunks came from ("" = abstract only)
+    status: str = "indexing"  # indexing | indexed | failed | superseded
+    fulltext: bool = False
+    n_pages: int = 0
+    n_chunks: int = 0
+    embedder: str = ""
+    error: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    parser: int = 0  # PARSER_VERSION the chunks came from (0 = abstract only or older)
+
+    @property
+    def meta(self) -> PaperMeta:
+        names = PaperMeta.__dataclass_fields__
+        return PaperMeta(**{k: v for k, v in asdict(self).items() if k in names})
+
+
+@dataclass
+class ChunkRecord:
+    """A row of `chunks`: one embedded unit of a paper."""
+
+    id: str  # paper key + '#' + ordinal
+    paper_key: str
+    ordinal: int
+    section: str
+    page_start: int
+    page_end: int
+    kind: str
+    n_tokens: int
+    text: str  # as embedded: starts with the `title › section` line
+
+    def to_chunk(self) -> Chunk:
+        return Chunk(self.text, self.section, self.page_start, self.page_end, self.kind, self.n_tokens,  # type: ignore[arg-type]
+                     self.ordinal)
+
+
+@dataclass
+class RunRecord:
+    """A row of `runs`: one ingest/daily run."""
+
+    id: int
+    command: str
+    started_at: str
+    finished_at: str
+    status: str  # running | done | failed | interrupted
+    summary: dict = field(default_factory=dict)  # counts, notes, seconds, chunks_written
+
+
+@dataclass
+class DecisionRecord:
+    """A row of `decisions`: what a run decided about one candidate, with a reason a person can read."""
+
+    id: int
+    run_id: int
+    paper: str
+    action: str
+    reason: str
+    title: str = ""
+    ts: str = ""

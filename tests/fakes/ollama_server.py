@@ -267,7 +267,7 @@ def _model_entry(name: str) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":  # manual use: python tests/ollama_server.py
+if __name__ == "__main__":  # manual use: python tests/fakes/ollama_server.py
     s = OllamaTestServer().start()
     print(s.url, flush=True)
     threading.Event().wait()

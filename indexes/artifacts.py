@@ -3,26 +3,18 @@
 subject is the paper key (arXiv id + version) for per-paper artifacts, or the digest date plus a hash of its
 paper keys for the executive summary. Re-running a finished day finds every artifact here and makes zero LLM
 calls; changing a prompt file's version or the model regenerates exactly what depended on it.
+The table lives in catalog.sqlite (made by `indexes.migrations`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.catalog import now_iso
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS artifacts (
-    kind TEXT NOT NULL, subject TEXT NOT NULL, prompt TEXT NOT NULL, model TEXT NOT NULL, language TEXT NOT NULL,
-    content TEXT NOT NULL, content_sha256 TEXT NOT NULL,
-    outcome TEXT, reason TEXT, extra TEXT, created_at TEXT,
-    PRIMARY KEY (kind, subject, prompt, model, language)
-);
-"""
+from indexes.catalog import now_iso
+from indexes.db import connect
 
 
 @dataclass
@@ -35,10 +27,7 @@ class Artifact:
 
 class ArtifactCache:
     def __init__(self, db_path: Path):
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        self.db = connect(db_path, migrate=True)  # the `artifacts` table is made by indexes.migrations
 
     def get(self, kind: str, subject: str, prompt: str, model: str, language: str) -> Artifact | None:
         row = self.db.execute(

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from paperrag.errors import PaperragError
+
 BUNDLED_MODELS = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(PaperragError, RuntimeError):
     pass
 
 

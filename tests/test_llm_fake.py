@@ -1,0 +1,258 @@
+"""The fake LLM backend (`llm.backend = "fake"`): selected by settings, deterministic, and every built-in answer
+passes the product's own checks (citations, compare JSON + page verification, digest gates). Scripted
+responses from `llm.fake_responses` are consumed in order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fakes.corpus import Paper, build_corpus
+from fakes.data import A_DATA, A_RESULT, CRAWLER, SPARSE
+
+from indexes.call_log import count_calls
+from paperrag.library import Library
+from paperrag.settings import Settings
+from rag.citations import citation_label, resolve
+from rag.compare import Excerpt, parse_results, parse_value, support
+from rag.digest import validate
+from rag.digest.formats import ANALYSIS_HEADINGS, SUMMARY_HEADINGS
+from rag.digest.writer import LANGUAGE_NAMES, _split_translation
+from rag.llm.base import ContextOverflow, LLMTimeout, LLMUnavailable
+from rag.llm.fake_backend import DEFAULT_REPLY, FakeLLM, prompt_id_of
+from rag.llm.logged import LoggedLLM
+from rag.llm.select import choose_backend, get_llm, model_identity
+from rag.prompts import PROMPT_DIR, load_prompt
+
+QUESTION = "How many keys does sparse widget attention keep for every query?"
+ABSTRACT = ("We propose sparse widget attention, which keeps the 64 highest-scoring keys per query. "
+            "It cuts attention memory eightfold on 32k-token sequences.")
+PAPERS = [{"n": 1, "title": "Sparse Widget Attention", "summary": "Keeps 64 keys."},
+          {"n": 2, "title": "Graph Crawlers for Citation Search", "summary": "A crawler trained with PPO."}]
+
+
+def fake_settings(home=None, **llm) -> Settings:
+    kw = {"home": home} if home is not None else {}
+    return Settings(**kw, llm={"backend": "fake", **llm})
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, embedder):
+    root = tmp_path_factory.mktemp("fake-llm")
+    return build_corpus(root, embedder, [
+        Paper("a", "Sparse Widget Attention", "2405.30001", seed=21,
+              sections=[("4 Sparse attention", SPARSE), ("5 Training data", A_DATA), ("6 Experiments", A_RESULT)]),
+        Paper("b", "Graph Crawlers for Citation Search", "2405.30002", seed=22, category="cs.IR",
+              sections=[("4 Training the crawler", CRAWLER)]),
+    ], settings=fake_settings(root / "home"))
+
+
+# ------------------------------------------------------------------------------------------ selection
+def test_selected_by_settings_and_logged(home, monkeypatch):
+    monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "fake")
+    s = Settings()
+    sel = choose_backend(s)
+    assert sel.backend == "fake" and "built-in answers" in sel.reason
+    assert model_identity(s) == "fake:scripted"
+    llm = get_llm(s)
+    assert isinstance(llm, LoggedLLM) and (llm.backend, llm.model) == ("fake", "scripted")
+    r = llm.chat([{"role": "user", "content": "hello"}], purpose="smoke")
+    assert r.text == DEFAULT_REPLY and r.finish_reason == "stop" and r.backend == "fake" and r.tokens_out > 0
+    assert count_calls(s.catalog_path, backend="fake", purpose="smoke") == 1
+
+
+def test_doctor_reports_the_fake_backend(home, monkeypatch, tmp_path):
+    from rag.llm.doctor import run_doctor
+
+    script = tmp_path / "responses.json"
+    script.write_text(json.dumps({"answer": ["A [1].", "B [1]."]}))
+    monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "fake")
+    monkeypatch.setenv("PAPERRAG_LLM__FAKE_RESPONSES", str(script))
+    rep = run_doctor(Settings(), max_tokens=8)
+    assert rep.ok and rep.backend == "fake" and rep.model == "scripted" and rep.fake_scripted == 2
+    assert rep.speed is not None and rep.speed.tokens_out and rep.speed.finish_reason == "stop"
+    text = rep.render()
+    assert "**In use:** `fake`" in text and "## Fake (scripted) backend" in text and str(script) in text
+
+
+def test_every_prompt_is_recognised_without_its_id():
+    """Callers that pass no prompt_id (or an Ollama-style reply function) still get the right answer."""
+    variables = {
+        "analysis_map": dict(title="T", sections="1 Intro", text="Some text."),
+        "analysis_monitor": dict(title="T", authors="A", abstract=ABSTRACT, material="", basis="abstract only",
+                                 headings=ANALYSIS_HEADINGS["monitor"]["en"], language_name="English"),
+        "analysis_report": dict(title="T", authors="A", abstract=ABSTRACT, code_links="", material="",
+                                basis="abstract only", headings=ANALYSIS_HEADINGS["report"]["en"],
+                                language_name="English"),
+        "answer": dict(passages=[], question="q", language_name="English"),
+        "compare_aspect": dict(title="T", passages=[], aspect="memory"),
+        "compare_synthesis": dict(papers=[], facts=[], max_sentences=4),
+        "condense_question": dict(history=[], question="q"),
+        "executive_summary": dict(date="2025-01-20", papers=PAPERS, headings=SUMMARY_HEADINGS["en"],
+                                  language_name="English"),
+        "method_card": dict(title="T", passages=[], question="q", kind="value"),
+        "translate_paper": dict(title="T", abstract=ABSTRACT, language_name="English"),
+        "translate_query": dict(question="q"),
+    }
+    ids = sorted(p.stem for p in PROMPT_DIR.glob("*.toml"))
+    assert ids == sorted(variables)  # a new prompt needs a marker in fake_backend._MARKERS and a line here
+    for pid in ids:
+        assert prompt_id_of(load_prompt(pid).messages(**variables[pid])) == pid, pid
+
+
+# ------------------------------------------------------------------------------------------ ask
+def test_answer_cites_passage_one_deterministically_and_streams(corpus, embedder):
+    lib = Library(corpus.settings, embedder=embedder)
+    first = lib.ask(QUESTION)
+    pieces = list(first)
+    result = first.result
+    assert len(pieces) > 3 and "".join(pieces).strip() == result.answer.strip()
+    assert result.evidence[0].arxiv_id == "2405.30001" and not result.abstained and not result.unsupported
+    checked = resolve(result.raw, result.evidence)  # the product's citation check on the raw model text
+    assert checked.cited == [1] and checked.invalid == [] and result.invalid_citations == []
+    assert "64 highest-scoring keys" in result.raw and citation_label(result.evidence[0]) in result.answer
+    again = Library(corpus.settings, embedder=embedder).ask(QUESTION)
+    list(again)
+    assert again.result.answer == result.answer  # deterministic
+    assert count_calls(corpus.settings.catalog_path, backend="fake", prompt_id="answer") == 2
+
+
+def test_follow_up_and_chinese_question(corpus, embedder):
+    lib = Library(corpus.settings, embedder=embedder)
+    follow = lib.ask("and how much memory does that save?",
+                     history=[("What does sparse widget attention keep?", "The 64 highest-scoring keys.")])
+    list(follow)
+    assert "sparse widget attention" in follow.result.search_query.lower()
+    zh = lib.ask("稀疏小部件注意力 sparse widget attention 为每个查询保留多少个 keys？")
+    list(zh)
+    assert zh.result.language == "zh" and zh.result.search_query.isascii()
+    assert zh.result.answer.startswith("根据检索到的段落") and "[2405.30001" in zh.result.answer
+
+
+# ------------------------------------------------------------------------------------------ compare
+def test_compare_json_quotes_the_excerpts_and_passes_page_verification(corpus, embedder):
+    lib = Library(corpus.settings, embedder=embedder)
+    cmp = lib.compare(["2405.30001", "2405.30002"], ["training data", "headline results"])
+    cells = {(row.field, p.key): c for row in cmp.rows for p, c in zip(cmp.papers, row.cells, strict=True)}
+    data = cells[("training_data", "2405.30001v1")]
+    assert data.status == "found" and data.pages and "WidgetCorpus" in data.value
+    result = cells[("results", "2405.30001v1")]
+    assert result.status == "found" and "87.3" in result.value
+    assert cmp.synthesis_status == "ok" and "[2405.30001 p." in cmp.synthesis
+    again = Library(corpus.settings, embedder=embedder).compare(["2405.30001", "2405.30002"],
+                                                                ["training data", "headline results"])
+    assert again.to_markdown() == cmp.to_markdown() and again.llm_calls == 0  # cached under fake:scripted
+
+
+def test_json_answers_parse_and_are_supported_by_excerpt_one():
+    ex = [Excerpt(1, "k#0", 3, 3, "5 Experiments", A_RESULT), Excerpt(2, "k#1", 2, 2, "4 Data", A_DATA)]
+    llm = FakeLLM()
+    results = load_prompt("method_card").messages(title="Sparse Widget Attention", passages=ex,
+                                                  question="What are the headline results?", kind="results")
+    out = parse_results(llm.chat(results, prompt_id="method_card", json_mode=True).text)
+    assert [r.value for r in out.results] == ["87.3"] and out.results[0].benchmark == "WidgetBench"
+    assert support(out.results[0].value, ex) is not None
+    value = load_prompt("compare_aspect").messages(title="Sparse Widget Attention", passages=ex, aspect="accuracy")
+    got = parse_value(llm.chat(value, prompt_id="compare_aspect", json_mode=True).text).value
+    assert got in A_RESULT and support(got, ex) == [ex[0]]
+    plain = [Excerpt(1, "k#2", 1, 1, "1 Introduction", "We describe the widget model and its training in detail.")]
+    empty = load_prompt("method_card").messages(title="T", passages=plain, question="Results?", kind="results")
+    assert parse_results(llm.chat(empty, prompt_id="method_card").text).results == []  # no number: no result
+    unknown = load_prompt("compare_aspect").messages(title="T", passages=[], aspect="memory")
+    assert parse_value(llm.chat(unknown, prompt_id="compare_aspect").text).value == "not stated"
+
+
+# ------------------------------------------------------------------------------------------ digest
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("fmt", ["report", "monitor"])
+def test_analyses_pass_the_digest_gates(fmt, lang):
+    prompt = load_prompt(f"analysis_{fmt}")
+    messages = prompt.messages(title="Sparse Widget Attention", authors="A. Author", abstract=ABSTRACT,
+                               code_links="", material="- keeps 64 keys", basis="full text",
+                               headings=ANALYSIS_HEADINGS[fmt][lang], language_name=LANGUAGE_NAMES[lang])
+    out = FakeLLM().chat(messages, prompt_id=prompt.id)
+    verdict = validate.check_analysis(out.text, fmt=fmt, language=lang, source_title="Sparse Widget Attention",
+                                      finish_reason=out.finish_reason)
+    assert verdict.ok, verdict.problems
+    assert [h for h in ANALYSIS_HEADINGS[fmt][lang] if f"### {h}" not in out.text] == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_summary_translation_and_notes_pass_the_gates(lang):
+    llm = FakeLLM()
+    summary = load_prompt("executive_summary").messages(date="2025-01-20", papers=PAPERS,
+                                                        headings=SUMMARY_HEADINGS[lang],
+                                                        language_name=LANGUAGE_NAMES[lang])
+    text = llm.chat(summary, prompt_id="executive_summary").text
+    verdict = validate.check_summary(text, date="2025-01-20", language=lang, paper_titles=[p["title"] for p in PAPERS])
+    assert verdict.ok, verdict.problems
+    notes = llm.chat(load_prompt("analysis_map").messages(title="T", sections="4 Sparse attention", text=SPARSE),
+                     prompt_id="analysis_map").text
+    assert notes.startswith("- Sparse widget attention keeps only the 64")
+    if lang == "zh":
+        translation = load_prompt("translate_paper").messages(title="Sparse Widget Attention", abstract=ABSTRACT,
+                                                              language_name=LANGUAGE_NAMES["zh"])
+        title, abstract = _split_translation(llm.chat(translation, prompt_id="translate_paper").text)
+        assert validate.check_translation(title, language="zh").ok and validate.check_translation(
+            abstract, language="zh").ok
+
+
+def test_sample_day_through_settings_passes_every_gate_first_time(tmp_path, embedder):
+    settings = fake_settings(tmp_path / "home", context_tokens=8192)
+    settings = settings.model_copy(update={"digest": settings.digest.model_copy(update={
+        "formats": ["report", "monitor"], "language": "zh"})})
+    result = Library(settings, embedder=embedder).daily(sample=True)
+    assert len(result.digest.papers) == 3 and result.llm_calls > 0
+    assert set(result.outcomes) == {"first try"}, result.outcomes
+    assert "## Executive Summary" in result.files["report.md"].read_text()
+    assert count_calls(settings.catalog_path, backend="fake") == result.llm_calls
+
+
+# ------------------------------------------------------------------------------------------ scripted responses
+def test_scripted_responses_are_consumed_in_order(home, monkeypatch, tmp_path):
+    script = tmp_path / "responses.json"
+    script.write_text(json.dumps({
+        "answer": ["First [1].", {"text": "Cut off", "finish_reason": "length"}, {"error": "timeout"}],
+        "*": ["anything else"],
+    }))
+    monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "fake")
+    monkeypatch.setenv("PAPERRAG_LLM__FAKE_RESPONSES", str(script))
+    s = Settings()
+    llm = get_llm(s)
+    msgs = [{"role": "user", "content": "q"}]
+    assert llm.chat(msgs, prompt_id="answer").text == "First [1]."
+    stream = llm.stream(msgs, prompt_id="answer")
+    assert "".join(stream) == "Cut off" and stream.result.finish_reason == "length"
+    with pytest.raises(LLMTimeout, match="scripted timeout"):
+        llm.chat(msgs, prompt_id="answer")
+    assert llm.chat(msgs, prompt_id="answer").text == "NOT_IN_PAPERS"  # used up: the built-in answer again
+    assert llm.chat(msgs, prompt_id="condense_question").text == "anything else"  # "*"
+    assert llm.chat(msgs, prompt_id="condense_question").text == "q"  # "*" used up too
+    assert count_calls(s.catalog_path, backend="fake", prompt_id="answer") == 4
+
+
+def test_a_bad_responses_file_or_an_oversized_prompt_is_one_clear_error(tmp_path):
+    with pytest.raises(LLMUnavailable, match="does not exist"):
+        get_llm(fake_settings(tmp_path / "h1", fake_responses=str(tmp_path / "missing.json")))
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(LLMUnavailable, match="JSON object"):
+        get_llm(fake_settings(tmp_path / "h2", fake_responses=str(bad)))
+    with pytest.raises(ContextOverflow, match="llm.context_tokens"):
+        FakeLLM(context_tokens=256).chat([{"role": "user", "content": "word " * 2000}])
+
+
+def test_cli_ask_runs_offline_on_the_fake_backend(home, monkeypatch, tmp_path, embedder):
+    from fakes.corpus import ingest
+    from fakes.pdfs import make_paper_pdf
+    from typer.testing import CliRunner
+
+    from ui.cli import app
+
+    monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "fake")
+    pdf = make_paper_pdf(tmp_path / "p.pdf", title="Sparse Widget Attention", arxiv_id="2405.30001", seed=21,
+                         extra_sections=[("4 Sparse attention", SPARSE)])
+    ingest(Settings(), embedder, pdf)
+    result = CliRunner().invoke(app, ["ask", QUESTION])
+    assert result.exit_code == 0, result.output
+    assert "64 highest-scoring keys" in result.output and "[2405.30001 §4 p." in result.output
