@@ -123,27 +123,26 @@ class Library:
     @property
     def catalog(self) -> Catalog:
         """This thread's connection to the catalog (SQLite connections are not shared across threads)."""
-        cat = getattr(self._local, "catalog", None)
-        if cat is None:
-            from indexes.catalog import Catalog
+        from indexes.catalog import Catalog
 
-            self._check_home()
-            cat = self._local.catalog = Catalog(self._settings.catalog_path)
-            with self._lock:
-                self._opened.append(cat)
-        return cat
+        return self._per_thread("catalog", Catalog)
 
     @property
     def artifacts(self) -> ArtifactCache:
-        cache = getattr(self._local, "artifacts", None)
-        if cache is None:
-            from indexes.artifacts import ArtifactCache
+        """This thread's connection to the artifact cache (in the catalog file)."""
+        from indexes.artifacts import ArtifactCache
 
+        return self._per_thread("artifacts", ArtifactCache)
+
+    def _per_thread(self, name: str, opener):
+        store = getattr(self._local, name, None)
+        if store is None:
             self._check_home()
-            cache = self._local.artifacts = ArtifactCache(self._settings.catalog_path)
+            store = opener(self._settings.catalog_path)
+            setattr(self._local, name, store)
             with self._lock:
-                self._opened.append(cache)
-        return cache
+                self._opened.append(store)
+        return store
 
     @property
     def collection(self):
