@@ -169,7 +169,11 @@ def test_ui_command_defaults_to_loopback_and_warns_beyond_it(home, monkeypatch):
     assert (seen[-1]["server_name"], seen[-1]["server_port"], seen[-1]["auth"]) == ("127.0.0.1", 7860, None)
     assert "without auth" not in result.output and "http://127.0.0.1:7860" in result.output
     result = runner.invoke(app, ["ui", "--host", "0.0.0.0", "--port", "8080"])
-    assert "warning: serving on 0.0.0.0:8080 without auth" in result.output
+    assert result.exit_code != 0 and len(seen) == 1  # refused: nothing served
+    assert "refusing to serve on 0.0.0.0:8080 without auth" in ui_app.one_line(result.exception)
+    assert "--insecure" in ui_app.one_line(result.exception)
+    result = runner.invoke(app, ["ui", "--host", "0.0.0.0", "--port", "8080", "--insecure"])
+    assert result.exit_code == 0 and "warning: serving on 0.0.0.0:8080 without auth" in result.output
     result = runner.invoke(app, ["ui", "--host", "0.0.0.0", "--auth", "me:pw"])
     assert "without auth" not in result.output and seen[-1]["auth"] == ("me", "pw")
     assert seen[-1]["max_file_size"] == 50 * 1024 * 1024

@@ -33,7 +33,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import gradio as gr  # noqa: E402
 
-from paperrag.errors import is_user_error, user_message  # noqa: E402
+from paperrag.errors import PaperragError, is_user_error, user_message  # noqa: E402
 from paperrag.library import Library  # noqa: E402
 from ui import app_render as R  # noqa: E402
 
@@ -574,8 +574,22 @@ def exposure_warning(host: str, port: int, credentials) -> str | None:
             "your library; set --auth user:pass (ui.auth) or bind 127.0.0.1")
 
 
+class ExposureError(PaperragError):
+    """Serving beyond loopback without a password, and without --insecure."""
+
+
+def check_exposure(host: str, port: int, credentials, insecure: bool) -> str | None:
+    """None on loopback or with auth; the warning when `insecure` accepts the risk; else ExposureError."""
+    warning = exposure_warning(host, port, credentials)
+    if warning and not insecure:
+        raise ExposureError(f"refusing to serve on {host}:{port} without auth: anyone who can reach this address "
+                            "could read and change your library",
+                            hint="set --auth user:pass (ui.auth), bind 127.0.0.1, or pass --insecure to accept it")
+    return warning
+
+
 def launch(lib: Library | None = None, host: str | None = None, port: int | None = None, auth: str | None = None, *,
-           block: bool = True, warm: bool = True, quiet: bool = False) -> gr.Blocks:
+           block: bool = True, warm: bool = True, quiet: bool = False, insecure: bool = False) -> gr.Blocks:
     """Serve the app (default: ui.host / ui.port / ui.auth, i.e. 127.0.0.1:7860 without auth). Warns on stderr
     when bound beyond loopback without auth. `block=False` returns at once with the server running."""
     lib = lib if lib is not None else Library()
@@ -583,7 +597,7 @@ def launch(lib: Library | None = None, host: str | None = None, port: int | None
     host = host or settings.ui.host
     port = int(port or settings.ui.port)
     credentials = parse_auth(settings.ui.auth if auth is None else auth)
-    warning = exposure_warning(host, port, credentials)
+    warning = check_exposure(host, port, credentials, insecure)
     if warning:
         sys.stderr.write(warning + "\n")
     demo = build_app(lib)

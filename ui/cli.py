@@ -387,15 +387,17 @@ def ui(
     host: Annotated[Optional[str], typer.Option("--host", help="Address to bind; default ui.host (127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Port; default ui.port (7860).")] = None,
     auth: Annotated[Optional[str], typer.Option("--auth", help="user:pass required to open the app; default ui.auth.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Serve beyond 127.0.0.1 without auth anyway (anyone who can reach the address can change your library).")] = False,
 ) -> None:
-    """The web app: ask with cited, streamed answers; read and download digests; manage the library; status."""
+    """The web app: ask with cited, streamed answers; read and download digests; manage the library; status.
+    Bound beyond loopback it requires --auth (or --insecure)."""
     from ui.app import launch
 
     lib = _lib()
     host = host or lib.settings.ui.host
     port = port or lib.settings.ui.port
     console.print(f"paperrag ui on http://{host}:{port}  (home {lib.settings.home}; Ctrl-C to stop)", highlight=False)
-    launch(lib, host=host, port=port, auth=auth, quiet=True)
+    launch(lib, host=host, port=port, auth=auth, quiet=True, insecure=insecure)
 
 
 @app.command()
