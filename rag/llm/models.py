@@ -169,6 +169,14 @@ def stamp_ok(path: Path, sha256: str | None = None) -> bool:
     return sha256 is None or sha == sha256
 
 
+def stamped_size(path: Path) -> int | None:
+    """The size `<path>.sha256` recorded when the file was installed (None without a stamp)."""
+    try:
+        return int(_stamp_path(path).read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def stamped_sha(path: Path) -> str | None:
     if not stamp_ok(path):
         return None
