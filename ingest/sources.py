@@ -30,6 +30,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     offline: bool = False  # every remote source was unreachable
     feed_date: str = ""  # announcement day of the feeds, when read from feeds
+    receipts: list[dict] = field(default_factory=list)  # per category and day: what each source said (see receipt())
+    probes: int = 0  # HTTP attempts made to reach the feeds (an unreachable host: one, then offline)
 
 
 def sample_settings(settings: Settings) -> Settings:
@@ -163,15 +165,31 @@ def _plan_ids(result: Plan, settings: Settings, catalog: Catalog, ids: list[str]
 
 
 # --------------------------------------------------------------------------- feeds
+def reason_bucket(reason: str) -> str:
+    """A decision's reason without its details, to count reasons ('no keyword match', 'replacement', …)."""
+    head = reason.split(" (")[0].split(": ")[-1] if reason.startswith("dropped: ") else reason.split(" (")[0]
+    return head.split(" '")[0].strip() or "unknown"
+
+
+def _stub_meta(arxiv_id: str, category: str, section: str, day: str) -> PaperMeta:
+    """What the listing page alone tells of a paper (the API fills the rest)."""
+    announce = {"new": "new", "cross": "cross", "replace": "replace"}.get(section or "", "new")
+    return PaperMeta(arxiv_id=arxiv_id, version=1, categories=[category], announced=day, announce_type=announce,
+                     abs_url=f"https://arxiv.org/abs/{arxiv_id}", source="listing")
+
+
 def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, progress, api, feed_reader,
                 *, sample: bool = False) -> None:
-    from ingest.feeds import merge_entries, parse_feed
+    from ingest.feeds import FeedResult, merge_entries, parse_feed
     from ingest.filters import KeywordFilter
+    from ingest.listing import cross_check
 
     categories = categories or settings.sources.categories
     progress.start("feeds", total=len(categories), description="Reading arXiv feeds")
-    results = []
-    for category in categories:
+    results: list[FeedResult] = []
+    checks = []
+    for i, category in enumerate(categories):
+        listing = None
         if sample:
             path = SAMPLE_DAY / "rss" / f"{category}.xml"
             if not path.exists():
@@ -181,28 +199,77 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
         else:
             feed_reader = feed_reader or _feed_reader(settings)
             res = feed_reader.fetch(category)
+            result.probes += res.attempts
+            if res.unreachable:  # DNS failure / network unreachable / refused: one probe, then offline at once
+                rest = len(categories) - i - 1
+                result.notes.append(f"arXiv unreachable ({res.reason}): one probe, no retries; "
+                                    f"{rest} other categor{'y' if rest == 1 else 'ies'} not tried — going offline")
+                result.offline = True
+                progress.stop("feeds")
+                return
+            if getattr(feed_reader, "listing_url", "") and settings.fetch.listing_url:
+                listing = feed_reader.fetch_listing(category)
+                if listing.unreachable:
+                    result.notes.append(f"{category}: listing page unreachable ({listing.reason}); the feed alone")
+                    listing = None
+        day = (listing.date if listing is not None and listing.date else "") or res.feed_date
+        check = cross_check(res, listing, catalog.previous_intake_ids(category, day) if day and not sample else set())
+        checks.append((res, listing, check))
         results.append(res)
-        result.notes.append(f"{category}: {res.reason or res.status}")
-        if res.feed_date:
-            result.feed_date = max(result.feed_date, res.feed_date)
+        result.notes.append(f"{category}: {res.reason or res.status}" + (f"; {check.note}" if check.note else ""))
+        if check.day:
+            result.feed_date = max(result.feed_date, check.day)
         progress.advance("feeds")
     progress.stop("feeds")
-    if results and all(r.status == "error" for r in results):
+    if results and all(r.status == "error" and c.verdict == "failed" for r, _, c in checks):
         result.offline = True
+
+    # The entries of each category: the feed's (unless stale), plus what only the listing had (stubs).
+    trusted_results = []
+    for res, listing, check in checks:
+        trusted = set(check.trusted)
+        entries = [m for m in res.entries if m.arxiv_id in trusted]
+        have = {m.arxiv_id for m in entries}
+        for arxiv_id in check.trusted:
+            if arxiv_id not in have:
+                section = listing.section_of(arxiv_id) if listing is not None else None
+                entries.append(_stub_meta(arxiv_id, res.category, section, check.day))
+        trusted_results.append(FeedResult(res.category, entries, res.feed_date, res.status, res.reason, res.url))
 
     keyword_filter = KeywordFilter.from_settings(settings.sources)
     kept: list[PaperMeta] = []
-    for meta in merge_entries(results):
+    decided: dict[str, tuple[bool, str]] = {}
+    merged = merge_entries(trusted_results)
+    stubs = [m for m in merged if m.source == "listing"]
+    enriched_stubs: dict[str, PaperMeta] = {}
+    if stubs and not sample:  # titles and abstracts for what only the listing had, before filtering
+        api = api or _api(settings)
+        try:
+            metas, _failures = api.by_ids([m.arxiv_id for m in stubs])
+            enriched_stubs = {m.arxiv_id: m for m in metas}
+        except Exception as exc:
+            result.notes.append(f"arXiv API unreachable ({exc}); listing-only papers have no metadata")
+    for meta in merged:
+        if meta.source == "listing" and meta.arxiv_id in enriched_stubs:
+            api_meta = enriched_stubs[meta.arxiv_id]
+            api_meta.announced, api_meta.announce_type = meta.announced, meta.announce_type
+            api_meta.categories = list(dict.fromkeys(api_meta.categories + meta.categories))
+            api_meta.source = "listing"
+            meta = api_meta
         decision = keyword_filter.decide(meta)
         if not decision.keep:
             result.pre_decisions.append((meta.key, Action.SKIPPED, decision.reason, meta.title))
+            decided[meta.arxiv_id] = (False, decision.reason)
             continue
         limit = settings.sources.max_papers
         if limit and len(kept) >= limit:
-            result.pre_decisions.append(
-                (meta.key, Action.SKIPPED, f"over sources.max_papers={limit} for one run", meta.title))
+            reason = f"over sources.max_papers={limit} for one run"
+            result.pre_decisions.append((meta.key, Action.SKIPPED, reason, meta.title))
+            decided[meta.arxiv_id] = (False, reason)
             continue
+        decided[meta.arxiv_id] = (True, "")
         kept.append(meta)
+    result.receipts = [receipt(res, listing, check, decided) for res, listing, check in checks]
 
     if sample:
         for meta in kept:
@@ -216,7 +283,7 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
         return
 
     # Metadata from the API for what is new to us (published date, comment, DOI); the feed's when unreachable.
-    new = [m for m in kept if not _indexed(catalog, m.key)]
+    new = [m for m in kept if m.source != "listing" and not _indexed(catalog, m.key)]
     enriched: dict[str, PaperMeta] = {}
     if new:
         api = api or _api(settings)
@@ -235,6 +302,82 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
             api_meta.code_links = api_meta.code_links or meta.code_links
             meta = api_meta
         result.candidates.append(Candidate(meta))
+
+
+def receipt(feed, listing, check, decided: dict[str, tuple[bool, str]]) -> dict:
+    """The receipt of one category and day, before the ingest run (`finish_receipts` adds what the run did)."""
+    types = {"new": 0, "cross": 0, "replace": 0}
+    by_id = {m.arxiv_id: m for m in feed.entries}
+    for arxiv_id in check.trusted:
+        section = listing.section_of(arxiv_id) if listing is not None and listing.status == "ok" else None
+        if section is None:
+            announce = by_id[arxiv_id].announce_type if arxiv_id in by_id else "new"
+            section = "replace" if announce.startswith("replace") else "cross" if "cross" in announce else "new"
+        types[section] += 1
+    dropped: dict[str, int] = {}
+    kept = []
+    for arxiv_id in check.trusted:
+        keep, reason = decided.get(arxiv_id, (False, "not decided"))
+        if keep:
+            kept.append(arxiv_id)
+        else:
+            dropped[reason_bucket(reason)] = dropped.get(reason_bucket(reason), 0) + 1
+    listing_part = None
+    if listing is not None:
+        listing_part = {"status": listing.status, "announced": len(listing.ids), "declared": listing.expected,
+                        "reason": listing.reason, "date": listing.date}
+    return {
+        "category": feed.category, "day": check.day,
+        "feed": {"status": feed.status, "announced": len(check.feed_ids), "reason": feed.reason,
+                 "date": feed.feed_date},
+        "listing": listing_part,
+        "sources": check.verdict, "sources_note": check.note,
+        "only_feed": check.only_feed, "only_listing": check.only_listing, "stale_ids": check.stale_ids,
+        "ids": list(check.trusted), "types": types, "kept_ids": kept, "kept": len(kept), "dropped": dropped,
+        "already": 0, "failed": 0, "indexed": 0, "verdict": "", "why": "",
+    }
+
+
+def finish_receipts(receipts: list[dict], decisions) -> list[dict]:
+    """Fill each receipt with what the ingest run did (indexed / already known / failed) and its verdict."""
+    by_id: dict[str, str] = {}
+    for d in decisions:
+        action = d.action.value if hasattr(d.action, "value") else str(d.action)
+        try:
+            by_id[parse_arxiv_id(d.paper)[0]] = action
+        except ValueError:
+            pass
+    for r in receipts:
+        kept = r["kept_ids"]
+        r["already"] = sum(1 for i in kept if by_id.get(i) == "already")
+        r["failed"] = sum(1 for i in kept if by_id.get(i) == "failed")
+        r["indexed"] = sum(1 for i in kept if by_id.get(i) in ("kept", "replaced"))
+        r["verdict"], r["why"] = _verdict(r)
+    return receipts
+
+
+def _verdict(r: dict) -> tuple[str, str]:
+    listing = r.get("listing") or {}
+    if r["sources"] == "failed":
+        return "empty", f"nothing could be read: {r['sources_note']}"
+    if not r["ids"]:
+        if r["sources"] == "stale feed":
+            return "partial", r["sources_note"]
+        return "empty", "arXiv announced nothing (weekend/holiday: " + (
+            "the listing confirms it)" if listing.get("status") == "empty" else "the feed is empty)")
+    why, notes = [], []
+    if r["sources"] == "listing only" or (r["sources"] == "stale feed" and not r["listing"]):
+        why.append(r["sources_note"])
+    elif r["sources"] in ("disagree", "stale feed"):
+        notes.append(r["sources_note"])
+    if listing and listing.get("status") == "error":
+        why.append(f"listing unusable: {listing.get('reason')}")
+    if listing and listing.get("declared") is not None and listing.get("status") == "ok" \
+            and listing["declared"] != listing["announced"]:
+        why.append(f"the listing says {listing['declared']} entries, {listing['announced']} read")
+    if r["failed"]:
+        why.append(f"{r['failed']} paper(s) failed")
+    return ("partial", "; ".join(why + notes)) if why else ("complete", "; ".join(notes))
 
 
 def _indexed(catalog: Catalog, key: str) -> bool:

@@ -536,15 +536,41 @@ class Library:
                                  seconds=time.perf_counter() - started, already_done=True, sample=sample,
                                  notes=plan.notes)
         report = self._run_ingest(plan, progress)
+        receipts = self._record_receipts(plan, report, sample=sample)
         decisions = [(d.paper, d.action.value, d.reason) for d in report.decisions]
         indexed = {d.paper for d in report.decisions if d.action in (Action.KEPT, Action.ALREADY, Action.REPLACED)}
         digest = D.build_digest(run_settings, self.catalog, day, [k for k in keys if k in indexed],
                                 decisions=decisions, empty_reason=D.empty_reason(plan, keys))
+        digest.receipts = receipts
         result = D.write_day(run_settings, digest, writer, progress=progress)
         D.write_manifest(out_dir, manifest)
         result.seconds = time.perf_counter() - started
-        result.sample, result.notes = sample, plan.notes
+        result.sample, result.notes, result.receipts, result.run_id = sample, plan.notes, receipts, report.run_id
         return result
+
+    def _record_receipts(self, plan, report, *, sample: bool) -> list[dict]:
+        """The run receipt (per category and day) completed with what the run did, stored with the run."""
+        from ingest.sources import finish_receipts
+
+        receipts = finish_receipts(plan.receipts, report.decisions)
+        if sample:  # the bundled day is not arXiv's: nothing to remember for the stale-feed check
+            return receipts
+        for r in receipts:
+            if not r.get("day"):
+                continue
+            self.catalog.record_intake_day(
+                r["category"], r["day"], run_id=report.run_id, feed_ids=[i for i in r["ids"] if i not in
+                                                                          r["only_listing"]],
+                listing_ids=[i for i in r["ids"] if i not in r["only_feed"]], ids=r["ids"],
+                verdict=r["verdict"], reason=r["why"], receipt=r)
+        return receipts
+
+    def run_receipt(self, run_id: int) -> list[dict]:
+        """The receipts a daily run recorded: per category and announcement day, what each source announced,
+        new / cross / replacement, kept / dropped (reason counts), already known, failed, and the verdict."""
+        if not self._settings.catalog_path.exists():
+            return []
+        return self.catalog.intake_receipts(run_id)
 
     def digest(self, day: str, *, formats: Sequence[str] | None = None, language: str | None = None,
                progress: ProgressSink | None = None) -> DailyResult:

@@ -68,10 +68,16 @@ class SourcesSettings(Section):
 
 class FetchSettings(Section):
     rss_url: str = Field("https://rss.arxiv.org/rss/{category}", description="RSS feed URL template")
+    listing_url: str = Field(
+        "https://arxiv.org/list/{category}/new",
+        description="listing page URL template ('new' announcements), read next to the RSS feed to check it; "
+        "empty = do not read it",
+    )
     api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv API endpoint")
     pdf_url: str = Field("https://arxiv.org/pdf/{id}", description="PDF URL template (id includes version)")
     delay_s: float = Field(3.0, description="pause between arXiv API requests (arXiv asks for >= 3 s)")
-    retries: int = Field(5, description="attempts per request on 429/503/timeouts")
+    retries: int = Field(
+        5, description="attempts per request on 406/429/5xx/timeouts (an unreachable host gets one attempt)")
     backoff_s: float = Field(3.0, description="first backoff pause; doubles per retry (capped at 60 s)")
     timeout_s: float = Field(30.0, description="per-request timeout")
     batch_size: int = Field(100, description="ids per arXiv API request")

@@ -34,6 +34,8 @@ class DailyResult:
     sample: bool = False
     outcomes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    receipts: list[dict] = field(default_factory=list)  # per category and day (ingest.sources.receipt)
+    run_id: int | None = None
 
 
 def empty_digest(settings, day: str) -> Digest:

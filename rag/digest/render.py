@@ -857,6 +857,34 @@ def _analyses_section(digest: Digest, fmt: str, papers: list[_PaperView]) -> str
     return section.strip("\n") + "\n"
 
 
+def receipt_lines(receipts: list[dict]) -> list[str]:
+    """The run receipt as Markdown lines: one table row per category and day, then the notes."""
+    if not receipts:
+        return []
+    lines = ["| Category | Day | Feed | Listing | New / cross / repl. | Kept | Dropped | Already | Failed | Verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for r in receipts:
+        listing = r.get("listing")
+        shown = "not read" if not listing else (
+            f"{listing['announced']}" + (f" of {listing['declared']}" if listing.get("declared") is not None else "")
+            + ("" if listing["status"] == "ok" else f" ({listing['status']})"))
+        types = r.get("types", {})
+        dropped = ", ".join(f"{md_inline(k)} {v}" for k, v in sorted(r.get("dropped", {}).items())) or "0"
+        verdict = r.get("verdict") or "—"
+        lines.append(
+            f"| {md_inline(r['category'])} | {r.get('day') or '?'} | {r['feed']['announced']}"
+            f"{'' if r['feed']['status'] == 'ok' else ' (' + md_inline(r['feed']['status']) + ')'} | {shown} | "
+            f"{types.get('new', 0)} / {types.get('cross', 0)} / {types.get('replace', 0)} | {r.get('kept', 0)} | "
+            f"{dropped} | {r.get('already', 0)} | {r.get('failed', 0)} | {md_inline(verdict)} |")
+        for label, key in (("only the listing had", "only_listing"), ("only the feed had", "only_feed")):
+            if r.get(key):
+                notes.append(f"- {md_inline(r['category'])}: {label} {', '.join(r[key])}")
+        if r.get("why"):
+            notes.append(f"- {md_inline(r['category'])} {r.get('day') or ''}: {verdict} — {md_inline(r['why'])}")
+    return lines + ([""] + notes if notes else [])
+
+
 def render_run_report(digest: Digest, fmt: str | None = None, previous: str = "") -> str:
     """DATE/run-report.md: every candidate with its decision and reason, and each paper's analysis outcome.
 
@@ -875,6 +903,7 @@ def render_run_report(digest: Digest, fmt: str | None = None, previous: str = ""
     text = _MD_ENV.get_template("run_report.md.j2").render(
         **ctx,
         counts=MD(", ".join(f"{md_inline(k)}: {v}" for k, v in counts.items()) or "—"),
+        receipts=[MD(x) for x in receipt_lines(getattr(digest, "receipts", []))],
         sections=[MD(sections[f]) for f in FORMATS if f in sections],
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
