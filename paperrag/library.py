@@ -522,10 +522,12 @@ class Library:
         run_settings = sources.sample_settings(self._settings) if sample else self._settings
         plan = sources.plan(run_settings, feed=not sample, sample=sample, progress=progress, catalog=self.catalog)
         if plan.offline and fallback_sample and not sample:
+            why = next((n for n in plan.notes if "one probe" in n), "; ".join(plan.notes))
             run_settings = sources.sample_settings(self._settings)
             plan = sources.plan(run_settings, sample=True, progress=progress, catalog=self.catalog)
             sample = True
-            plan.notes.insert(0, "arXiv unreachable: ran the bundled sample day instead")
+            plan.notes.insert(0, f"{why}: ran the bundled sample day instead" if why else
+                              "arXiv unreachable: ran the bundled sample day instead")
         day = plan.feed_date or date_cls.today().isoformat()
         keys = [c.meta.key for c in plan.candidates][: run_settings.digest.max_papers or None]
         writer = self.digest_writer()
