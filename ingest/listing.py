@@ -52,6 +52,7 @@ class Listing:
     declared: dict[str, int] = field(default_factory=dict)  # section -> "of Y entries" on the page
     total: int | None = None  # "Total of N entries", when the page says it
     unreachable: bool = False
+    details: dict[str, dict] = field(default_factory=dict)  # id -> title, authors, subjects, abstract (the <dd>)
 
     @property
     def ids(self) -> list[str]:
@@ -100,6 +101,26 @@ def _id_of(dt) -> str | None:
     return None
 
 
+def _field(dd, selector: str) -> str:
+    node = dd.css_first(selector)
+    if node is None:
+        return ""
+    text = node.text(separator=" ", strip=True)
+    return re.sub(r"^(Title|Authors|Comments|Subjects):\s*", "", re.sub(r"\s+", " ", text)).strip()
+
+
+def _details(dd) -> dict:
+    """Title, authors, comments, subjects (codes) and abstract of one entry's <dd>."""
+    subjects = _field(dd, ".list-subjects")
+    return {
+        "title": _field(dd, ".list-title"),
+        "authors": [a.text(strip=True) for a in dd.css(".list-authors a")],
+        "comment": _field(dd, ".list-comments"),
+        "categories": re.findall(r"\(([a-z\-]+(?:\.[A-Za-z\-]+)?)\)", subjects),
+        "abstract": _field(dd, "p.mathjax"),
+    }
+
+
 def parse_listing(html: str | bytes, category: str, *, url: str = "") -> Listing:
     """Parse one `/list/{category}/new` page; never raises."""
     if isinstance(html, bytes):
@@ -135,6 +156,11 @@ def parse_listing(html: str | bytes, category: str, *, url: str = "") -> Listing
             arxiv_id = _id_of(node)
             if arxiv_id and arxiv_id not in result.sections[section]:
                 result.sections[section].append(arxiv_id)
+                dd = node.next
+                while dd is not None and dd.tag not in ("dd", "dt", "h3"):
+                    dd = dd.next
+                if dd is not None and dd.tag == "dd":
+                    result.details[arxiv_id] = _details(dd)
 
     read = len(result.ids)
     expected = result.expected

@@ -32,6 +32,7 @@ class Plan:
     feed_date: str = ""  # announcement day of the feeds, when read from feeds
     receipts: list[dict] = field(default_factory=list)  # per category and day: what each source said (see receipt())
     probes: int = 0  # HTTP attempts made to reach the feeds (an unreachable host: one, then offline)
+    updates: dict[str, str] = field(default_factory=dict)  # new key -> the key of the version we already have
 
 
 def sample_settings(settings: Settings) -> Settings:
@@ -171,11 +172,20 @@ def reason_bucket(reason: str) -> str:
     return head.split(" '")[0].strip() or "unknown"
 
 
-def _stub_meta(arxiv_id: str, category: str, section: str, day: str) -> PaperMeta:
-    """What the listing page alone tells of a paper (the API fills the rest)."""
+def _stub_meta(arxiv_id: str, category: str, section: str, day: str, details: dict | None = None,
+               pdf_url: str = "https://arxiv.org/pdf/{id}") -> PaperMeta:
+    """What the listing page alone tells of a paper: its entry's title, authors, subjects, abstract (the API
+    fills in the rest, the version included, when it answers)."""
+    from ingest.text_clean import clean_abstract
+
     announce = {"new": "new", "cross": "cross", "replace": "replace"}.get(section or "", "new")
-    return PaperMeta(arxiv_id=arxiv_id, version=1, categories=[category], announced=day, announce_type=announce,
-                     abs_url=f"https://arxiv.org/abs/{arxiv_id}", source="listing")
+    d = details or {}
+    categories = list(dict.fromkeys([*d.get("categories", []), category]))
+    return PaperMeta(arxiv_id=arxiv_id, version=1, title=d.get("title", ""), authors=d.get("authors", []),
+                     abstract=clean_abstract(d.get("abstract", "")), comment=d.get("comment", ""),
+                     categories=categories, primary_category=categories[0] if announce == "new" else "",
+                     announced=day, announce_type=announce, abs_url=f"https://arxiv.org/abs/{arxiv_id}",
+                     pdf_url=pdf_url.format(id=arxiv_id), source="listing")
 
 
 def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, progress, api, feed_reader,
@@ -233,7 +243,9 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
         for arxiv_id in check.trusted:
             if arxiv_id not in have:
                 section = listing.section_of(arxiv_id) if listing is not None else None
-                entries.append(_stub_meta(arxiv_id, res.category, section, check.day))
+                entries.append(_stub_meta(arxiv_id, res.category, section, check.day,
+                                          listing.details.get(arxiv_id) if listing is not None else None,
+                                          settings.fetch.pdf_url))
         trusted_results.append(FeedResult(res.category, entries, res.feed_date, res.status, res.reason, res.url))
 
     keyword_filter = KeywordFilter.from_settings(settings.sources)
@@ -256,6 +268,16 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
             api_meta.categories = list(dict.fromkeys(api_meta.categories + meta.categories))
             api_meta.source = "listing"
             meta = api_meta
+        have = None if sample else catalog.latest_indexed(meta.arxiv_id)
+        if have is not None and meta.source == "listing" and meta.arxiv_id not in enriched_stubs:
+            decided[meta.arxiv_id] = (False, "already indexed (the listing alone gives no version)")
+            result.pre_decisions.append((have.key, Action.ALREADY, decided[meta.arxiv_id][1], have.title))
+            continue
+        if have is not None and have.version < meta.version:  # a paper we follow got a new version
+            result.updates[meta.key] = have.key
+            decided[meta.arxiv_id] = (True, "")
+            kept.append(meta)
+            continue
         decision = keyword_filter.decide(meta)
         if not decision.keep:
             result.pre_decisions.append((meta.key, Action.SKIPPED, decision.reason, meta.title))
@@ -270,6 +292,9 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
         decided[meta.arxiv_id] = (True, "")
         kept.append(meta)
     result.receipts = [receipt(res, listing, check, decided) for res, listing, check in checks]
+    updated_ids = {parse_arxiv_id(k)[0] for k in result.updates}
+    for r in result.receipts:
+        r["updated"] = sorted(i for i in r["ids"] if i in updated_ids)
 
     if sample:
         for meta in kept:

@@ -529,7 +529,16 @@ class Library:
             plan.notes.insert(0, f"{why}: ran the bundled sample day instead" if why else
                               "arXiv unreachable: ran the bundled sample day instead")
         day = plan.feed_date or date_cls.today().isoformat()
-        keys = [c.meta.key for c in plan.candidates][: run_settings.digest.max_papers or None]
+        earlier = {} if sample else D.digested_before(run_settings.digests_dir, day)
+        keys = []
+        for c in plan.candidates:  # an update is shown as such, never as new; an earlier day's paper not again
+            if c.meta.key in plan.updates:
+                continue
+            if c.meta.arxiv_id in earlier:
+                plan.notes.append(f"{c.meta.key}: already in the digest of {earlier[c.meta.arxiv_id]}; not analysed again")
+                continue
+            keys.append(c.meta.key)
+        keys = keys[: run_settings.digest.max_papers or None]
         writer = self.digest_writer()
         manifest = D.manifest(run_settings, keys, writer)
         out_dir = run_settings.digests_dir / day
@@ -544,10 +553,12 @@ class Library:
         digest = D.build_digest(run_settings, self.catalog, day, [k for k in keys if k in indexed],
                                 decisions=decisions, empty_reason=D.empty_reason(plan, keys))
         digest.receipts = receipts
+        digest.updates = D.update_records(self.catalog, plan.updates)
         result = D.write_day(run_settings, digest, writer, progress=progress)
         D.write_manifest(out_dir, manifest)
         result.seconds = time.perf_counter() - started
         result.sample, result.notes, result.receipts, result.run_id = sample, plan.notes, receipts, report.run_id
+        result.updates = digest.updates
         return result
 
     def _record_receipts(self, plan, report, *, sample: bool) -> list[dict]:

@@ -243,3 +243,61 @@ def test_run_receipt_in_the_run_report(tmp_path):
     text = render_run_report(digest)
     assert "## Run receipt" in text and "| cs.AI | 2025-12-25 | 6 | 7 of 7 | 2 / 3 / 2 | 6 |" in text
     assert "only the listing had 2512.20999" in text
+
+
+# ------------------------------------------------------------------------------------------ versions, days, receipt
+def _day2_feed() -> bytes:
+    """26 Dec: 2512.20276 again (cross-listed; already digested on the 25th), 2512.05107 in v3, four new ids."""
+    text = FEED.replace(b"25 Dec 2025", b"26 Dec 2025").replace(b"2512.05107v2", b"2512.05107v3")
+    for old in (b"2512.20014", b"2512.20188", b"2511.14396", b"2512.21118"):
+        text = text.replace(old, b"2512.4" + old[-4:])
+    return text.replace(b"2512.20276v1 Announce Type: new", b"2512.20276v1 Announce Type: cross").replace(
+        b"<arxiv:announce_type>new</arxiv:announce_type>", b"<arxiv:announce_type>cross</arxiv:announce_type>", 1)
+
+
+def test_daily_receipt_updates_and_no_paper_twice(arxiv_server, tmp_path, embedder):
+    """Day 1: the feed misses an id the listing has (union), 2512.05107 comes as v2 while v1 is stored (shown as
+    updated, re-indexed, not new). Day 2: v3 of it, and a paper already digested on day 1 (not analysed again)."""
+    from fakes.llm import ValidWriterLLM
+
+    from paperrag.library import Library
+    from paperrag.records import PaperRecord
+
+    arxiv_server.feed("cs.AI", [Response(200, FEED, content_type=RSS), Response(200, _day2_feed(), content_type=RSS)])
+    _listing(arxiv_server, "cs.AI", LISTING)
+    settings = _settings(tmp_path, arxiv_server)
+    settings = settings.model_copy(update={"digest": settings.digest.model_copy(update={"formats": ["table"]})})
+    Catalog(settings.catalog_path).bulk_insert([PaperRecord(
+        key="2512.05107v1", arxiv_id="2512.05107", version=1, title="An older title", abstract="Old abstract.",
+        categories=["cs.AI"], announced="2025-12-10", status="indexed")])
+    lib = Library(settings, llm=ValidWriterLLM(), embedder=embedder)
+
+    day1 = lib.daily()
+    assert day1.date == "2025-12-25" and not day1.sample
+    (r,) = day1.receipts
+    assert r["feed"]["announced"] == 6 and r["listing"]["announced"] == 7 and r["only_listing"] == ["2512.20999"]
+    assert r["types"] == {"new": 2, "cross": 3, "replace": 2} and r["updated"] == ["2512.05107"]
+    assert r["kept"] + sum(r["dropped"].values()) == 7 and r["failed"] == 0 and r["verdict"] == "complete"
+    (update,) = day1.updates
+    assert update["text"].startswith("updated (v1 → v2)") and {"title", "abstract"} <= set(update["changed"])
+    digest_keys = [e.meta.key for e in day1.digest.papers]
+    assert "2512.05107v2" not in digest_keys and len(digest_keys) == len(set(digest_keys))
+    catalog = lib.catalog
+    assert catalog.get_paper("2512.05107v1").status == "superseded"
+    assert catalog.get_paper("2512.05107v2").status == "indexed"
+    run_report = day1.files["run-report"].read_text()
+    assert "## Run receipt" in run_report and "updated (v1 → v2)" in run_report
+    assert lib.run_receipt(day1.run_id)[0]["only_listing"] == ["2512.20999"]
+
+    settings2 = _settings(tmp_path, arxiv_server, listing=False)
+    settings2 = settings2.model_copy(update={"digest": settings.digest})
+    day2 = Library(settings2, llm=ValidWriterLLM(), embedder=embedder).daily()
+    assert day2.date == "2025-12-26"
+    (r2,) = day2.receipts
+    assert r2["sources"] == "feed only" and r2["updated"] == ["2512.05107"]  # 2 of 6 ids seen yesterday: not stale
+    keys2 = [e.meta.arxiv_id for e in day2.digest.papers]
+    assert "2512.20276" not in keys2 and "2512.05107" not in keys2
+    assert any("2512.20276v1: already in the digest of 2025-12-25" in n for n in day2.notes)
+    assert day2.updates[0]["text"].startswith("updated (v2 → v3)")
+    indexed = [p.key for p in Catalog(settings.catalog_path).papers("indexed")]
+    assert len(indexed) == len({k.split("v")[0] for k in indexed}), "one indexed version per paper"

@@ -904,6 +904,8 @@ def render_run_report(digest: Digest, fmt: str | None = None, previous: str = ""
         **ctx,
         counts=MD(", ".join(f"{md_inline(k)}: {v}" for k, v in counts.items()) or "—"),
         receipts=[MD(x) for x in receipt_lines(getattr(digest, "receipts", []))],
+        updates=[MD(f"- {md_inline(u['key'])} {md_inline(u['title'])}: {md_inline(u['text'])}")
+                 for u in getattr(digest, "updates", [])],
         sections=[MD(sections[f]) for f in FORMATS if f in sections],
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
