@@ -320,6 +320,10 @@ class Catalog:
         rows = self.db.execute("SELECT receipt FROM intake_days WHERE run_id=? ORDER BY day, category", (run_id,))
         return [json.loads(r[0]) for r in rows]
 
+    def last_intake_run(self) -> int | None:
+        row = self.db.execute("SELECT MAX(run_id) FROM intake_days").fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
     def watermark(self, category: str) -> str:
         row = self.db.execute("SELECT last_day FROM intake_watermarks WHERE category=?", (category,)).fetchone()
         return row[0] if row is not None else ""

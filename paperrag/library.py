@@ -56,6 +56,33 @@ class IngestResult:
 class RunView:
     run: RunRecord
     decisions: list[DecisionRecord]
+    receipts: list[dict] = field(default_factory=list)  # a daily run's intake receipt, per category and day
+
+    def receipt_lines(self) -> list[str]:
+        return [receipt_line(r) for r in self.receipts]
+
+
+def receipt_line(r: dict) -> str:
+    """One line of a run receipt: 'cs.AI 2025-12-25: feed 6 · listing 7 of 7 · new 2 / cross 3 / repl. 2 · kept 6
+    · dropped 1 (replacement 1) · already 0 · failed 0 · updated 1 — complete'."""
+    listing = r.get("listing")
+    shown = "not read" if not listing else f"{listing['announced']}" + (
+        f" of {listing['declared']}" if listing.get("declared") is not None else "") + (
+        "" if listing["status"] == "ok" else f" ({listing['status']})")
+    t = r.get("types", {})
+    dropped = r.get("dropped", {})
+    why = ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()))
+    text = (f"{r['category']} {r.get('day') or '?'}: feed {r['feed']['announced']}"
+            f"{'' if r['feed']['status'] == 'ok' else ' (' + r['feed']['status'] + ')'} · listing {shown} · "
+            f"new {t.get('new', 0)} / cross {t.get('cross', 0)} / repl. {t.get('replace', 0)} · kept {r.get('kept', 0)}"
+            f" · dropped {sum(dropped.values())}{f' ({why})' if why else ''} · already {r.get('already', 0)}"
+            f" · failed {r.get('failed', 0)}" + (f" · updated {len(r['updated'])}" if r.get("updated") else "")
+            + f" — {r.get('verdict') or '?'}" + (f" ({r['why']})" if r.get("why") else ""))
+    if r.get("only_listing"):
+        text += f"; only the listing had {', '.join(r['only_listing'])}"
+    if r.get("only_feed"):
+        text += f"; only the feed had {', '.join(r['only_feed'])}"
+    return text
 
 
 @dataclass
@@ -393,7 +420,7 @@ class Library:
         return StatusReport(
             home=s.home, counts=cat.status_counts(), fulltext=fulltext, abstract_only=abstract_only,
             chunks=cat.chunk_count(), outdated=len(cat.outdated_papers()), failed=cat.papers("failed"),
-            runs=[RunView(r, cat.decisions(r.id)) for r in selected])
+            runs=[RunView(r, cat.decisions(r.id), cat.intake_receipts(r.id)) for r in selected])
 
     def papers(self, status: str | None = None) -> list[PaperRecord]:
         if not self._settings.catalog_path.exists():
@@ -577,6 +604,18 @@ class Library:
                 listing_ids=[i for i in r["ids"] if i not in r["only_feed"]], ids=r["ids"],
                 verdict=r["verdict"], reason=r["why"], receipt=r)
         return receipts
+
+    def last_receipt(self) -> tuple[int | None, list[dict]]:
+        """The newest run that recorded an intake receipt, and that receipt (None, [] when there is none)."""
+        if not self._settings.catalog_path.exists():
+            return None, []
+        run_id = self.catalog.last_intake_run()
+        return run_id, (self.catalog.intake_receipts(run_id) if run_id is not None else [])
+
+    @staticmethod
+    def receipt_lines(receipts: Sequence[dict]) -> list[str]:
+        """A receipt as lines a person reads (the CLI and the web Status tab print these)."""
+        return [receipt_line(r) for r in receipts]
 
     def run_receipt(self, run_id: int) -> list[dict]:
         """The receipts a daily run recorded: per category and announcement day, what each source announced,

@@ -301,3 +301,29 @@ def test_daily_receipt_updates_and_no_paper_twice(arxiv_server, tmp_path, embedd
     assert day2.updates[0]["text"].startswith("updated (v2 → v3)")
     indexed = [p.key for p in Catalog(settings.catalog_path).papers("indexed")]
     assert len(indexed) == len({k.split("v")[0] for k in indexed}), "one indexed version per paper"
+
+
+def test_status_run_and_the_web_status_show_the_receipt(arxiv_server, tmp_path, embedder, monkeypatch):
+    from fakes.llm import ValidWriterLLM
+    from typer.testing import CliRunner
+
+    from paperrag.library import Library
+    from ui import cli
+    from ui.app import status_markdown
+
+    arxiv_server.feed("cs.AI", FEED)
+    _listing(arxiv_server, "cs.AI", LISTING)
+    settings = _settings(tmp_path, arxiv_server)
+    settings = settings.model_copy(update={"digest": settings.digest.model_copy(update={"formats": ["table"]}),
+                                           "llm": settings.llm.model_copy(update={"backend": "fake"})})
+    lib = Library(settings, llm=ValidWriterLLM(), embedder=embedder)
+    result = lib.daily()
+    line = lib.status(run=result.run_id).runs[0].receipt_lines()[0]
+    assert line.startswith("cs.AI 2025-12-25: feed 6 · listing 7 of 7 · new 2 / cross 3 / repl. 2")
+    assert "only the listing had 2512.20999" in line
+    assert "Last run receipt" in status_markdown(lib) and "2512.20999" in status_markdown(lib)
+
+    monkeypatch.setattr(cli, "_lib", lambda: lib)
+    out = CliRunner().invoke(cli.app, ["status", "--run", str(result.run_id)])
+    assert out.exit_code == 0, out.output
+    assert "receipt: cs.AI 2025-12-25: feed 6 · listing 7 of 7" in out.output

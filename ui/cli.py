@@ -176,6 +176,8 @@ def status(
                       highlight=False, markup=False)
         for note in r.summary.get("notes", []):
             console.print(f"  note: {note}", highlight=False, markup=False)
+        for line in view.receipt_lines():
+            console.print(f"  receipt: {line}", highlight=False, markup=False)
         limit = None if run else 20
         for d in view.decisions[:limit]:
             console.print(f"  {d.action:<9} {d.paper:<22} {d.reason}", highlight=False, markup=False)
