@@ -190,8 +190,7 @@ def _stub_meta(arxiv_id: str, category: str, section: str, day: str, details: di
 
 def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, progress, api, feed_reader,
                 *, sample: bool = False) -> None:
-    from ingest.feeds import FeedResult, merge_entries, parse_feed
-    from ingest.filters import KeywordFilter
+    from ingest.feeds import FeedResult, parse_feed
     from ingest.listing import cross_check
 
     categories = categories or settings.sources.categories
@@ -233,6 +232,13 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
     progress.stop("feeds")
     if results and all(r.status == "error" and c.verdict == "failed" for r, _, c in checks):
         result.offline = True
+    _decide_entries(result, settings, catalog, checks, api, sample=sample)
+
+
+def _decide_entries(result: Plan, settings: Settings, catalog: Catalog, checks, api, *, sample: bool = False) -> None:
+    """From the checked sources of each category to candidates, decisions and receipts (one entry per paper)."""
+    from ingest.feeds import FeedResult, merge_entries
+    from ingest.filters import KeywordFilter
 
     # The entries of each category: the feed's (unless stale), plus what only the listing had (stubs).
     trusted_results = []
@@ -270,9 +276,7 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
             meta = api_meta
         have = None if sample else catalog.latest_indexed(meta.arxiv_id)
         if have is not None and meta.source == "listing" and meta.arxiv_id not in enriched_stubs:
-            decided[meta.arxiv_id] = (False, "already indexed (the listing alone gives no version)")
-            result.pre_decisions.append((have.key, Action.ALREADY, decided[meta.arxiv_id][1], have.title))
-            continue
+            meta = have.meta  # the listing alone gives no version: the one we have (the pipeline says "already")
         if have is not None and have.version < meta.version:  # a paper we follow got a new version
             result.updates[meta.key] = have.key
             decided[meta.arxiv_id] = (True, "")
@@ -308,7 +312,7 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
         return
 
     # Metadata from the API for what is new to us (published date, comment, DOI); the feed's when unreachable.
-    new = [m for m in kept if m.source != "listing" and not _indexed(catalog, m.key)]
+    new = [m for m in kept if m.source not in ("listing", "api") and not _indexed(catalog, m.key)]
     enriched: dict[str, PaperMeta] = {}
     if new:
         api = api or _api(settings)
@@ -323,10 +327,100 @@ def _plan_feeds(result: Plan, settings: Settings, catalog: Catalog, categories, 
         api_meta = enriched.get(meta.key)
         if api_meta is not None:
             api_meta.announced, api_meta.announce_type, api_meta.source = (
-                meta.announced, meta.announce_type, "rss")
+                meta.announced, meta.announce_type, meta.source if meta.source == "listing" else "rss")
             api_meta.code_links = api_meta.code_links or meta.code_links
             meta = api_meta
         result.candidates.append(Candidate(meta))
+
+
+# --------------------------------------------------------------------------- catch-up (missed announcement days)
+CATCH_UP_MAX_DAYS = 7
+_CUTOFF_ET = (14, 0)  # arXiv's daily submission deadline, 14:00 US Eastern
+
+
+def announcement_days(after: str, before: str, *, limit: int = CATCH_UP_MAX_DAYS) -> list[str]:
+    """The announcement days (Monday–Friday) strictly between `after` and `before`, the latest `limit` of them."""
+    from datetime import date, timedelta
+
+    start, end = date.fromisoformat(after), date.fromisoformat(before)
+    days = []
+    d = start + timedelta(days=1)
+    while d < end:
+        if d.weekday() < 5:
+            days.append(d.isoformat())
+        d += timedelta(days=1)
+    return days[-limit:] if limit else days
+
+
+def submission_window(day: str) -> tuple[str, str]:
+    """The submittedDate window (GMT, YYYYMMDDHHMM) of the papers announced on `day`: from the deadline of two
+    business days before to the deadline of the business day before (14:00 US Eastern)."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    def previous_business_day(d: date) -> date:
+        d -= timedelta(days=1)
+        while d.weekday() >= 5:
+            d -= timedelta(days=1)
+        return d
+
+    end_day = previous_business_day(date.fromisoformat(day))
+    start_day = previous_business_day(end_day)
+    eastern, utc = ZoneInfo("America/New_York"), ZoneInfo("UTC")
+
+    def cutoff(d: date) -> str:
+        local = datetime(d.year, d.month, d.day, *_CUTOFF_ET, tzinfo=eastern)
+        return local.astimezone(utc).strftime("%Y%m%d%H%M")
+
+    return cutoff(start_day), cutoff(end_day)
+
+
+def catch_up_query(category: str, day: str) -> str:
+    start, end = submission_window(day)
+    return f"cat:{category} AND submittedDate:[{start} TO {end}]"
+
+
+def plan_catch_up(settings: Settings, day: str, *, catalog: Catalog, categories=None, api=None,
+                  progress: ProgressSink | None = None) -> Plan:
+    """A missed announcement day from the arXiv API (its submission window per category, paced by the API
+    client), each paper marked with that announcement day; receipts like a feed day's (source: the API)."""
+    from ingest.feeds import FeedResult
+    from ingest.listing import SourceCheck
+
+    progress = progress or NullProgress()
+    categories = list(categories or settings.sources.categories)
+    result = Plan(command=f"daily --catch-up {day}", feed_date=day)
+    api = api or _api(settings)
+    checks = []
+    progress.start("catch-up", total=len(categories), description=f"Catching up {day}")
+    for category in categories:
+        query = catch_up_query(category, day)
+        try:
+            metas = api.search(query, max_results=settings.sources.catch_up_max_papers or None,
+                               sort_by="submittedDate", sort_order="ascending")
+            res = FeedResult(category, status="ok" if metas else "empty",
+                             reason=f"{len(metas)} papers from the arXiv API ({query})", url=query)
+        except Exception as exc:  # say why and leave the day open (the watermark stays)
+            metas = []
+            res = FeedResult(category, status="error", reason=f"arXiv API: {exc}", url=query)
+        for meta in metas:
+            meta.announced = day
+            meta.announce_type = "new" if meta.primary_category in ("", category) else "cross"
+            meta.categories = list(dict.fromkeys([*meta.categories, category]))
+            meta.source = "api"
+        res.entries, res.feed_date = metas, day
+        ids = list(dict.fromkeys(m.arxiv_id for m in metas))
+        verdict = "failed" if res.status == "error" else ("api" if ids else "empty")
+        check = SourceCheck(category, day, ids, [], verdict, trusted=ids,
+                            note=res.reason if res.status == "error" else "")
+        checks.append((res, None, check))
+        result.notes.append(f"{category} {day}: {res.reason}")
+        progress.advance("catch-up")
+    progress.stop("catch-up")
+    _decide_entries(result, settings, catalog, checks, api)
+    for r in result.receipts:
+        r["source"] = "arXiv API (catch-up)"
+    return result
 
 
 def receipt(feed, listing, check, decided: dict[str, tuple[bool, str]]) -> dict:
@@ -381,6 +475,13 @@ def finish_receipts(receipts: list[dict], decisions) -> list[dict]:
     return receipts
 
 
+def day_completed(receipts: list[dict]) -> bool:
+    """Every category of the day is complete, or empty because arXiv announced nothing (not because a fetch
+    failed): the watermark may move past that day."""
+    return bool(receipts) and all(
+        r["verdict"] == "complete" or (r["verdict"] == "empty" and r["sources"] != "failed") for r in receipts)
+
+
 def _verdict(r: dict) -> tuple[str, str]:
     listing = r.get("listing") or {}
     if r["sources"] == "failed":
@@ -388,6 +489,8 @@ def _verdict(r: dict) -> tuple[str, str]:
     if not r["ids"]:
         if r["sources"] == "stale feed":
             return "partial", r["sources_note"]
+        if r["sources"] == "empty" and r["feed"]["status"] == "empty" and "API" in r["feed"]["reason"]:
+            return "empty", "the arXiv API has no submission for this announcement day (holiday?)"
         return "empty", "arXiv announced nothing (weekend/holiday: " + (
             "the listing confirms it)" if listing.get("status") == "empty" else "the feed is empty)")
     why, notes = [], []

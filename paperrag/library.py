@@ -536,13 +536,15 @@ class Library:
         return method_card(self, paper)
 
     # ================================================================== the daily job and digests
-    def daily(self, *, sample: bool = False, fallback_sample: bool = True,
+    def daily(self, *, sample: bool = False, fallback_sample: bool = True, catch_up: bool = True,
               progress: ProgressSink | None = None) -> DailyResult:
         """The main job: today's feeds → ingest → method analyses → digests (md + html), run report, Atom feed.
-        A day already written exits at once; re-running makes no LLM call for anything already generated."""
+        A day already written exits at once; re-running makes no LLM call for anything already generated.
+
+        With `catch_up` (the default), announcement days missed since the last completed one (the watermark of
+        each category) are fetched from the arXiv API first, up to `sources.catch_up_days`, and get their own
+        digests (`result.caught_up`). The watermark moves past a day only when every category completed it."""
         from ingest import sources
-        from paperrag.records import Action
-        from rag.digest import daily as D
 
         started = time.perf_counter()
         progress = progress or NullProgress()
@@ -556,6 +558,65 @@ class Library:
             plan.notes.insert(0, f"{why}: ran the bundled sample day instead" if why else
                               "arXiv unreachable: ran the bundled sample day instead")
         day = plan.feed_date or date_cls.today().isoformat()
+        caught: list[DailyResult] = []
+        if catch_up and not sample and not plan.offline and plan.feed_date and run_settings.sources.catch_up_days:
+            caught = self._catch_up(run_settings, day, progress)
+        result = self._write_daily(run_settings, plan, day, sample=sample, progress=progress, started=started)
+        result.caught_up = caught
+        if not sample and not plan.offline:
+            self._advance_watermarks([*caught, result], run_settings, day)
+        return result
+
+    def _catch_up(self, settings: Settings, day: str, progress: ProgressSink) -> list[DailyResult]:
+        """The missed announcement days before `day`, oldest first, each written as its own digest."""
+        from ingest import sources
+
+        marks = [self.catalog.watermark(c) for c in settings.sources.categories]
+        if not any(marks):
+            return []  # the first run: nothing was missed yet
+        last = min(m for m in marks if m)
+        out = []
+        for missed in sources.announcement_days(last, day, limit=settings.sources.catch_up_days):
+            started = time.perf_counter()
+            plan = sources.plan_catch_up(settings, missed, catalog=self.catalog, progress=progress)
+            out.append(self._write_daily(settings, plan, missed, sample=False, progress=progress, started=started))
+        return out
+
+    def _advance_watermarks(self, results: Sequence[DailyResult], settings: Settings, today: str) -> None:
+        """Move each category's watermark day by day, oldest first, while the day completed for every category;
+        a missed day that was not fetched (`--no-catch-up`) or not complete stops it there."""
+        from ingest.sources import announcement_days, day_completed
+
+        categories = settings.sources.categories
+        marks = [self.catalog.watermark(c) for c in categories]
+        last = min((m for m in marks if m), default="")
+        required = (announcement_days(last, today, limit=settings.sources.catch_up_days) if last else []) + [today]
+        by_day = {r.date: r for r in results}
+        for day in required:
+            r = by_day.get(day)
+            if r is None:
+                results[-1].notes.append(f"the watermark stays at {last}: {day} was missed and not fetched "
+                                         "(`paperrag daily --catch-up` fetches it)")
+                return
+            if not r.already_done and not day_completed(r.receipts):
+                r.notes.append(f"{day} is not complete for every category: the watermark stays at {last or 'none'}"
+                               " and the next run tries it again")
+                return
+            for category in categories:
+                self.catalog.set_watermark(category, day)
+            last = day
+
+    def watermarks(self) -> dict[str, str]:
+        """Per followed category, the last announcement day completed ('' = never)."""
+        if not self._settings.catalog_path.exists():
+            return {c: "" for c in self._settings.sources.categories}
+        return {c: self.catalog.watermark(c) for c in self._settings.sources.categories}
+
+    def _write_daily(self, run_settings: Settings, plan, day: str, *, sample: bool, progress: ProgressSink,
+                     started: float) -> DailyResult:
+        from paperrag.records import Action
+        from rag.digest import daily as D
+
         earlier = {} if sample else D.digested_before(run_settings.digests_dir, day)
         keys = []
         for c in plan.candidates:  # an update is shown as such, never as new; an earlier day's paper not again

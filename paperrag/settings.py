@@ -60,6 +60,10 @@ class SourcesSettings(Section):
         default_factory=list, description="drop a paper whose title/abstract matches any of these"
     )
     include_cross: bool = Field(True, description="keep cross-listed announcements (announce_type=cross)")
+    catch_up_days: int = Field(
+        7, description="after a gap, `paperrag daily` fetches at most this many missed announcement days "
+        "(arXiv API submittedDate windows) and writes their digests; 0 = never catch up")
+    catch_up_max_papers: int = Field(500, description="papers per category and missed day asked of the API")
     include_replacements: bool = Field(
         False, description="keep replaced versions (announce_type=replace / replace-cross)"
     )

@@ -327,3 +327,72 @@ def test_status_run_and_the_web_status_show_the_receipt(arxiv_server, tmp_path, 
     out = CliRunner().invoke(cli.app, ["status", "--run", str(result.run_id)])
     assert out.exit_code == 0, out.output
     assert "receipt: cs.AI 2025-12-25: feed 6 · listing 7 of 7" in out.output
+
+
+def test_a_gap_of_three_announcement_days_is_caught_up(arxiv_server, tmp_path, embedder):
+    """Last completed day Fri 19 Dec; today's feed is Thu 25 Dec: Mon 22, Tue 23, Wed 24 are fetched from the
+    API (their submission windows, per category), each gets its digest, papers are marked with their
+    announcement day, nothing is ingested twice, and the watermark ends on the 25th."""
+    from fakes.http_server import ATOM, recorded
+    from fakes.llm import ValidWriterLLM
+
+    from paperrag.library import Library
+
+    arxiv_server.feed("cs.AI", FEED)
+    _listing(arxiv_server, "cs.AI", LISTING)
+    bodies = {"2025-12-22": "id_1605.08386", "2025-12-23": "id_0808.05394_1707.08567", "2025-12-24": "id_1707.08567"}
+    for day, name in bodies.items():
+        arxiv_server.route("/api/query", Response(200, recorded(name)["body"], content_type=ATOM),
+                           query={"search_query": sources.catch_up_query("cs.AI", day)})
+    from fakes.pdfs import text_pages
+
+    for key in ("1605.08386v1", "1707.08567v1"):  # full texts, so that a re-run has no failed download to retry
+        arxiv_server.pdf(key, text_pages(2))
+    assert sources.submission_window("2025-12-22") == ("202512181900", "202512191900")  # Thu → Fri 14:00 EST
+    settings = _settings(tmp_path, arxiv_server)
+    settings = settings.model_copy(update={"digest": settings.digest.model_copy(update={"formats": ["table"]})})
+    lib = Library(settings, llm=ValidWriterLLM(), embedder=embedder)
+    lib.catalog.set_watermark("cs.AI", "2025-12-19")
+
+    result = lib.daily()
+    assert [r.date for r in result.caught_up] == ["2025-12-22", "2025-12-23", "2025-12-24"]
+    assert result.date == "2025-12-25"
+    assert [len(r.digest.papers) for r in result.caught_up] == [1, 1, 0]  # 1707.08567 is not digested twice
+    assert [r.receipts[0]["feed"]["announced"] for r in result.caught_up] == [1, 1, 1]
+    assert all(r.receipts[0]["verdict"] == "complete" for r in result.caught_up)
+    assert result.caught_up[2].receipts[0]["already"] == 1
+    for r in result.caught_up:
+        assert (settings.digests_dir / r.date / "table.md").exists()
+    assert lib.catalog.get_paper("1605.08386v1").announced == "2025-12-22"
+    assert lib.catalog.get_paper("1707.08567v1").announced == "2025-12-23"
+    assert lib.watermarks() == {"cs.AI": "2025-12-25"}
+    search_requests = [r for r in arxiv_server.requests_to("/api/query") if r.param("search_query")]
+    assert len(search_requests) == 3, "one paced API query per category and missed day"
+
+    import json
+    before = json.loads((settings.digests_dir / "2025-12-25" / "manifest.json").read_text())
+    again = Library(settings, llm=ValidWriterLLM(), embedder=embedder).daily()
+    after = json.loads((settings.digests_dir / "2025-12-25" / "manifest.json").read_text())
+    assert before == after, (before, after, again.notes)
+    assert again.caught_up == [] and again.already_done  # nothing missed any more, today already written
+
+
+def test_no_catch_up_leaves_the_gap_and_an_incomplete_day_holds_the_watermark(arxiv_server, tmp_path, embedder):
+    from fakes.llm import ValidWriterLLM
+
+    from paperrag.library import Library
+
+    arxiv_server.feed("cs.AI", FEED)
+    _listing(arxiv_server, "cs.AI", LISTING)  # no API route: the missed days fail
+    settings = _settings(tmp_path, arxiv_server)
+    settings = settings.model_copy(update={"digest": settings.digest.model_copy(update={"formats": ["table"]})})
+    lib = Library(settings, llm=ValidWriterLLM(), embedder=embedder)
+    lib.catalog.set_watermark("cs.AI", "2025-12-22")
+    off = lib.daily(catch_up=False)
+    assert off.caught_up == [] and lib.watermarks() == {"cs.AI": "2025-12-22"}  # the gap is not papered over
+
+    lib2 = Library(settings, llm=ValidWriterLLM(), embedder=embedder)
+    on = lib2.daily()
+    assert [r.date for r in on.caught_up] == ["2025-12-23", "2025-12-24"]
+    assert on.caught_up[0].receipts[0]["verdict"] == "empty" and on.caught_up[0].receipts[0]["sources"] == "failed"
+    assert lib2.watermarks() == {"cs.AI": "2025-12-22"}, "a day that failed keeps the watermark"

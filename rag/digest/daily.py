@@ -37,6 +37,7 @@ class DailyResult:
     receipts: list[dict] = field(default_factory=list)  # per category and day (ingest.sources.receipt)
     run_id: int | None = None
     updates: list[dict] = field(default_factory=list)  # papers we had that got a new version (update_records)
+    caught_up: list[DailyResult] = field(default_factory=list)  # missed announcement days written first
 
 
 def empty_digest(settings, day: str) -> Digest:
