@@ -32,7 +32,7 @@ def _settings(tmp_path, arxiv: ArxivStandIn | None, *, listing: bool = True, cat
     f = {"delay_s": 0.0, "backoff_s": 0.0, "retries": 3}
     if arxiv is not None:
         f |= {"rss_url": arxiv.rss_url, "api_url": arxiv.api_url, "pdf_url": arxiv.pdf_url,
-              "listing_url": arxiv.url + "/list/{category}/new" if listing else ""}
+              "listing_url": arxiv.listing_url if listing else ""}
     f |= fetch
     return base.model_copy(update={
         "fetch": base.fetch.model_copy(update=f),
@@ -41,7 +41,7 @@ def _settings(tmp_path, arxiv: ArxivStandIn | None, *, listing: bool = True, cat
 
 
 def _listing(arxiv: ArxivStandIn, category: str, html: str) -> None:
-    arxiv.route(f"/list/{category}/new", Response(200, html, content_type=HTML))
+    arxiv.listing(category, html)
 
 
 # ------------------------------------------------------------------------------------------ HTTP behaviour
