@@ -285,6 +285,8 @@ def test_daily_receipt_updates_and_no_paper_twice(arxiv_server, tmp_path, embedd
     catalog = lib.catalog
     assert catalog.get_paper("2512.05107v1").status == "superseded"
     assert catalog.get_paper("2512.05107v2").status == "indexed"
+    table = day1.files["table.md"].read_text()
+    assert "## Updated papers" in table and "2512.05107v2" in table and "updated (v1 → v2)" in table
     run_report = day1.files["run-report"].read_text()
     assert "## Run receipt" in run_report and "updated (v1 → v2)" in run_report
     assert lib.run_receipt(day1.run_id)[0]["only_listing"] == ["2512.20999"]

@@ -333,6 +333,8 @@ def daily(
             console.print(f"  receipt: {line}", highlight=False, markup=False)
     for line in lib.receipt_lines(result.receipts):
         console.print(f"receipt: {line}", highlight=False, markup=False)
+    for update in result.updates:
+        console.print(f"{update['key']}: {update['text']}", highlight=False, markup=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
     if result.already_done:

@@ -701,7 +701,19 @@ def render_markdown(digest: Digest, fmt: str) -> str:
     """The digest as markdown in format `fmt` ("table", "report" or "monitor")."""
     ctx = _context(digest, fmt)
     text = _MD_ENV.get_template(f"{fmt}.md.j2").render(**ctx)
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    text = re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    return text + updates_markdown(getattr(digest, "updates", []))
+
+
+def updates_markdown(updates: list[dict]) -> str:
+    """New versions of papers already in the library: 'updated (v1 → v2)' with what changed, never as new."""
+    if not updates:
+        return ""
+    lines = ["", "## Updated papers", ""]
+    for u in updates:
+        link = f"https://arxiv.org/abs/{u['key']}"
+        lines.append(f"- [{md_inline(u['key'])}]({link}) {md_inline(u['title'])} — {md_inline(u['text'])}")
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------- markdown -> HTML
