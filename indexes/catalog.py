@@ -296,6 +296,44 @@ class Catalog:
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    # --- intake: what each source announced per category and day, the receipts, the watermarks ---
+    def record_intake_day(self, category: str, day: str, *, run_id: int | None, feed_ids: list[str],
+                          listing_ids: list[str], ids: list[str], verdict: str, reason: str, receipt: dict) -> None:
+        self.db.execute(
+            "INSERT INTO intake_days(category, day, run_id, feed_ids, listing_ids, ids, verdict, reason, receipt,"
+            " updated_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(category, day) DO UPDATE SET run_id=excluded.run_id,"
+            " feed_ids=excluded.feed_ids, listing_ids=excluded.listing_ids, ids=excluded.ids,"
+            " verdict=excluded.verdict, reason=excluded.reason, receipt=excluded.receipt,"
+            " updated_at=excluded.updated_at",
+            (category, day, run_id, json.dumps(feed_ids), json.dumps(listing_ids), json.dumps(ids), verdict, reason,
+             json.dumps(receipt, ensure_ascii=False), now_iso()))
+
+    def previous_intake_ids(self, category: str, before_day: str) -> set[str]:
+        """The ids announced in `category` on the latest recorded day before `before_day` (empty if none)."""
+        row = self.db.execute(
+            "SELECT ids FROM intake_days WHERE category=? AND day<? ORDER BY day DESC LIMIT 1",
+            (category, before_day or "9999")).fetchone()
+        return set(_json_list(row[0])) if row is not None else set()
+
+    def intake_receipts(self, run_id: int) -> list[dict]:
+        """The receipts (one per category and day) recorded by a run, in category, day order."""
+        rows = self.db.execute("SELECT receipt FROM intake_days WHERE run_id=? ORDER BY day, category", (run_id,))
+        return [json.loads(r[0]) for r in rows]
+
+    def last_intake_run(self) -> int | None:
+        row = self.db.execute("SELECT MAX(run_id) FROM intake_days").fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def watermark(self, category: str) -> str:
+        row = self.db.execute("SELECT last_day FROM intake_watermarks WHERE category=?", (category,)).fetchone()
+        return row[0] if row is not None else ""
+
+    def set_watermark(self, category: str, day: str) -> None:
+        self.db.execute(
+            "INSERT INTO intake_watermarks(category, last_day, updated_at) VALUES(?,?,?) ON CONFLICT(category)"
+            " DO UPDATE SET last_day=max(last_day, excluded.last_day), updated_at=excluded.updated_at",
+            (category, day, now_iso()))
+
 
 def chunk_id(paper_key: str, ordinal: int) -> str:
     return f"{paper_key}#{ordinal:04d}"

@@ -158,6 +158,25 @@ def m004_papers_parser(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE papers ADD COLUMN parser INTEGER NOT NULL DEFAULT 0")
 
 
+@migration
+def m005_intake(conn: sqlite3.Connection) -> None:
+    """intake: per category and announcement day, what each source announced and the run's receipt
+    (`intake_days`), and per category the last announcement day completed (`intake_watermarks`)."""
+    _script(conn, """
+CREATE TABLE IF NOT EXISTS intake_days (
+    category TEXT NOT NULL, day TEXT NOT NULL, run_id INTEGER,
+    feed_ids TEXT NOT NULL DEFAULT '[]', listing_ids TEXT NOT NULL DEFAULT '[]', ids TEXT NOT NULL DEFAULT '[]',
+    verdict TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', receipt TEXT NOT NULL DEFAULT '{}',
+    updated_at TEXT,
+    PRIMARY KEY (category, day)
+);
+CREATE INDEX IF NOT EXISTS intake_days_run ON intake_days(run_id);
+CREATE TABLE IF NOT EXISTS intake_watermarks (
+    category TEXT PRIMARY KEY, last_day TEXT NOT NULL, updated_at TEXT
+);
+""")
+
+
 # --------------------------------------------------------------------------- the ledger
 def applied(conn: sqlite3.Connection) -> list[str]:
     """Names in the ledger, in the order they were applied ([] when there is no ledger); reads only."""

@@ -27,6 +27,7 @@ from lxml import etree
 
 from ingest.arxiv_ids import format_id, parse_arxiv_id
 from ingest.http import (
+    ACCEPT_API,
     DEFAULT_USER_AGENT,
     MAX_BACKOFF_S,
     Pacer,
@@ -160,7 +161,7 @@ class ArxivApi:
         self.sleep = sleep
         self.pacer = pacer or Pacer(delay_s, sleep=sleep)
         self._own_client = client is None
-        self.client = client or make_client(user_agent, timeout_s)
+        self.client = client or make_client(user_agent, timeout_s, accept=ACCEPT_API)
         self.requests_made = 0  # HTTP requests sent, retries included
         self.last_attempts = 0  # attempts of the latest page request
 
@@ -202,7 +203,8 @@ class ArxivApi:
             self.pacer.wait()
             self.requests_made += 1
             self.last_attempts += 1
-            response = check_status(self.client.get(self.api_url, params=params, timeout=self.timeout_s))
+            response = check_status(self.client.get(self.api_url, params=params, timeout=self.timeout_s,
+                                                         headers={"Accept": ACCEPT_API}))
             try:
                 root = etree.fromstring(response.content, etree.XMLParser(resolve_entities=False, no_network=True))
             except etree.XMLSyntaxError as err:

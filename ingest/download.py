@@ -30,6 +30,7 @@ import httpx
 
 from ingest.arxiv_ids import format_id, parse_arxiv_id
 from ingest.http import (
+    ACCEPT_PDF,
     DEFAULT_USER_AGENT,
     MAX_BACKOFF_S,
     RETRY_STATUSES,
@@ -126,7 +127,7 @@ class PdfCache:
         self.index_path = self.dir / "index.json"
         self._tmp = self.dir / "tmp"
         self._own_client = client is None
-        self.client = client or make_client(user_agent, 30.0)
+        self.client = client or make_client(user_agent, 30.0, accept=ACCEPT_PDF)
         self.pacer = pacer or Pacer(delay_s, sleep=sleep)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -262,7 +263,7 @@ class PdfCache:
         self.pacer.wait()
         self.requests_made += 1
         self._tmp.mkdir(parents=True, exist_ok=True)
-        with self.client.stream("GET", url, timeout=timeout_s) as response:
+        with self.client.stream("GET", url, timeout=timeout_s, headers={"Accept": ACCEPT_PDF}) as response:
             status = response.status_code
             if status in RETRY_STATUSES:
                 raise RetryableHTTPError(

@@ -27,10 +27,13 @@ import httpx
 
 from ingest.arxiv_ids import format_id, parse_arxiv_id
 from ingest.http import (
+    ACCEPT_FEED,
+    ACCEPT_HTML,
     DEFAULT_USER_AGENT,
     Attempts,
     Pacer,
     describe_error,
+    is_unreachable,
     make_client,
     send,
 )
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 EMPTY_REASON = "no announcements (arXiv publishes no feed on weekends/holidays: skipDays)"
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss/{category}"
+DEFAULT_LISTING_URL = "https://arxiv.org/list/{category}/new"
 DEFAULT_PDF_URL = "https://arxiv.org/pdf/{id}"
 
 
@@ -63,6 +67,8 @@ class FeedResult:
     reason: str = ""
     url: str = ""
     skipped: list[str] = field(default_factory=list)  # items that could not be read, with the reason
+    unreachable: bool = False  # the host could not be reached at all (DNS, network, refused): go offline
+    attempts: int = 0  # HTTP attempts made for this feed
 
     @property
     def ok(self) -> bool:
@@ -236,6 +242,7 @@ class FeedReader:
         rss_url: str = DEFAULT_RSS_URL,
         pdf_url: str = DEFAULT_PDF_URL,
         *,
+        listing_url: str = DEFAULT_LISTING_URL,
         delay_s: float = 3.0,
         retries: int = 5,
         backoff_s: float = 3.0,
@@ -246,12 +253,13 @@ class FeedReader:
         pacer: Pacer | None = None,
     ):
         self.rss_url = rss_url
+        self.listing_url = listing_url
         self.pdf_url = pdf_url
         self.retries = retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self._own_client = client is None
-        self.client = client or make_client(user_agent, timeout_s)
+        self.client = client or make_client(user_agent, timeout_s, accept=ACCEPT_FEED)
         self.sleep = sleep
         self.pacer = pacer or Pacer(delay_s, sleep=sleep)
 
@@ -260,6 +268,7 @@ class FeedReader:
         return cls(
             fetch.rss_url,
             fetch.pdf_url,
+            listing_url=fetch.listing_url,
             delay_s=fetch.delay_s,
             retries=fetch.retries,
             backoff_s=fetch.backoff_s,
@@ -283,16 +292,37 @@ class FeedReader:
                 pacer=self.pacer,
                 sleep=self.sleep,
                 attempts=attempts,
+                accept=ACCEPT_FEED,
             )
         except Exception as err:  # noqa: BLE001 - a bad feed must never raise
-            return FeedResult(category, status="error", reason=describe_error(err, attempts.count), url=url)
+            return FeedResult(category, status="error", reason=describe_error(err, attempts.count), url=url,
+                              unreachable=is_unreachable(err), attempts=attempts.count)
         if response.status_code != 200:
             reason = f"HTTP {response.status_code} {response.reason_phrase} from {url}".rstrip()
             body = collapse_ws(re.sub(r"<[^>]+>", " ", response.text[:500]))[:160]
             if body:
                 reason += f": {body}"
-            return FeedResult(category, status="error", reason=reason, url=url)
-        return parse_feed(response.content, category, pdf_url_template=self.pdf_url, url=url)
+            return FeedResult(category, status="error", reason=reason, url=url, attempts=attempts.count)
+        result = parse_feed(response.content, category, pdf_url_template=self.pdf_url, url=url)
+        result.attempts = attempts.count
+        return result
+
+    def fetch_listing(self, category: str):
+        """The listing page `/list/{category}/new` parsed (`ingest.listing.Listing`); never raises."""
+        from ingest.listing import Listing, parse_listing
+
+        url = self.listing_url.format(category=category)
+        attempts = Attempts()
+        try:
+            response = send(self.client, url, retries=self.retries, backoff_s=self.backoff_s, pacer=self.pacer,
+                            sleep=self.sleep, attempts=attempts, accept=ACCEPT_HTML)
+        except Exception as err:  # noqa: BLE001 - a bad page must never raise
+            return Listing(category, url=url, status="error", reason=describe_error(err, attempts.count),
+                           unreachable=is_unreachable(err))
+        if response.status_code != 200:
+            return Listing(category, url=url, status="error",
+                           reason=f"HTTP {response.status_code} {response.reason_phrase} from {url}".rstrip())
+        return parse_listing(response.text, category, url=url)
 
     def fetch_all(self, categories: Iterable[str]) -> list[FeedResult]:
         return [self.fetch(c) for c in categories]

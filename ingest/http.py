@@ -3,8 +3,12 @@
 * `make_client` builds an `httpx.Client` with our User-Agent and timeouts.
 * `Pacer` guarantees a minimum pause between requests of one client (arXiv asks for >= 3 s), measured on
   a monotonic clock; clock and sleep are injectable so tests never really sleep.
-* `retry_policy` is the tenacity policy: retry on 429/500/502/503/504, timeouts and connection errors,
-  exponential backoff from `backoff_s` doubling per retry (capped), honouring `Retry-After`.
+* `retry_policy` is the tenacity policy: retry on 406/429/500/502/503/504, timeouts and dropped connections,
+  exponential backoff from `backoff_s` doubling per retry (capped), honouring `Retry-After`. A host that cannot
+  be reached at all (DNS failure, network unreachable, connection refused: `is_unreachable`) is NOT retried:
+  one probe says arXiv is offline, and callers take their offline path at once.
+* Every request names what it accepts (`ACCEPT_FEED`, `ACCEPT_API`, `ACCEPT_PDF`, `ACCEPT_HTML`): arXiv answers
+  406 Not Acceptable to clients whose Accept header it does not like.
 * `send` = pacer + retry + status check in one call; non-retryable statuses (404, 400, ...) come back as
   the response so callers can read arXiv's error bodies.
 """
@@ -12,7 +16,9 @@
 from __future__ import annotations
 
 import email.utils
+import errno
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +37,11 @@ from paperrag.errors import PaperragError
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({406, 429, 500, 502, 503, 504})
+ACCEPT_FEED = "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.7"
+ACCEPT_API = "application/atom+xml, application/xml;q=0.9, text/xml;q=0.8"
+ACCEPT_PDF = "application/pdf, application/octet-stream;q=0.5"
+ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9"
 DEFAULT_USER_AGENT = "paperrag/0.1 (local research assistant)"
 MAX_BACKOFF_S = 60.0  # cap on the exponential backoff
 MAX_RETRY_AFTER_S = 600.0  # a Retry-After above this is clamped (a broken or hostile header must not hang us)
@@ -53,7 +63,37 @@ class HTTPStatusError(PaperragError):
 
 
 class RetryableHTTPError(HTTPStatusError):
-    """429 / 5xx: worth another try after a pause."""
+    """406 / 429 / 5xx: worth another try after a pause."""
+
+
+_UNREACHABLE_WORDS = (
+    "name or service not known", "nodename nor servname", "temporary failure in name resolution",
+    "no address associated", "getaddrinfo", "name resolution", "network is unreachable", "no route to host",
+    "connection refused", "errno -2", "errno -3", "errno -5", "errno 101", "errno 111", "errno 113",
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The host cannot be reached at all (DNS failure, network unreachable, connection refused): retrying in a
+    few seconds does not help; the offline path does. A timeout or a dropped connection is not this."""
+    if isinstance(exc, httpx.TimeoutException) or not isinstance(exc, httpx.ConnectError):
+        return False
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:  # the socket error under httpx/httpcore's wrappers
+        seen.add(id(err))
+        if isinstance(err, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        if isinstance(err, OSError) and err.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED):
+            return True
+        if any(w in str(err).lower() for w in _UNREACHABLE_WORDS):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+class HostUnreachable(PaperragError):
+    """Raised by callers that stop after the one probe (see `is_unreachable`)."""
 
 
 def describe_error(exc: BaseException, attempts: int | None = None) -> str:
@@ -67,6 +107,9 @@ def describe_error(exc: BaseException, attempts: int | None = None) -> str:
             text += f" fetching {url}"
     elif isinstance(exc, httpx.TransportError):
         text = f"connection failed ({type(exc).__name__}: {exc})"
+        if is_unreachable(exc):
+            url = _request_url(exc)
+            text = f"host unreachable ({exc})" + (f" fetching {url}" if url else "")
     else:
         name = type(exc).__name__
         text = str(exc) if name.startswith("_") and str(exc) else f"{name}: {exc}"
@@ -89,10 +132,12 @@ def make_client(
     *,
     follow_redirects: bool = True,
     transport: httpx.BaseTransport | None = None,
+    accept: str = "*/*",
 ) -> httpx.Client:
-    """An httpx client with our User-Agent; `timeout_s` applies to connect, read, write and pool waits."""
+    """An httpx client with our User-Agent and an explicit Accept (`ACCEPT_*`; a request may name its own);
+    `timeout_s` applies to connect, read, write and pool waits."""
     return httpx.Client(
-        headers={"User-Agent": user_agent},
+        headers={"User-Agent": user_agent, "Accept": accept},
         timeout=httpx.Timeout(timeout_s),
         follow_redirects=follow_redirects,
         transport=transport,
@@ -157,7 +202,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """429/5xx, timeouts, connection errors (incl. a server closing mid-body)."""
+    """406/429/5xx, timeouts, connection errors (incl. a server closing mid-body) — not an unreachable host."""
+    if is_unreachable(exc):
+        return False
     return isinstance(exc, (RetryableHTTPError, httpx.TimeoutException, httpx.TransportError))
 
 
@@ -207,7 +254,7 @@ def retry_policy(
 
 
 def check_status(response: httpx.Response) -> httpx.Response:
-    """Raise RetryableHTTPError for 429/5xx (with Retry-After); return any other response."""
+    """Raise RetryableHTTPError for 406/429/5xx (with Retry-After); return any other response."""
     if response.status_code in RETRY_STATUSES:
         raise RetryableHTTPError(
             _response_url(response),
@@ -244,6 +291,7 @@ def send(
     sleep: Callable[[float], None] = time.sleep,
     timeout_s: float | None = None,
     attempts: Attempts | None = None,
+    accept: str | None = None,
 ) -> httpx.Response:
     """GET with pacing and retries; returns the (read) response unless it is retryable.
 
@@ -253,6 +301,8 @@ def send(
     counter = attempts if attempts is not None else Attempts()
     counter.count = 0
     kwargs: dict = {"params": params}
+    if accept:
+        kwargs["headers"] = {"Accept": accept}
     if timeout_s is not None:
         kwargs["timeout"] = timeout_s
     for attempt in retry_policy(retries, backoff_s, max_backoff_s=max_backoff_s, sleep=sleep):

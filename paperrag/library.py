@@ -56,6 +56,33 @@ class IngestResult:
 class RunView:
     run: RunRecord
     decisions: list[DecisionRecord]
+    receipts: list[dict] = field(default_factory=list)  # a daily run's intake receipt, per category and day
+
+    def receipt_lines(self) -> list[str]:
+        return [receipt_line(r) for r in self.receipts]
+
+
+def receipt_line(r: dict) -> str:
+    """One line of a run receipt: 'cs.AI 2025-12-25: feed 6 · listing 7 of 7 · new 2 / cross 3 / repl. 2 · kept 6
+    · dropped 1 (replacement 1) · already 0 · failed 0 · updated 1 — complete'."""
+    listing = r.get("listing")
+    shown = "not read" if not listing else f"{listing['announced']}" + (
+        f" of {listing['declared']}" if listing.get("declared") is not None else "") + (
+        "" if listing["status"] == "ok" else f" ({listing['status']})")
+    t = r.get("types", {})
+    dropped = r.get("dropped", {})
+    why = ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()))
+    text = (f"{r['category']} {r.get('day') or '?'}: feed {r['feed']['announced']}"
+            f"{'' if r['feed']['status'] == 'ok' else ' (' + r['feed']['status'] + ')'} · listing {shown} · "
+            f"new {t.get('new', 0)} / cross {t.get('cross', 0)} / repl. {t.get('replace', 0)} · kept {r.get('kept', 0)}"
+            f" · dropped {sum(dropped.values())}{f' ({why})' if why else ''} · already {r.get('already', 0)}"
+            f" · failed {r.get('failed', 0)}" + (f" · updated {len(r['updated'])}" if r.get("updated") else "")
+            + f" — {r.get('verdict') or '?'}" + (f" ({r['why']})" if r.get("why") else ""))
+    if r.get("only_listing"):
+        text += f"; only the listing had {', '.join(r['only_listing'])}"
+    if r.get("only_feed"):
+        text += f"; only the feed had {', '.join(r['only_feed'])}"
+    return text
 
 
 @dataclass
@@ -392,7 +419,7 @@ class Library:
         return StatusReport(
             home=s.home, counts=cat.status_counts(), fulltext=fulltext, abstract_only=abstract_only,
             chunks=cat.chunk_count(), outdated=len(cat.outdated_papers()), failed=cat.papers("failed"),
-            runs=[RunView(r, cat.decisions(r.id)) for r in selected])
+            runs=[RunView(r, cat.decisions(r.id), cat.intake_receipts(r.id)) for r in selected])
 
     def papers(self, status: str | None = None) -> list[PaperRecord]:
         if not self._settings.catalog_path.exists():
@@ -508,25 +535,97 @@ class Library:
         return method_card(self, paper)
 
     # ================================================================== the daily job and digests
-    def daily(self, *, sample: bool = False, fallback_sample: bool = True,
+    def daily(self, *, sample: bool = False, fallback_sample: bool = True, catch_up: bool = True,
               progress: ProgressSink | None = None) -> DailyResult:
         """The main job: today's feeds → ingest → method analyses → digests (md + html), run report, Atom feed.
-        A day already written exits at once; re-running makes no LLM call for anything already generated."""
+        A day already written exits at once; re-running makes no LLM call for anything already generated.
+
+        With `catch_up` (the default), announcement days missed since the last completed one (the watermark of
+        each category) are fetched from the arXiv API first, up to `sources.catch_up_days`, and get their own
+        digests (`result.caught_up`). The watermark moves past a day only when every category completed it."""
         from ingest import sources
-        from paperrag.records import Action
-        from rag.digest import daily as D
 
         started = time.perf_counter()
         progress = progress or NullProgress()
         run_settings = sources.sample_settings(self._settings) if sample else self._settings
         plan = sources.plan(run_settings, feed=not sample, sample=sample, progress=progress, catalog=self.catalog)
         if plan.offline and fallback_sample and not sample:
+            why = next((n for n in plan.notes if "one probe" in n), "; ".join(plan.notes))
             run_settings = sources.sample_settings(self._settings)
             plan = sources.plan(run_settings, sample=True, progress=progress, catalog=self.catalog)
             sample = True
-            plan.notes.insert(0, "arXiv unreachable: ran the bundled sample day instead")
+            plan.notes.insert(0, f"{why}: ran the bundled sample day instead" if why else
+                              "arXiv unreachable: ran the bundled sample day instead")
         day = plan.feed_date or date_cls.today().isoformat()
-        keys = [c.meta.key for c in plan.candidates][: run_settings.digest.max_papers or None]
+        caught: list[DailyResult] = []
+        if catch_up and not sample and not plan.offline and plan.feed_date and run_settings.sources.catch_up_days:
+            caught = self._catch_up(run_settings, day, progress)
+        result = self._write_daily(run_settings, plan, day, sample=sample, progress=progress, started=started)
+        result.caught_up = caught
+        if not sample and not plan.offline:
+            self._advance_watermarks([*caught, result], run_settings, day)
+        return result
+
+    def _catch_up(self, settings: Settings, day: str, progress: ProgressSink) -> list[DailyResult]:
+        """The missed announcement days before `day`, oldest first, each written as its own digest."""
+        from ingest import sources
+
+        marks = [self.catalog.watermark(c) for c in settings.sources.categories]
+        if not any(marks):
+            return []  # the first run: nothing was missed yet
+        last = min(m for m in marks if m)
+        out = []
+        for missed in sources.announcement_days(last, day, limit=settings.sources.catch_up_days):
+            started = time.perf_counter()
+            plan = sources.plan_catch_up(settings, missed, catalog=self.catalog, progress=progress)
+            out.append(self._write_daily(settings, plan, missed, sample=False, progress=progress, started=started))
+        return out
+
+    def _advance_watermarks(self, results: Sequence[DailyResult], settings: Settings, today: str) -> None:
+        """Move each category's watermark day by day, oldest first, while the day completed for every category;
+        a missed day that was not fetched (`--no-catch-up`) or not complete stops it there."""
+        from ingest.sources import announcement_days, day_completed
+
+        categories = settings.sources.categories
+        marks = [self.catalog.watermark(c) for c in categories]
+        last = min((m for m in marks if m), default="")
+        required = (announcement_days(last, today, limit=settings.sources.catch_up_days) if last else []) + [today]
+        by_day = {r.date: r for r in results}
+        for day in required:
+            r = by_day.get(day)
+            if r is None:
+                results[-1].notes.append(f"the watermark stays at {last}: {day} was missed and not fetched "
+                                         "(`paperrag daily --catch-up` fetches it)")
+                return
+            if not r.already_done and not day_completed(r.receipts):
+                r.notes.append(f"{day} is not complete for every category: the watermark stays at {last or 'none'}"
+                               " and the next run tries it again")
+                return
+            for category in categories:
+                self.catalog.set_watermark(category, day)
+            last = day
+
+    def watermarks(self) -> dict[str, str]:
+        """Per followed category, the last announcement day completed ('' = never)."""
+        if not self._settings.catalog_path.exists():
+            return {c: "" for c in self._settings.sources.categories}
+        return {c: self.catalog.watermark(c) for c in self._settings.sources.categories}
+
+    def _write_daily(self, run_settings: Settings, plan, day: str, *, sample: bool, progress: ProgressSink,
+                     started: float) -> DailyResult:
+        from paperrag.records import Action
+        from rag.digest import daily as D
+
+        earlier = {} if sample else D.digested_before(run_settings.digests_dir, day)
+        keys = []
+        for c in plan.candidates:  # an update is shown as such, never as new; an earlier day's paper not again
+            if c.meta.key in plan.updates:
+                continue
+            if c.meta.arxiv_id in earlier:
+                plan.notes.append(f"{c.meta.key}: already in the digest of {earlier[c.meta.arxiv_id]}; not analysed again")
+                continue
+            keys.append(c.meta.key)
+        keys = keys[: run_settings.digest.max_papers or None]
         writer = self.digest_writer()
         manifest = D.manifest(run_settings, keys, writer)
         out_dir = run_settings.digests_dir / day
@@ -535,15 +634,55 @@ class Library:
                                  seconds=time.perf_counter() - started, already_done=True, sample=sample,
                                  notes=plan.notes)
         report = self._run_ingest(plan, progress)
+        receipts = self._record_receipts(plan, report, sample=sample)
         decisions = [(d.paper, d.action.value, d.reason) for d in report.decisions]
         indexed = {d.paper for d in report.decisions if d.action in (Action.KEPT, Action.ALREADY, Action.REPLACED)}
         digest = D.build_digest(run_settings, self.catalog, day, [k for k in keys if k in indexed],
                                 decisions=decisions, empty_reason=D.empty_reason(plan, keys))
+        digest.receipts = receipts
+        digest.updates = D.update_records(self.catalog, plan.updates)
         result = D.write_day(run_settings, digest, writer, progress=progress)
         D.write_manifest(out_dir, manifest)
         result.seconds = time.perf_counter() - started
-        result.sample, result.notes = sample, plan.notes
+        result.sample, result.notes, result.receipts, result.run_id = sample, plan.notes, receipts, report.run_id
+        result.updates = digest.updates
         return result
+
+    def _record_receipts(self, plan, report, *, sample: bool) -> list[dict]:
+        """The run receipt (per category and day) completed with what the run did, stored with the run."""
+        from ingest.sources import finish_receipts
+
+        receipts = finish_receipts(plan.receipts, report.decisions)
+        if sample:  # the bundled day is not arXiv's: nothing to remember for the stale-feed check
+            return receipts
+        for r in receipts:
+            if not r.get("day"):
+                continue
+            self.catalog.record_intake_day(
+                r["category"], r["day"], run_id=report.run_id, feed_ids=[i for i in r["ids"] if i not in
+                                                                          r["only_listing"]],
+                listing_ids=[i for i in r["ids"] if i not in r["only_feed"]], ids=r["ids"],
+                verdict=r["verdict"], reason=r["why"], receipt=r)
+        return receipts
+
+    def last_receipt(self) -> tuple[int | None, list[dict]]:
+        """The newest run that recorded an intake receipt, and that receipt (None, [] when there is none)."""
+        if not self._settings.catalog_path.exists():
+            return None, []
+        run_id = self.catalog.last_intake_run()
+        return run_id, (self.catalog.intake_receipts(run_id) if run_id is not None else [])
+
+    @staticmethod
+    def receipt_lines(receipts: Sequence[dict]) -> list[str]:
+        """A receipt as lines a person reads (the CLI and the web Status tab print these)."""
+        return [receipt_line(r) for r in receipts]
+
+    def run_receipt(self, run_id: int) -> list[dict]:
+        """The receipts a daily run recorded: per category and announcement day, what each source announced,
+        new / cross / replacement, kept / dropped (reason counts), already known, failed, and the verdict."""
+        if not self._settings.catalog_path.exists():
+            return []
+        return self.catalog.intake_receipts(run_id)
 
     def digest(self, day: str, *, formats: Sequence[str] | None = None, language: str | None = None,
                progress: ProgressSink | None = None) -> DailyResult:

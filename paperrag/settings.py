@@ -60,6 +60,10 @@ class SourcesSettings(Section):
         default_factory=list, description="drop a paper whose title/abstract matches any of these"
     )
     include_cross: bool = Field(True, description="keep cross-listed announcements (announce_type=cross)")
+    catch_up_days: int = Field(
+        7, description="after a gap, `paperrag daily` fetches at most this many missed announcement days "
+        "(arXiv API submittedDate windows) and writes their digests; 0 = never catch up")
+    catch_up_max_papers: int = Field(500, description="papers per category and missed day asked of the API")
     include_replacements: bool = Field(
         False, description="keep replaced versions (announce_type=replace / replace-cross)"
     )
@@ -68,10 +72,16 @@ class SourcesSettings(Section):
 
 class FetchSettings(Section):
     rss_url: str = Field("https://rss.arxiv.org/rss/{category}", description="RSS feed URL template")
+    listing_url: str = Field(
+        "https://arxiv.org/list/{category}/new",
+        description="listing page URL template ('new' announcements), read next to the RSS feed to check it; "
+        "empty = do not read it",
+    )
     api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv API endpoint")
     pdf_url: str = Field("https://arxiv.org/pdf/{id}", description="PDF URL template (id includes version)")
     delay_s: float = Field(3.0, description="pause between arXiv API requests (arXiv asks for >= 3 s)")
-    retries: int = Field(5, description="attempts per request on 429/503/timeouts")
+    retries: int = Field(
+        5, description="attempts per request on 406/429/5xx/timeouts (an unreachable host gets one attempt)")
     backoff_s: float = Field(3.0, description="first backoff pause; doubles per retry (capped at 60 s)")
     timeout_s: float = Field(30.0, description="per-request timeout")
     batch_size: int = Field(100, description="ids per arXiv API request")

@@ -481,8 +481,13 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
 def status_markdown(lib: Library, *, measure: bool = False) -> str:
     doctor = lib.doctor(measure=measure)
     llm = doctor.render().replace("# LLM doctor", "## LLM backend", 1)
-    return "\n\n".join([f"*home: `{lib.settings.home}`*", llm, R.health_markdown(lib.health()),
-                        R.last_daily_markdown(lib.settings.digests_dir, lib.digest_days())])
+    parts = [f"*home: `{lib.settings.home}`*", llm, R.health_markdown(lib.health()),
+             R.last_daily_markdown(lib.settings.digests_dir, lib.digest_days())]
+    run_id, receipts = lib.last_receipt()
+    if receipts:
+        lines = "\n".join(f"- {R.md_escape(line)}" for line in lib.receipt_lines(receipts))
+        parts.append(f"## Last run receipt (run {run_id})\n\n{lines}")
+    return "\n\n".join(parts)
 
 
 def _status_tab(ctx: AppContext):

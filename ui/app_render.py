@@ -128,6 +128,8 @@ def runs_markdown(runs: Sequence[RunView]) -> str:
         started = (r.started_at or "")[:16].replace("T", " ")
         lines.append(f"- run {r.id} · {status} · {started} · `{shorten(r.command or '', 50).replace('`', '')}`"
                      f" — {counts}")
+        for line in view.receipt_lines():
+            lines.append(f"  - receipt: {md_escape(line)}")
         for d in view.decisions:
             if d.action == "failed":
                 failures.append(f"- run {r.id}: **{md_escape(d.paper)}** — {md_escape(d.reason)}")

@@ -176,6 +176,8 @@ def status(
                       highlight=False, markup=False)
         for note in r.summary.get("notes", []):
             console.print(f"  note: {note}", highlight=False, markup=False)
+        for line in view.receipt_lines():
+            console.print(f"  receipt: {line}", highlight=False, markup=False)
         limit = None if run else 20
         for d in view.decisions[:limit]:
             console.print(f"  {d.action:<9} {d.paper:<22} {d.reason}", highlight=False, markup=False)
@@ -314,6 +316,7 @@ def ask(
 def daily(
     sample: Annotated[bool, typer.Option("--sample", help="Run on the bundled sample day (offline).")] = False,
     no_fallback: Annotated[bool, typer.Option("--no-fallback", help="Fail instead of using the sample day when arXiv is unreachable.")] = False,
+    catch_up: Annotated[bool, typer.Option("--catch-up/--no-catch-up", help="Fetch the announcement days missed since the last completed one (up to sources.catch_up_days) and write their digests.")] = True,
 ) -> None:
     """The main job: today's feeds → ingest → method analyses → digests (md + html), run report, Atom feed.
 
@@ -322,7 +325,16 @@ def daily(
     lib = _lib()
     settings = lib.settings
     with RichProgress(console=err_console) as progress:
-        result = lib.daily(sample=sample, fallback_sample=not no_fallback, progress=progress)
+        result = lib.daily(sample=sample, fallback_sample=not no_fallback, catch_up=catch_up, progress=progress)
+    for missed in result.caught_up:
+        console.print(f"caught up {missed.date}: {len(missed.digest.papers)} papers"
+                      + (" (already written)" if missed.already_done else ""), highlight=False)
+        for line in lib.receipt_lines(missed.receipts):
+            console.print(f"  receipt: {line}", highlight=False, markup=False)
+    for line in lib.receipt_lines(result.receipts):
+        console.print(f"receipt: {line}", highlight=False, markup=False)
+    for update in result.updates:
+        console.print(f"{update['key']}: {update['text']}", highlight=False, markup=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
     if result.already_done:

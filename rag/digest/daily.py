@@ -34,6 +34,10 @@ class DailyResult:
     sample: bool = False
     outcomes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    receipts: list[dict] = field(default_factory=list)  # per category and day (ingest.sources.receipt)
+    run_id: int | None = None
+    updates: list[dict] = field(default_factory=list)  # papers we had that got a new version (update_records)
+    caught_up: list[DailyResult] = field(default_factory=list)  # missed announcement days written first
 
 
 def empty_digest(settings, day: str) -> Digest:
@@ -113,6 +117,51 @@ def regenerate(settings, catalog: Catalog, day: str, writer: DigestWriter, *, fo
     digest = build_digest(settings, catalog, day, keys[: settings.digest.max_papers or None], decisions=decisions,
                           language=language)
     return write_day(settings, digest, writer, formats=formats, progress=progress)
+
+
+# ------------------------------------------------------------------ versions and earlier days
+def _arxiv_id(key: str) -> str:
+    from ingest.arxiv_ids import parse_arxiv_id
+
+    try:
+        return parse_arxiv_id(key)[0]
+    except ValueError:
+        return key
+
+
+def digested_before(digests_dir: Path, day: str) -> dict[str, str]:
+    """arXiv id -> the earlier day whose digest already has it (from the days' manifests)."""
+    seen: dict[str, str] = {}
+    if not digests_dir.exists():
+        return seen
+    for path in sorted(digests_dir.glob("*/manifest.json")):
+        earlier = path.parent.name
+        if earlier >= day:
+            continue
+        try:
+            keys = json.loads(path.read_text()).get("papers", [])
+        except (OSError, ValueError):
+            continue
+        for key in keys:
+            seen.setdefault(_arxiv_id(key), earlier)
+    return seen
+
+
+def update_records(catalog: Catalog, updates: dict[str, str]) -> list[dict]:
+    """For each paper we had that came with a new version: 'updated (v1 → v2)' and what changed."""
+    out = []
+    for new_key, old_key in updates.items():
+        new, old = catalog.get_paper(new_key), catalog.get_paper(old_key)
+        if new is None or old is None:
+            continue
+        changed = [name for name, a, b in (
+            ("title", old.title, new.title), ("abstract", old.abstract, new.abstract),
+            ("comments", old.comment, new.comment), ("PDF", old.content_sha256, new.content_sha256)) if a != b]
+        out.append({"key": new_key, "previous": old_key, "arxiv_id": new.arxiv_id, "title": new.title,
+                    "from": old.version, "to": new.version, "status": new.status, "changed": changed,
+                    "text": f"updated (v{old.version} → v{new.version})"
+                            + (f": {', '.join(changed)} changed" if changed else ": nothing visible changed")})
+    return out
 
 
 # ------------------------------------------------------------------ the day's manifest

@@ -49,4 +49,6 @@ class Digest:
     executive_summary: str = ""  # report format; validated (dated, mentions only papers of the digest)
     empty_reason: str = ""  # set when there are no papers: weekend / no keyword match / fetch failed
     decisions: list[tuple[str, str, str]] = field(default_factory=list)  # (paper, action, reason) of the run
+    receipts: list[dict] = field(default_factory=list)  # per category and day (ingest.sources.receipt)
+    updates: list[dict] = field(default_factory=list)  # "updated (v1 → v2)" records (daily.update_records)
     title: str = ""  # e.g. "Arxiv Computer Vision Papers"; defaults per format in render.py

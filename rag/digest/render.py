@@ -701,7 +701,19 @@ def render_markdown(digest: Digest, fmt: str) -> str:
     """The digest as markdown in format `fmt` ("table", "report" or "monitor")."""
     ctx = _context(digest, fmt)
     text = _MD_ENV.get_template(f"{fmt}.md.j2").render(**ctx)
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    text = re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    return text + updates_markdown(getattr(digest, "updates", []))
+
+
+def updates_markdown(updates: list[dict]) -> str:
+    """New versions of papers already in the library: 'updated (v1 → v2)' with what changed, never as new."""
+    if not updates:
+        return ""
+    lines = ["", "## Updated papers", ""]
+    for u in updates:
+        link = f"https://arxiv.org/abs/{u['key']}"
+        lines.append(f"- [{md_inline(u['key'])}]({link}) {md_inline(u['title'])} — {md_inline(u['text'])}")
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------- markdown -> HTML
@@ -857,6 +869,34 @@ def _analyses_section(digest: Digest, fmt: str, papers: list[_PaperView]) -> str
     return section.strip("\n") + "\n"
 
 
+def receipt_lines(receipts: list[dict]) -> list[str]:
+    """The run receipt as Markdown lines: one table row per category and day, then the notes."""
+    if not receipts:
+        return []
+    lines = ["| Category | Day | Feed | Listing | New / cross / repl. | Kept | Dropped | Already | Failed | Verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for r in receipts:
+        listing = r.get("listing")
+        shown = "not read" if not listing else (
+            f"{listing['announced']}" + (f" of {listing['declared']}" if listing.get("declared") is not None else "")
+            + ("" if listing["status"] == "ok" else f" ({listing['status']})"))
+        types = r.get("types", {})
+        dropped = ", ".join(f"{md_inline(k)} {v}" for k, v in sorted(r.get("dropped", {}).items())) or "0"
+        verdict = r.get("verdict") or "—"
+        lines.append(
+            f"| {md_inline(r['category'])} | {r.get('day') or '?'} | {r['feed']['announced']}"
+            f"{'' if r['feed']['status'] == 'ok' else ' (' + md_inline(r['feed']['status']) + ')'} | {shown} | "
+            f"{types.get('new', 0)} / {types.get('cross', 0)} / {types.get('replace', 0)} | {r.get('kept', 0)} | "
+            f"{dropped} | {r.get('already', 0)} | {r.get('failed', 0)} | {md_inline(verdict)} |")
+        for label, key in (("only the listing had", "only_listing"), ("only the feed had", "only_feed")):
+            if r.get(key):
+                notes.append(f"- {md_inline(r['category'])}: {label} {', '.join(r[key])}")
+        if r.get("why"):
+            notes.append(f"- {md_inline(r['category'])} {r.get('day') or ''}: {verdict} — {md_inline(r['why'])}")
+    return lines + ([""] + notes if notes else [])
+
+
 def render_run_report(digest: Digest, fmt: str | None = None, previous: str = "") -> str:
     """DATE/run-report.md: every candidate with its decision and reason, and each paper's analysis outcome.
 
@@ -875,6 +915,9 @@ def render_run_report(digest: Digest, fmt: str | None = None, previous: str = ""
     text = _MD_ENV.get_template("run_report.md.j2").render(
         **ctx,
         counts=MD(", ".join(f"{md_inline(k)}: {v}" for k, v in counts.items()) or "—"),
+        receipts=[MD(x) for x in receipt_lines(getattr(digest, "receipts", []))],
+        updates=[MD(f"- {md_inline(u['key'])} {md_inline(u['title'])}: {md_inline(u['text'])}")
+                 for u in getattr(digest, "updates", [])],
         sections=[MD(sections[f]) for f in FORMATS if f in sections],
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"

@@ -263,7 +263,8 @@ def replay(srv: LocalHTTPServer, name: str, *, keys: tuple[str, ...] | None = No
 
 
 class ArxivStandIn(LocalHTTPServer):
-    """arXiv on 127.0.0.1: RSS feeds at /rss/{category}, the API at /api/query, PDFs at /pdf/{id}.
+    """arXiv on 127.0.0.1: RSS feeds at /rss/{category}, listing pages at /list/{category}/new, the API at
+    /api/query, PDFs at /pdf/{id}.
 
         with ArxivStandIn() as arxiv:
             for name, value in arxiv.fetch_env().items():   # point paperrag's fetch settings here
@@ -282,6 +283,10 @@ class ArxivStandIn(LocalHTTPServer):
         return self.url + "/api/query"
 
     @property
+    def listing_url(self) -> str:
+        return self.url + "/list/{category}/new"
+
+    @property
     def pdf_url(self) -> str:
         return self.url + "/pdf/{id}"
 
@@ -291,6 +296,7 @@ class ArxivStandIn(LocalHTTPServer):
             "PAPERRAG_FETCH__RSS_URL": self.rss_url,
             "PAPERRAG_FETCH__API_URL": self.api_url,
             "PAPERRAG_FETCH__PDF_URL": self.pdf_url,
+            "PAPERRAG_FETCH__LISTING_URL": self.listing_url,
             "PAPERRAG_FETCH__DELAY_S": "0",
             "PAPERRAG_FETCH__BACKOFF_S": "0",
             "PAPERRAG_FETCH__RETRIES": str(retries),
@@ -301,6 +307,12 @@ class ArxivStandIn(LocalHTTPServer):
         if isinstance(responses, (bytes, str)):
             responses = Response(200, responses, content_type=RSS)
         return self.route(f"/rss/{category}", responses)
+
+    def listing(self, category: str, responses: bytes | str | Response | list[Response]) -> ArxivStandIn:
+        """The listing page `/list/{category}/new`: an HTML body (served 200) or scripted responses."""
+        if isinstance(responses, (bytes, str)):
+            responses = Response(200, responses, content_type="text/html; charset=utf-8")
+        return self.route(f"/list/{category}/new", responses)
 
     def pdf(self, paper_id: str, data: bytes | Response | list[Response]) -> ArxivStandIn:
         if isinstance(data, (bytes, bytearray)):
