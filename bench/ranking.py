@@ -17,7 +17,8 @@ scored after 0, 1, …, `--max-ratings` ratings.
 Orderings compared on every scored day:
 - keyword-only (today's digest without a profile): papers matching a keyword first, each group in feed order;
 - ranked: `Library.rank` (rag/rank.py: seeds + ratings + keyword and category priors).
-Metrics: precision@10 and nDCG@10 (binary gains), averaged over users' scored days; "ratings to beat" = the
+Metrics: precision@10 and nDCG@10 (binary gains), averaged over users' scored days ("ideal": the p@10 of a
+perfect ordering, min(relevant in the day, 10)/10 — the ceiling when a day has fewer than 10 relevant papers); "ratings to beat" = the
 fewest ratings after which the mean ranked p@10 of a user is above its keyword-only p@10 (0 = the seeds alone).
 
 Timing: `Library.rank` over 500 candidates with their vectors stored (the daily cost) and with none stored yet
@@ -144,7 +145,7 @@ def main() -> None:
         warm_s = sorted(warm)[len(warm) // 2]
         lib.profile_reset()
 
-    rows, per_user = [], []
+    rows, per_user, examples = [], [], []
     rng_master = random.Random(args.seed)
     for archive, sub, phrase in USERS:
         rng = random.Random(rng_master.random())
@@ -166,6 +167,7 @@ def main() -> None:
             kw = KeywordFilter.from_settings(settings.sources)
             kw_p = sum(precision_at(keyword_order(d, kw), relevant) for d in scored) / len(scored)
             kw_n = sum(ndcg_at(keyword_order(d, kw), relevant) for d in scored) / len(scored)
+            ideal_p = sum(min(10, len(relevant & {m.key for m in d})) / 10 for d in scored) / len(scored)
             curve = []
             rated: set[str] = set()
             for n in range(args.max_ratings + 1):
@@ -174,6 +176,15 @@ def main() -> None:
                     rated.add(nxt)
                     lib.rate(nxt, "+1" if nxt in relevant else "-1")
                 ranked = [[r.key for r in lib.rank(d)] for d in scored]
+                if n == min(5, args.max_ratings) and not examples:
+                    example_day = scored[0]
+                    for r in lib.rank(example_day)[:10]:
+                        m = by_key[r.key]
+                        examples.append(f"{'✓' if r.key in relevant else '✗'} {r.score:.2f}"
+                                        f"{' MUST READ' if r.must_read else ''}  {r.key} [{m.primary_category}] "
+                                        f"{m.title[:60]}\n      {r.reason}")
+                    examples.insert(0, f"example: {sub} + '{phrase}', first scored day, after {n} ratings "
+                                       f"(✓ relevant):")
                 curve.append((sum(precision_at(o, relevant) for o in ranked) / len(scored),
                               sum(ndcg_at(o, relevant) for o in ranked) / len(scored)))
             lib.profile_reset()
@@ -181,13 +192,15 @@ def main() -> None:
         rel_per_day = sum(len(relevant & {m.key for m in d}) for d in scored) / len(scored)
         per_user.append({"user": f"{sub} + '{phrase}'", "feed": len(feed), "relevant": len(relevant),
                          "days": len(scored), "relevant_per_day": round(rel_per_day, 1),
+                         "ideal_p10": round(ideal_p, 3),
                          "keyword_p10": round(kw_p, 3), "keyword_ndcg10": round(kw_n, 3),
                          "ranked_p10": [round(p, 3) for p, _ in curve], "ranked_ndcg10": [round(x, 3) for _, x in curve],
                          "ratings_to_beat_keyword": beat})
 
     n = len(per_user)
     mean = lambda xs: round(sum(xs) / len(xs), 3)  # noqa: E731
-    agg = {"keyword_p10": mean([u["keyword_p10"] for u in per_user]),
+    agg = {"ideal_p10": mean([u["ideal_p10"] for u in per_user]),
+           "keyword_p10": mean([u["keyword_p10"] for u in per_user]),
            "keyword_ndcg10": mean([u["keyword_ndcg10"] for u in per_user]),
            "ranked_p10_by_ratings": [mean([u["ranked_p10"][i] for u in per_user]) for i in range(args.max_ratings + 1)],
            "ranked_ndcg10_by_ratings": [mean([u["ranked_ndcg10"][i] for u in per_user])
@@ -196,23 +209,24 @@ def main() -> None:
                                            if p > agg["keyword_p10"]), None)
 
     print(f"ranking benchmark: {len(papers)} papers, {n} simulated users, days of {args.day_size}, 5 seeds each\n")
-    head = f"{'user (hidden interest)':34} {'rel/day':>7} {'kw p@10':>8} {'kw nDCG':>8} {'0 r p@10':>9} {'5 r p@10':>9} " \
+    head = f"{'user (hidden interest)':34} {'rel/day':>7} {'ideal':>6} {'kw p@10':>8} {'kw nDCG':>8} {'0 r p@10':>9} {'5 r p@10':>9} " \
            f"{'5 r nDCG':>9} {'to beat':>7}"
     print(head)
     print("-" * len(head))
     k5 = min(5, args.max_ratings)
     for u in per_user:
-        print(f"{u['user'][:34]:34} {u['relevant_per_day']:>7} {u['keyword_p10']:>8.3f} {u['keyword_ndcg10']:>8.3f} "
+        print(f"{u['user'][:34]:34} {u['relevant_per_day']:>7} {u['ideal_p10']:>6.3f} {u['keyword_p10']:>8.3f} {u['keyword_ndcg10']:>8.3f} "
               f"{u['ranked_p10'][0]:>9.3f} {u['ranked_p10'][k5]:>9.3f} {u['ranked_ndcg10'][k5]:>9.3f} "
               f"{str(u['ratings_to_beat_keyword']):>7}")
     print("-" * len(head))
-    print(f"{'mean':34} {'':>7} {agg['keyword_p10']:>8.3f} {agg['keyword_ndcg10']:>8.3f} "
+    print(f"{'mean':34} {'':>7} {agg['ideal_p10']:>6.3f} {agg['keyword_p10']:>8.3f} {agg['keyword_ndcg10']:>8.3f} "
           f"{agg['ranked_p10_by_ratings'][0]:>9.3f} {agg['ranked_p10_by_ratings'][k5]:>9.3f} "
           f"{agg['ranked_ndcg10_by_ratings'][k5]:>9.3f} {str(agg['ratings_to_beat_keyword']):>7}")
     print("\nmean p@10 by number of ratings:  " + "  ".join(f"{i}:{p:.3f}" for i, p in
                                                            enumerate(agg["ranked_p10_by_ratings"])))
     print("mean nDCG@10 by number of ratings: " + "  ".join(f"{i}:{p:.3f}" for i, p in
                                                             enumerate(agg["ranked_ndcg10_by_ratings"])))
+    print("\n" + "\n".join(examples))
     print(f"\nrank() of 500 candidates: {warm_s * 1000:.0f} ms with stored vectors (median of 5); "
           f"{cold_s:.1f} s the first time (embeds and stores 500 title+abstract vectors)")
     out = {"papers": len(papers), "users": n, "day_size": args.day_size, **agg,
