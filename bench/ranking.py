@@ -10,7 +10,7 @@ Simulated users. Each follows one arXiv archive (its feed = that archive's paper
 a sub-category C plus a phrase P. A paper is relevant when it lists C or its title/abstract contains P (word
 boundaries, as the keyword filter matches). The user told paperrag only the keyword P (`sources.keywords`) and
 gave 5 seed papers (random relevant papers of C, by arXiv id; removed from the stream). The feed, shuffled with
-a fixed seed, is cut into days of `--day-size` papers. Day 1 is the rating day: the user rates, one at a time,
+a fixed seed, is cut into days of `--day-size` papers (a shorter last day counts when it has at least 10). Day 1 is the rating day: the user rates, one at a time,
 the best-ranked paper not yet rated (👍 when relevant, 👎 otherwise), re-ranking after each rating. Days 2… are
 scored after 0, 1, …, `--max-ratings` ratings.
 
@@ -159,7 +159,7 @@ def main() -> None:
         stream = [m for m in feed if m.key not in seeds]
         rng.shuffle(stream)
         days = [stream[i:i + args.day_size] for i in range(0, len(stream), args.day_size)]
-        days = [d for d in days if len(d) == args.day_size]
+        days = [d for d in days if len(d) >= min(args.day_size, 10)]  # a short last day counts when it has ≥ 10
         rating_day, scored = days[0], days[1:]
         with Library(settings, embedder=embedder) as lib:
             lib.profile_reset()

@@ -4,7 +4,7 @@ The model (DESIGN.md › Ranking), for a candidate paper c with unit vector v(c)
 
     pos(c)  = 0.75 · max_i w_i·cos(c, p_i) + 0.25 · Σ_i w_i·cos(c, p_i) / Σ_i w_i     p_i: seeds and 👍 papers
     neg(c)  = max_j w_j·cos(c, n_j)                                                    n_j: 👎 / not interested
-    kw(c)   = 0.05 · min(3, keywords of `sources.keywords` matched by c)
+    kw(c)   = 0.10 · min(3, keywords of `sources.keywords` matched by c)
     cat(c)  = 0.10 · share of the positives (with known categories) that list c's primary category
     score   = pos − 0.5 · neg + kw + cat
 
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-POS_MAX, POS_MEAN, NEG_WEIGHT, KW_WEIGHT, KW_CAP, CAT_WEIGHT = 0.75, 0.25, 0.5, 0.05, 3, 0.10
-NEG_SHOWN = 0.35  # a 👎 this close is named in the reason
+POS_MAX, POS_MEAN, NEG_WEIGHT, KW_WEIGHT, KW_CAP, CAT_WEIGHT = 0.75, 0.25, 0.5, 0.10, 3, 0.10
+NEG_SHOWN = 0.5  # a 👎 at least this close (cosine) is named in the reason
 
 
 def paper_text(title: str, abstract: str) -> str:
@@ -137,7 +137,7 @@ def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[s
                 parts["cat"] = cat
                 reasons.append(f"category {primary} ({sum(primary in a.categories for a in with_cats)} of "
                                f"{len(with_cats)} liked)")
-        if neg >= NEG_SHOWN * 0.5 and len(wn):
+        if len(wn):
             j = int(np.argmax(sn[i] * wn))
             a = profile.negatives[j]
             if float(sn[i, j]) >= NEG_SHOWN:

@@ -396,3 +396,16 @@ def test_daily_keeps_the_feed_order_without_a_profile_and_ranks_with_seeds(tmp_p
     regenerated = lib.digest(again.date, formats=["monitor"])
     assert [e.meta.key for e in regenerated.digest.papers] == [e.meta.key for e in again.digest.papers]
     lib.close()
+
+
+def test_the_ranking_bench_reads_the_shared_metadata(shared_dir):
+    """bench/ranking.py's data (the benchmark itself never runs in tests); skipped without ../shared."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from ranking import USERS, load_papers, ndcg_at, precision_at
+
+    papers = load_papers(shared_dir / "corpus" / "arxiv-api" / "metadata" / "arXiv_metadata.jsonl")
+    assert len(papers) == len({p.arxiv_id for p in papers}) > 500
+    assert all(p.title and p.categories for p in papers)
+    for archive, sub, _ in USERS:
+        assert sum(sub in p.categories for p in papers) >= 5, sub  # enough papers for 5 seeds
+    assert precision_at(["a", "b"], {"a"}, k=2) == 0.5 and ndcg_at(["b", "a"], {"a"}, k=2) < 1.0
