@@ -145,7 +145,7 @@ def main() -> None:
         warm_s = sorted(warm)[len(warm) // 2]
         lib.profile_reset()
 
-    rows, per_user, examples = [], [], []
+    per_user, examples = [], []
     rng_master = random.Random(args.seed)
     for archive, sub, phrase in USERS:
         rng = random.Random(rng_master.random())

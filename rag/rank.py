@@ -136,7 +136,7 @@ def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[s
                 cat = CAT_WEIGHT * share
                 parts["cat"] = cat
                 reasons.append(f"category {primary} ({sum(primary in a.categories for a in with_cats)} of "
-                               f"{len(with_cats)} liked)")
+                               f"{len(with_cats)} seeds/👍)")
         if len(wn):
             j = int(np.argmax(sn[i] * wn))
             a = profile.negatives[j]
