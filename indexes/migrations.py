@@ -177,6 +177,39 @@ CREATE TABLE IF NOT EXISTS intake_watermarks (
 """)
 
 
+@migration
+def m006_feedback(conn: sqlite3.Connection) -> None:
+    """What drives the ranking: seeds (a reading list), ratings (👍/👎, latest wins) and paper-level vectors
+    (title + abstract, embedded once per paper key and embedder identity)."""
+    _script(conn, """
+CREATE TABLE IF NOT EXISTS seeds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ident TEXT NOT NULL UNIQUE,       -- arxiv:<id> | doi:<doi> | title:<normalised title>
+    arxiv_id TEXT NOT NULL DEFAULT '',
+    doi TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    abstract TEXT NOT NULL DEFAULT '',
+    paper_key TEXT NOT NULL DEFAULT '',  -- the catalog paper it matched ('' = kept with its own text)
+    source TEXT NOT NULL DEFAULT '',     -- the file or input it came from
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    arxiv_id TEXT PRIMARY KEY,        -- one rating per paper (any version): the latest wins
+    value INTEGER NOT NULL,           -- +1 liked, -1 disliked / not interested
+    label TEXT NOT NULL DEFAULT '',   -- 'up' | 'down' | 'not interested'
+    title TEXT NOT NULL DEFAULT '',
+    rated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS paper_vectors (
+    paper_key TEXT NOT NULL,
+    embedder TEXT NOT NULL,
+    text_sha TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (paper_key, embedder)
+);
+""")
+
+
 # --------------------------------------------------------------------------- the ledger
 def applied(conn: sqlite3.Connection) -> list[str]:
     """Names in the ledger, in the order they were applied ([] when there is no ledger); reads only."""

@@ -110,6 +110,37 @@ class CorpusHealth:
     keyword_index_version: str | None = None
 
 
+@dataclass
+class SeedsAddResult:
+    added: int = 0  # new seeds
+    updated: int = 0  # seeds already there, refreshed
+    matched: list[str] = field(default_factory=list)  # "seed title → paper key (by arXiv id|DOI|title)"
+    unmatched: list[str] = field(default_factory=list)  # seeds kept with their own text
+    problems: list[str] = field(default_factory=list)  # one line per entry skipped: file, entry, why
+    by_source: dict[str, int] = field(default_factory=dict)  # seeds read per file / input kind
+
+
+@dataclass
+class ProfileView:
+    """What drives the ranking (`paperrag profile show`)."""
+
+    seeds: list  # SeedRecord
+    ratings: list  # RatingRecord
+    weights: dict[str, float]  # arxiv id -> the rating's weight today (decay)
+    keywords: list[str]
+    model: str  # the scoring model, in words
+
+    @property
+    def active(self) -> bool:
+        return bool(self.seeds or self.ratings)
+
+
+RATING_VALUES = {"+1": (1, "up"), "1": (1, "up"), "up": (1, "up"), "👍": (1, "up"),
+                 "-1": (-1, "down"), "down": (-1, "down"), "👎": (-1, "down"),
+                 "0": (-1, "not interested"), "not-interested": (-1, "not interested"),
+                 "not interested": (-1, "not interested")}
+
+
 class Library:
     """Every component built once, every use case in one place."""
 
@@ -167,6 +198,19 @@ class Library:
             self._check_home()
             store = opener(self._settings.catalog_path)
             setattr(self._local, name, store)
+            with self._lock:
+                self._opened.append(store)
+        return store
+
+    @property
+    def feedback(self):
+        """This thread's connection to the seeds, ratings and paper vectors (`indexes.feedback.FeedbackStore`)."""
+        store = getattr(self._local, "feedback", None)
+        if store is None:
+            from indexes.feedback import FeedbackStore
+
+            self._check_home()
+            store = self._local.feedback = FeedbackStore(self._settings.catalog_path)
             with self._lock:
                 self._opened.append(store)
         return store
@@ -625,7 +669,10 @@ class Library:
                 plan.notes.append(f"{c.meta.key}: already in the digest of {earlier[c.meta.arxiv_id]}; not analysed again")
                 continue
             keys.append(c.meta.key)
-        keys = keys[: run_settings.digest.max_papers or None]
+        by_key = {c.meta.key: c.meta for c in plan.candidates}
+        ranked = self.rank([by_key[k] for k in keys])  # the feed's order when nothing drives a ranking
+        ranking = {r.key: r for r in ranked}
+        keys = [r.key for r in ranked][: run_settings.digest.max_papers or None]
         writer = self.digest_writer()
         manifest = D.manifest(run_settings, keys, writer)
         out_dir = run_settings.digests_dir / day
@@ -638,7 +685,7 @@ class Library:
         decisions = [(d.paper, d.action.value, d.reason) for d in report.decisions]
         indexed = {d.paper for d in report.decisions if d.action in (Action.KEPT, Action.ALREADY, Action.REPLACED)}
         digest = D.build_digest(run_settings, self.catalog, day, [k for k in keys if k in indexed],
-                                decisions=decisions, empty_reason=D.empty_reason(plan, keys))
+                                decisions=decisions, empty_reason=D.empty_reason(plan, keys), ranking=ranking)
         digest.receipts = receipts
         digest.updates = D.update_records(self.catalog, plan.updates)
         result = D.write_day(run_settings, digest, writer, progress=progress)
@@ -699,12 +746,191 @@ class Library:
         if language and language not in ("zh", "en"):
             raise LibraryError(f"unknown language {language!r}", hint="use zh or en")
         return D.regenerate(self._settings, self.catalog, day, self.digest_writer(), formats=formats,
-                            language=language, progress=progress)
+                            language=language, progress=progress, rank=self.rank)
 
     def digest_writer(self):
         from rag.digest.writer import DigestWriter
 
         return DigestWriter(self)
+
+    # ================================================================== seeds, ratings, ranking, export
+    def seeds_add(self, inputs: Sequence[str]) -> SeedsAddResult:
+        """Seeds from BibTeX / RIS / CSL-JSON exports, PDFs or folders of PDFs, and arXiv ids. Each is matched to
+        a catalog paper by arXiv id, then DOI, then title; its text is its title + abstract (from the file, the
+        PDF, or the catalog). A seed that matches nothing is kept with its own text; malformed entries are
+        skipped with one line each in `problems`."""
+        from ingest.seeds import norm_doi, norm_title, read_seeds
+
+        inputs = [str(i) for i in inputs if str(i).strip()]
+        if not inputs:
+            raise LibraryError("no seeds given: give a .bib, .ris or CSL-JSON .json file, PDFs, a folder or arXiv ids")
+        read, problems = read_seeds(inputs)
+        result = SeedsAddResult(problems=problems)
+        by_doi, by_title = {}, {}
+        for p in self.papers("indexed"):
+            if p.doi:
+                by_doi.setdefault(norm_doi(p.doi), p)
+            by_title.setdefault(norm_title(p.title), p)
+        for seed in read:
+            result.by_source[seed.source] = result.by_source.get(seed.source, 0) + 1
+            paper, how = None, ""
+            if seed.arxiv_id:
+                paper, how = self.catalog.latest_indexed(seed.arxiv_id), "arXiv id"
+            if paper is None and seed.doi:
+                paper, how = by_doi.get(seed.doi), "DOI"
+            if paper is None and seed.title:
+                paper, how = by_title.get(norm_title(seed.title)), "title"
+            title = seed.title or (paper.title if paper else "")
+            abstract = seed.abstract or (paper.abstract if paper else "")
+            arxiv_id = seed.arxiv_id or (paper.arxiv_id if paper else "")
+            ident = (f"arxiv:{arxiv_id}" if arxiv_id else f"doi:{seed.doi}" if seed.doi
+                     else f"title:{norm_title(title)}")
+            new = self.feedback.add_seed(ident=ident, arxiv_id=arxiv_id, doi=seed.doi or (paper.doi if paper else ""),
+                                         title=title, abstract=abstract, paper_key=paper.key if paper else "",
+                                         source=seed.source)
+            result.added += new
+            result.updated += not new
+            label = title or arxiv_id or seed.doi
+            if paper is not None:
+                result.matched.append(f"{label} → {paper.key} (by {how})")
+            else:
+                result.unmatched.append(label + ("" if (title or abstract) else
+                                                 " (not in the library: no text until it is ingested)"))
+        return result
+
+    def seeds(self) -> list:
+        """The seeds (`SeedRecord`), oldest first."""
+        if not self._settings.catalog_path.exists():
+            return []
+        return self.feedback.seeds()
+
+    def rate(self, paper: str, value: str | int | None = None, *, clear: bool = False):
+        """👍 (+1), 👎 (-1) or "not interested" (0, counted as 👎) on a paper of the library; the latest rating of a
+        paper replaces the earlier one. `clear` removes it. Returns the RatingRecord (None when cleared)."""
+        keys = self.resolve_keys(paper)
+        record = self.catalog.get_paper(keys[-1])
+        arxiv_id = record.arxiv_id if record else paper
+        if clear:
+            if not self.feedback.clear_rating(arxiv_id):
+                raise LibraryError(f"{paper} has no rating to clear")
+            return None
+        spelled = str(value).strip().lower() if value is not None else ""
+        if spelled not in RATING_VALUES:
+            raise LibraryError(f"a rating is +1 (👍), -1 (👎) or 0 (not interested), got {value!r}",
+                               hint="or --clear to remove the rating")
+        v, label = RATING_VALUES[spelled]
+        self.feedback.rate(arxiv_id, v, label, record.title if record else "")
+        return next(r for r in self.feedback.ratings() if r.arxiv_id == arxiv_id)
+
+    def ratings(self, value: int | None = None) -> list:
+        if not self._settings.catalog_path.exists():
+            return []
+        return self.feedback.ratings(value)
+
+    def profile(self) -> ProfileView:
+        from rag import rank as R
+
+        half = self._settings.digest.rating_half_life_days
+        ratings = self.ratings()
+        model = "\n\n".join((R.__doc__ or "").split("\n\n")[1:4]).strip()
+        return ProfileView(self.seeds(), ratings, {r.arxiv_id: R.decay(r.rated_at, half) for r in ratings},
+                           list(self._settings.sources.keywords), model)
+
+    def profile_reset(self, *, seeds: bool = True, ratings: bool = True) -> tuple[int, int]:
+        """Forget the seeds and/or the ratings; (seeds removed, ratings removed)."""
+        if not self._settings.catalog_path.exists():
+            return 0, 0
+        return (self.feedback.clear_seeds() if seeds else 0), (self.feedback.clear_ratings() if ratings else 0)
+
+    def ranking_profile(self):
+        """The `rag.rank.Profile` of the seeds and ratings (anchors with their text, weight, categories)."""
+        from rag import rank as R
+
+        profile = R.Profile()
+        if not self._settings.catalog_path.exists():
+            return profile
+        cat = self.catalog
+        for s in self.feedback.seeds():
+            paper = cat.get_paper(s.paper_key) if s.paper_key else None
+            if paper is None and s.arxiv_id:
+                paper = cat.latest_indexed(s.arxiv_id)  # ingested since the seed was added
+            title = s.title or (paper.title if paper else "")
+            text = R.paper_text(title, s.abstract or (paper.abstract if paper else ""))
+            if not text:
+                continue  # an arXiv id not in the library: nothing to compare with yet
+            profile.positives.append(R.Anchor("seed", title or s.arxiv_id, f"seed:{s.ident}", text,
+                                              categories=list(paper.categories) if paper else []))
+        half = self._settings.digest.rating_half_life_days
+        for r in self.feedback.ratings():
+            paper = cat.latest_indexed(r.arxiv_id) or next(iter(cat.versions_of(r.arxiv_id)[-1:]), None)
+            if paper is None:
+                continue
+            a = R.Anchor("👍" if r.value > 0 else "👎", paper.title, paper.key, R.paper_text(paper.title, paper.abstract),
+                         R.decay(r.rated_at, half), list(paper.categories), r.label, r.rated_at)
+            (profile.positives if r.value > 0 else profile.negatives).append(a)
+        return profile
+
+    def rank(self, papers: Sequence) -> list:
+        """The papers (PaperMeta / PaperRecord, or keys) best first for this person, each with a score and a reason
+        (`rag.rank.Ranked`); with no seeds and no ratings, the given order and no scores. No LLM call."""
+        from ingest.filters import KeywordFilter
+        from rag import rank as R
+
+        metas = []
+        for p in papers:
+            if isinstance(p, str):
+                rec = self.catalog.get_paper(p)
+                if rec is None:
+                    raise LibraryError(f"no paper {p} in the library")
+                p = rec
+            metas.append(p.meta if hasattr(p, "meta") else p)
+        profile = self.ranking_profile()
+        if not profile.active:
+            return [R.Ranked(m.key) for m in metas]
+        kw = KeywordFilter.from_settings(self._settings.sources)
+        d = self._settings.digest
+        return R.rank(metas, profile, R.PaperVectors(self.feedback, self.embedder),
+                      keyword_match=lambda m: kw.decide(m).matched, must_read=d.must_read,
+                      must_read_min=d.must_read_min)
+
+    def export(self, fmt: str = "bibtex", *, ids: Sequence[str] = (), digest: str | None = None,
+               rated: int | None = None) -> str:
+        """The selected papers as BibTeX, RIS or CSL-JSON text (ids, a digest day's papers, or the rated ones);
+        an empty selection is one LibraryError."""
+        from rag import export as X
+
+        if fmt not in X.FORMATS:
+            raise LibraryError(f"unknown export format {fmt!r}", hint="use " + ", ".join(X.FORMATS))
+        records, seen = [], set()
+
+        def take(rec) -> None:
+            if rec is not None and rec.key not in seen:
+                seen.add(rec.key)
+                records.append(rec)
+
+        for i in ids:
+            keys = self.resolve_keys(i)
+            take(self.catalog.get_paper(keys[-1]))
+        if digest:
+            try:
+                date_cls.fromisoformat(digest)
+            except ValueError:
+                raise LibraryError(f"--digest must be a day YYYY-MM-DD, got {digest!r}") from None
+            manifest = self._settings.digests_dir / digest / "manifest.json"
+            keys = json.loads(manifest.read_text()).get("papers", []) if manifest.exists() else []
+            keys = keys or [p.key for p in self.catalog.papers_announced(digest)]
+            for k in keys:
+                take(self.catalog.get_paper(k))
+        if rated is not None:
+            for r in self.ratings(1 if rated > 0 else -1):
+                take(self.catalog.latest_indexed(r.arxiv_id) or next(iter(self.catalog.versions_of(r.arxiv_id)[-1:]),
+                                                                     None))
+        if not records:
+            what = ("the given ids" if ids else f"the digest of {digest}" if digest else
+                    ("the papers rated " + ("+1" if (rated or 0) > 0 else "-1")) if rated is not None else "")
+            raise LibraryError(f"nothing to export: {what or 'no selection'} has no papers in the library",
+                               hint="select papers with --ids, --digest DATE or --rated +1")
+        return X.export([r.meta for r in records], fmt)
 
     # ================================================================== models and backends
     def doctor(self, *, measure: bool = True) -> DoctorReport:

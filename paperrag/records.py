@@ -185,3 +185,34 @@ class DecisionRecord:
     reason: str
     title: str = ""
     ts: str = ""
+
+
+@dataclass
+class SeedRecord:
+    """A row of `seeds`: one paper of the reading list that drives the ranking (`paperrag seeds add`)."""
+
+    id: int
+    ident: str  # arxiv:<id> | doi:<doi> | title:<normalised title>: what makes two seeds the same
+    arxiv_id: str = ""
+    doi: str = ""
+    title: str = ""
+    abstract: str = ""
+    paper_key: str = ""  # the catalog paper it matched ("" = kept with its own text)
+    source: str = ""  # the file or input it came from
+    added_at: str = ""
+
+    @property
+    def text(self) -> str:
+        """What is embedded for it: title + abstract."""
+        return f"{self.title}. {self.abstract}".strip(". ") if self.abstract else self.title
+
+
+@dataclass
+class RatingRecord:
+    """A row of `ratings`: a person's 👍 (+1) or 👎 / not interested (-1) on a paper; the latest wins."""
+
+    arxiv_id: str
+    value: int  # +1 or -1
+    label: str = ""  # "up" | "down" | "not interested"
+    title: str = ""
+    rated_at: str = ""  # ISO UTC

@@ -174,6 +174,10 @@ class DigestSettings(Section):
     map_max_tokens: int = Field(256, description="output cap of the notes of one map call")
     max_map_parts: int = Field(12, description="map calls per paper at most (0 = no limit); later parts are skipped")
     summary_max_tokens: int = Field(900, description="output cap of the executive summary")
+    must_read: int = Field(3, description="top papers of a ranked day labelled 'must read' (needs seeds or ratings)")
+    must_read_min: float = Field(0.45, description="the least relevance score a 'must read' paper has")
+    rating_half_life_days: float = Field(
+        90.0, description="a 👍/👎 counts half as much in the ranking after this many days (0 = never fades)")
 
 
 class UISettings(Section):

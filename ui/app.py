@@ -423,9 +423,19 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
                                      choices=[], allow_custom_value=True, elem_id="paperrag-delete-pick")
                 delete = gr.Button("Delete from the library", variant="stop", elem_id="paperrag-delete")
                 deleted = gr.Markdown()
+                gr.Markdown("### Rate a paper (ranks your digests)")
+                rate_pick = gr.Dropdown(label="Paper", choices=[], allow_custom_value=True,
+                                        elem_id="paperrag-rate-pick")
+                with gr.Row():
+                    thumbs_up = gr.Button("👍", size="sm", elem_id="paperrag-rate-up")
+                    thumbs_down = gr.Button("👎", size="sm", elem_id="paperrag-rate-down")
+                    not_interested = gr.Button("Not interested", size="sm", elem_id="paperrag-rate-0")
+                    unrate = gr.Button("Clear rating", size="sm", elem_id="paperrag-rate-clear")
+                rated = gr.Markdown(elem_id="paperrag-rate-result")
                 gr.Markdown("### Recent runs")
                 runs = gr.Markdown(elem_id="paperrag-runs")
         paper_dropdowns.append(victim)
+        paper_dropdowns.append(rate_pick)
         choice_outputs = choice_outputs()
 
         def listing(q, st):
@@ -464,6 +474,11 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
             gr.Info(f"deleted {', '.join(removed)}")
             return f"✓ deleted {', '.join(removed)}", *listing(q, st), *refresh_choices()
 
+        for button, value, name in ((thumbs_up, "+1", "rate_up"), (thumbs_down, "-1", "rate_down"),
+                                    (not_interested, "0", "rate_not_interested"), (unrate, None, "rate_clear")):
+            button.click(friendly(lambda key, v=value: rate_markdown(ctx.lib, key, v)), [rate_pick], [rated],
+                         api_name=name)
+
         lists = [counts, table, runs]
         query.submit(listing, [query, status], lists, api_name="library")
         status.change(listing, [query, status], lists, api_visibility="private", api_name="library_status")
@@ -475,6 +490,19 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
                      concurrency_limit=INGEST_CONCURRENCY, concurrency_id="ingest", api_name="delete_paper",
                      js="(key, q, st) => [key && confirm('Delete ' + key + ' from the library? Its vectors and "
                         "chunks are removed (the cached PDF stays).') ? key : '', q, st]")
+
+
+def rate_markdown(lib: Library, key: str, value: str | None) -> str:
+    """👍 / 👎 / not interested / clear on a paper (through `Library.rate`), and what it did, in one line."""
+    key = (key or "").strip()
+    if not key:
+        return "Pick a paper to rate."
+    record = lib.rate(key, value, clear=value is None)
+    if record is None:
+        return f"✓ rating of {key} cleared"
+    mark = {"up": "👍", "down": "👎"}.get(record.label, "not interested")
+    return f"✓ {record.arxiv_id} rated {mark}: later digests rank papers like it " + (
+        "higher" if record.value > 0 else "lower")
 
 
 # ------------------------------------------------------------------------------------------- Status

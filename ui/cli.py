@@ -38,6 +38,10 @@ app.add_typer(config_app, name="config")
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer(help="Evaluate retrieval and answers on standard data sets.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+seeds_app = typer.Typer(help="The reading list that drives the ranking of your digest.", no_args_is_help=True)
+app.add_typer(seeds_app, name="seeds")
+profile_app = typer.Typer(help="What drives the ranking: seeds and ratings.", no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -497,6 +501,112 @@ def doctor(
 
 
 # --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- seeds, ratings, profile, export
+@seeds_app.command("add")
+def seeds_add(
+    inputs: Annotated[list[str], typer.Argument(help="BibTeX (.bib), RIS (.ris), Zotero CSL-JSON (.json) exports, "
+                                                   "PDFs or folders of PDFs, arXiv ids.")],
+) -> None:
+    """Add seeds: papers like the ones you want first. Malformed entries are skipped with a line each."""
+    r = _lib().seeds_add(inputs)
+    for line in r.problems:
+        err_console.print(f"skipped: {line}", highlight=False, markup=False)
+    for src, n in r.by_source.items():
+        console.print(f"{src}: {n} seed(s) read", highlight=False, markup=False)
+    for line in r.matched:
+        console.print(f"  matched {line}", highlight=False, markup=False)
+    for line in r.unmatched:
+        console.print(f"  kept with its own text: {line}", highlight=False, markup=False)
+    console.print(f"{r.added} seed(s) added, {r.updated} updated, {len(r.matched)} matched in the library, "
+                  f"{len(r.problems)} skipped", highlight=False, markup=False)
+
+
+@seeds_app.command("list")
+def seeds_list() -> None:
+    """The seeds, oldest first."""
+    seeds = _lib().seeds()
+    if not seeds:
+        console.print("no seeds yet: `paperrag seeds add refs.bib` (or .ris, CSL-JSON, PDFs, arXiv ids)")
+        return
+    for s in seeds:
+        where = s.paper_key or "not in the library"
+        console.print(f"{s.id:>4}  {s.title or s.arxiv_id or s.doi}  [{where}; from {s.source}]",
+                      highlight=False, markup=False)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def rate(
+    paper: Annotated[str, typer.Argument(help="arXiv id or paper key.")],
+    value: Annotated[Optional[str], typer.Argument(help="+1 (👍), -1 (👎) or 0 (not interested, counts as 👎).")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the rating of this paper.")] = False,
+) -> None:
+    """Rate a paper: the latest rating of a paper wins; the ranking of later digests follows."""
+    lib = _lib()
+    if value is None and not clear:
+        raise CliError("give a rating (+1, -1 or 0) or --clear")
+    r = lib.rate(paper, value, clear=clear)
+    if r is None:
+        console.print(f"rating of {paper} cleared", highlight=False, markup=False)
+    else:
+        mark = {"up": "👍", "down": "👎"}.get(r.label, "not interested")
+        console.print(f"{r.arxiv_id}: {mark} ({r.value:+d}) {r.title}", highlight=False, markup=False)
+
+
+@profile_app.command("show")
+def profile_show() -> None:
+    """What drives the ranking: the scoring model, the seeds, the ratings with their weight today."""
+    p = _lib().profile()
+    console.print(p.model, highlight=False, markup=False)
+    console.print(f"\nkeywords (prior): {', '.join(p.keywords) or '—'}", highlight=False, markup=False)
+    console.print(f"seeds: {len(p.seeds)}", highlight=False, markup=False)
+    for s in p.seeds:
+        console.print(f"  {s.title or s.arxiv_id or s.doi}  [{s.paper_key or 'own text'}]", highlight=False, markup=False)
+    console.print(f"ratings: {len(p.ratings)}", highlight=False, markup=False)
+    for r in p.ratings:
+        mark = {"up": "👍", "down": "👎"}.get(r.label, "not interested")
+        console.print(f"  {mark} {r.arxiv_id} {r.title}  (rated {r.rated_at}, weight {p.weights[r.arxiv_id]:.2f})",
+                      highlight=False, markup=False)
+    if not p.active:
+        console.print("no seeds and no ratings: digests keep the feed's order", highlight=False, markup=False)
+
+
+@profile_app.command("reset")
+def profile_reset(
+    seeds: Annotated[bool, typer.Option("--seeds/--no-seeds", help="Forget the seeds.")] = True,
+    ratings: Annotated[bool, typer.Option("--ratings/--no-ratings", help="Forget the ratings.")] = True,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget the seeds and/or ratings: digests go back to the feed's order."""
+    if not yes and not typer.confirm("Forget " + " and ".join(w for w, on in (("the seeds", seeds),
+                                                                          ("the ratings", ratings)) if on) + "?"):
+        raise typer.Exit(1)
+    n_seeds, n_ratings = _lib().profile_reset(seeds=seeds, ratings=ratings)
+    console.print(f"removed {n_seeds} seed(s) and {n_ratings} rating(s)", highlight=False, markup=False)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="bibtex, ris or csljson.")] = "bibtex",
+    ids: Annotated[Optional[list[str]], typer.Option("--ids", help="arXiv ids or paper keys (repeat, or comma-separated).")] = None,
+    digest: Annotated[Optional[str], typer.Option("--digest", help="The papers of a digest day YYYY-MM-DD.")] = None,
+    rated: Annotated[Optional[str], typer.Option("--rated", help="+1: the papers you liked; -1: the others.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file (default: stdout).")] = None,
+) -> None:
+    """Your papers out to Zotero / BibTeX: arXiv BibTeX (eprint, archivePrefix, primaryClass), RIS or CSL-JSON."""
+    id_list = [i for v in ids or [] for i in v.replace(",", " ").split()]
+    rated_value = None
+    if rated is not None:
+        if rated.strip() not in ("+1", "1", "-1"):
+            raise CliError(f"--rated is +1 or -1, got {rated!r}")
+        rated_value = -1 if rated.strip() == "-1" else 1
+    text = _lib().export(fmt, ids=id_list, digest=digest, rated=rated_value)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}", highlight=False, markup=False)
+
+
 def main() -> None:
     """Console entry point: every known failure is one line on stderr and exit code 1."""
     def fail(message: str) -> None:

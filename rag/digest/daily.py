@@ -45,7 +45,9 @@ def empty_digest(settings, day: str) -> Digest:
 
 
 def build_digest(settings, catalog: Catalog, day: str, keys: list[str], *, decisions=(), empty_reason: str = "",
-                 language: str | None = None) -> Digest:
+                 language: str | None = None, ranking=None) -> Digest:
+    """The day's digest of `keys` in their order; `ranking` ({key: rag.rank.Ranked}) adds score, reason and the
+    "must read" label to each entry."""
     from ingest.filters import KeywordFilter
 
     keyword_filter = KeywordFilter.from_settings(settings.sources)
@@ -59,6 +61,10 @@ def build_digest(settings, catalog: Catalog, day: str, keys: list[str], *, decis
         digest.papers.append(PaperEntry(
             n=len(digest.papers) + 1, meta=meta, matched_keywords=keyword_filter.decide(meta).matched,
             fulltext=row.fulltext, key_findings=key_findings(meta.abstract)))
+        ranked = (ranking or {}).get(key)
+        if ranked is not None and ranked.score is not None:
+            entry = digest.papers[-1]
+            entry.score, entry.reason, entry.must_read = ranked.score, ranked.reason, ranked.must_read
     return digest
 
 
@@ -103,8 +109,9 @@ def write_day(settings, digest: Digest, writer: DigestWriter, *, formats=None,
 
 
 def regenerate(settings, catalog: Catalog, day: str, writer: DigestWriter, *, formats=None,
-               language: str | None = None, progress: ProgressSink | None = None) -> DailyResult:
-    """`paperrag digest`: the digest of a day from what is stored (cache hits make it instant)."""
+               language: str | None = None, progress: ProgressSink | None = None, rank=None) -> DailyResult:
+    """`paperrag digest`: the digest of a day from what is stored (cache hits make it instant). `rank`: the
+    Library's ranking (keys → rag.rank.Ranked list, best first); the day is ordered by it."""
     manifest_path = settings.digests_dir / day / "manifest.json"
     keys = [p.key for p in catalog.papers_announced(day)]
     decisions = []
@@ -114,8 +121,12 @@ def regenerate(settings, catalog: Catalog, day: str, writer: DigestWriter, *, fo
     if not keys:
         raise LibraryError(f"no indexed papers announced on {day}",
                            hint="run `paperrag daily` (or ingest that day) first")
+    ranking = None
+    if rank is not None:
+        ranked = rank(keys)
+        keys, ranking = [r.key for r in ranked], {r.key: r for r in ranked}
     digest = build_digest(settings, catalog, day, keys[: settings.digest.max_papers or None], decisions=decisions,
-                          language=language)
+                          language=language, ranking=ranking)
     return write_day(settings, digest, writer, formats=formats, progress=progress)
 
 

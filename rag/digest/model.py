@@ -32,6 +32,9 @@ class PaperEntry:
     abstract_translated: str = ""
     analysis: Analysis | None = None
     key_findings: list[str] = field(default_factory=list)
+    score: float | None = None  # relevance to the reader's seeds and ratings (rag/rank.py); None: not ranked
+    reason: str = ""  # why it ranks where it does, in words
+    must_read: bool = False  # one of the top-ranked papers of the day
 
     @property
     def anchor(self) -> str:

@@ -73,6 +73,8 @@ LABELS: dict[str, dict[str, str]] = {
         "arxiv_link": "arXiv链接",
         "code": "代码链接",
         "matched": "匹配关键词",
+        "relevance": "相关度",
+        "must_read": "必读",
         "abstract": "原文摘要",
         "ai_full text": "AI分析（基于论文正文）",
         "ai_abstract only": "AI分析（基于摘要）",
@@ -113,6 +115,8 @@ LABELS: dict[str, dict[str, str]] = {
         "arxiv_link": "arXiv",
         "code": "Code",
         "matched": "Matched keywords",
+        "relevance": "Relevance",
+        "must_read": "must read",
         "abstract": "Abstract",
         "ai_full text": "AI Analysis (based on the full text)",
         "ai_abstract only": "AI Analysis (based on the abstract only)",
@@ -419,6 +423,7 @@ class _PaperView:
     basis: str = ""
     reason: str = ""
     plain_title: str = ""
+    relevance: MD = MD("")  # monitor: "0.71 · **must read** · close to “Seed” (0.71); keyword 'x'" when ranked
 
 
 def _is_arxiv(meta) -> bool:
@@ -457,6 +462,18 @@ def _safe_anchor(anchor: str, used: set[str]) -> str:
         a, i = f"{base}-{i}", i + 1
     used.add(a)
     return a
+
+
+def _relevance(p: PaperEntry, L: dict) -> MD:
+    """Score, "must read" and the reason of a ranked paper ("" when the day was not ranked)."""
+    if p.score is None:
+        return MD("")
+    parts = [MD(f"{p.score:.2f}")]
+    if p.must_read:
+        parts.append(MD(f"**{L['must_read']}**"))
+    if p.reason:
+        parts.append(md_inline(p.reason))
+    return MD(" · ".join(parts))
 
 
 def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperView:
@@ -530,6 +547,7 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
         paper_links=MD(" · ".join(plinks) or "—"),
         code_links=MD(code_md),
         matched=md_inline(", ".join(_plain(k) for k in p.matched_keywords if _plain(k)) or L["none"]),
+        relevance=_relevance(p, L),
         cell_title=cell_title,
         cell_author=md_cell(short),
         cell_pdf=MD(f"[PDF]({pdf_safe})") if pdf_safe else MD("—"),
