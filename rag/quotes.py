@@ -1,0 +1,249 @@
+"""Quotes: the unit of evidence. A quote is (paper, page, a verbatim sentence of the parsed text of that page).
+
+The model never types a quote, a page or a citation label. Code numbers candidate sentences taken from the stored
+chunks, the model points at numbers, and code attaches the quotes. Every quote shown anywhere has been checked by
+`PageTexts.verify`: its text, normalised the way the parser normalises (NFKC, soft hyphens and line breaks gone,
+whitespace collapsed), is a substring of the parsed text of the cited page. A sentence the model writes is a claim
+of the paper only when its numbers (and its acronym-like names) are in its quotes: `unbacked`.
+
+    texts = PageTexts(parts.catalog, parts.pdf_cache)
+    cands = candidates(passages, texts)                   # numbered sentences, each with its page
+    q = cands[2].quote                                    # Quote(paper_key, arxiv_id, version, page, text, title)
+    assert texts.verify(q)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from paperrag.text import chunk_body, split_sentences
+
+log = logging.getLogger(__name__)
+
+MIN_QUOTE_WORDS = 4  # "Model F1" or "Results." is not evidence of anything
+MAX_QUOTE_CHARS = 600  # a run-on "sentence" (a table flattened into text) is cut at a word boundary
+
+
+def normalise(text: str) -> str:
+    """The comparison form of parsed text: NFKC, no soft hyphens or zero-width characters, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = text.replace("\u00ad", "").replace("\u200b", "").replace("\ufeff", "")
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Quote:
+    paper_key: str  # arxiv id + version, the catalog key
+    arxiv_id: str
+    version: int
+    page: int  # 1-based page of the PDF (abstract-only papers: 1, the abstract)
+    text: str  # verbatim sentence of the parsed page text
+    title: str = ""
+    abstract_only: bool = False
+
+    @property
+    def label(self) -> str:
+        """`[1706.03762 p.6]`; `[1706.03762 abstract]` for a paper whose PDF was not read."""
+        return f"[{self.arxiv_id} abstract]" if self.abstract_only else f"[{self.arxiv_id} p.{self.page}]"
+
+    @property
+    def page_label(self) -> str:
+        return "abstract" if self.abstract_only else f"p.{self.page}"
+
+    def pdf_url(self) -> str:
+        """The page of the PDF on arXiv ("" for a local PDF, which has no public address)."""
+        if self.arxiv_id.startswith("local:"):
+            return ""
+        if self.abstract_only:
+            return f"https://arxiv.org/abs/{self.arxiv_id}v{self.version}"
+        return f"https://arxiv.org/pdf/{self.arxiv_id}v{self.version}#page={self.page}"
+
+    def to_dict(self) -> dict:
+        return {"arxiv_id": self.arxiv_id, "version": self.version, "page": self.page, "quote": self.text,
+                "title": self.title, "abstract_only": self.abstract_only}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A numbered sentence offered to the model (n is 1-based, as the prompt shows it)."""
+
+    n: int
+    quote: Quote
+    section: str = ""
+    chunk_id: str = ""
+    score: float = 0.0
+
+
+class PageTexts:
+    """The parsed text of each page of a paper, read from its cached PDF once (an LRU of recent papers).
+
+    A paper without a PDF (abstract only) has one "page": its abstract. When the PDF is gone from the cache the
+    stored chunks stand in for the pages they cover (what was indexed is still what was parsed)."""
+
+    def __init__(self, catalog, pdf_cache, *, max_papers: int = 64):
+        self.catalog = catalog
+        self.pdf_cache = pdf_cache
+        self.max_papers = max_papers
+        self._cache: OrderedDict[str, dict[int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def pages(self, paper_key: str) -> dict[int, str]:
+        """{page: normalised parsed text} of `paper_key` ({} for an unknown paper)."""
+        with self._lock:
+            if paper_key in self._cache:
+                self._cache.move_to_end(paper_key)
+                return self._cache[paper_key]
+        pages = self._read(paper_key)
+        with self._lock:
+            self._cache[paper_key] = pages
+            while len(self._cache) > self.max_papers:
+                self._cache.popitem(last=False)
+        return pages
+
+    def _read(self, paper_key: str) -> dict[int, str]:
+        paper = self.catalog.get_paper(paper_key)
+        if paper is None:
+            return {}
+        if not paper.fulltext or not paper.content_sha256:
+            return {1: normalise(paper.abstract)}
+        path = self.pdf_cache.path_for(paper.content_sha256) if self.pdf_cache is not None else None
+        if path is not None and path.is_file():
+            from ingest.pdf_parse import PdfError, parse_pdf
+
+            try:
+                parsed = parse_pdf(path)
+                out: dict[int, list[str]] = {}
+                for b in parsed.blocks:
+                    out.setdefault(b.page, []).append(b.text)
+                return {p: normalise("\n".join(t)) for p, t in out.items()}
+            except PdfError as exc:
+                log.warning("%s: page texts from the stored chunks (%s)", paper_key, exc)
+        return self._from_chunks(paper_key)
+
+    def _from_chunks(self, paper_key: str) -> dict[int, str]:
+        out: dict[int, list[str]] = {}
+        for c in self.catalog.chunks_of(paper_key):
+            for p in range(c.page_start, max(c.page_start, c.page_end) + 1):
+                out.setdefault(p, []).append(chunk_body(c.text))
+        return {p: normalise("\n".join(t)) for p, t in out.items()}
+
+    def locate(self, paper_key: str, sentence: str, pages: Iterable[int] = ()) -> int | None:
+        """The page whose parsed text holds `sentence` (searching `pages` first, then every page), else None."""
+        needle = normalise(sentence)
+        if not needle:
+            return None
+        texts = self.pages(paper_key)
+        tried = []
+        for p in list(pages) + sorted(texts):
+            if p in tried or p not in texts:
+                continue
+            tried.append(p)
+            if needle in texts[p]:
+                return p
+        return None
+
+    def verify(self, quote: Quote) -> bool:
+        """The quote is verbatim (after normalisation) on the page it cites."""
+        needle = normalise(quote.text)
+        return bool(needle) and needle in self.pages(quote.paper_key).get(quote.page, "")
+
+
+def _trim(sentence: str) -> str:
+    if len(sentence) <= MAX_QUOTE_CHARS:
+        return sentence
+    cut = sentence[:MAX_QUOTE_CHARS].rsplit(" ", 1)[0]
+    return cut
+
+
+def passage_sentences(passage, texts: PageTexts, *, min_words: int = MIN_QUOTE_WORDS) -> list[Quote]:
+    """The verified quotes of one retrieved passage (a `Passage` or anything with its fields), in text order."""
+    abstract_only = False
+    paper = texts.catalog.get_paper(passage.paper_key)
+    if paper is not None:
+        abstract_only = not paper.fulltext
+    out = []
+    pages = range(passage.page_start, max(passage.page_start, passage.page_end) + 1)
+    for s in split_sentences(chunk_body(passage.text), min_words=min_words):
+        s = _trim(s)
+        page = texts.locate(passage.paper_key, s, pages)
+        if page is None:  # the chunker joined text across a block boundary the page text keeps apart
+            continue
+        out.append(Quote(passage.paper_key, passage.arxiv_id, passage.version, page, s, passage.title,
+                         abstract_only))
+    return out
+
+
+def candidates(passages: Sequence, texts: PageTexts, *, limit: int | None = None,
+               scores: Sequence[float] | None = None) -> list[Candidate]:
+    """Numbered candidate sentences from `passages` (deduplicated, verified), best passages first.
+
+    `scores`, when given, is one score per sentence in the order the sentences come out of the passages, and
+    the best `limit` are kept (still numbered in reading order, grouped by passage)."""
+    seen: set[tuple[str, str]] = set()
+    flat: list[tuple[Quote, object]] = []
+    for p in passages:
+        for q in passage_sentences(p, texts):
+            k = (q.paper_key, normalise(q.text))
+            if k in seen:
+                continue
+            seen.add(k)
+            flat.append((q, p))
+    keep = list(range(len(flat)))
+    if scores is not None and limit is not None and len(flat) > limit:
+        ranked = sorted(range(len(flat)), key=lambda i: -scores[i])[:limit]
+        keep = sorted(ranked)
+    elif limit is not None:
+        keep = keep[:limit]
+    return [Candidate(i + 1, flat[j][0], getattr(flat[j][1], "section", ""), getattr(flat[j][1], "chunk_id", ""),
+                      float(scores[j]) if scores is not None else 0.0) for i, j in enumerate(keep)]
+
+
+# ------------------------------------------------------------------------------------------------ backing
+_NUM = re.compile(r"(?<![\w.])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
+_CITE = re.compile(r"\[[^\]]*\]")
+_NAME = re.compile(r"\b(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9\-]*|[A-Z]{2,}[a-z]?)\b")
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers of a text, normalised ("4,500" → "4500", "−1" → "1"); citation brackets are not numbers."""
+    text = _CITE.sub(" ", unicodedata.normalize("NFKC", text or ""))
+    out = set()
+    for m in _NUM.finditer(text):
+        n = m.group(0).replace(",", "").replace("−", "-").lstrip("+-")
+        out.add(n)
+        if "." in n:
+            out.add(n.rstrip("0").rstrip(".") or "0")
+    return out
+
+
+def names(text: str) -> set[str]:
+    """Acronym-like names (BLEU, GPT-3, ResNet, WMT): the entities a sentence must not invent."""
+    text = _CITE.sub(" ", unicodedata.normalize("NFKC", text or ""))
+    return {m.group(0).lower() for m in _NAME.finditer(text)}
+
+
+def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[str]:
+    """The numbers and names of `sentence` found in none of its quotes (nor in `also`, e.g. the question)."""
+    if not sentence.strip():
+        return []
+    have = " ".join(normalise(q.text) for q in quotes) + " " + normalise(also)
+    have_nums = numbers(have)
+    have_low = have.lower()
+    missing = [n for n in sorted(numbers(sentence)) if n not in have_nums
+               and (n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums]
+    missing += [n for n in sorted(names(sentence)) if n not in have_low]
+    return missing
+
+
+def page_citations(quotes: Sequence[Quote]) -> str:
+    """`[p.3, p.6]` for one paper's quotes (pages in order, each once); `[abstract]` when that is all there is."""
+    pages = sorted({q.page for q in quotes if not q.abstract_only})
+    if not pages:
+        return "[abstract]" if quotes else ""
+    return "[" + ", ".join(f"p.{p}" for p in pages) + "]"
