@@ -161,6 +161,9 @@ class AskSettings(Section):
         "(all-MiniLM-L6-v2: unrelated questions score ~0.05-0.13, answerable ones from ~0.13 up)"
     )
     max_question_chars: int = Field(4000, description="longer questions are cut to this length (with a note)")
+    sentences: int = Field(12, ge=1, description="candidate sentences (closest to the question, from the passages) "
+                           "the model may cite; the answer's claims must be in the sentences it cites")
+    answer_max_tokens: int = Field(200, ge=16, description="output cap of one answer (1-3 short sentences)")
 
 
 class DigestSettings(Section):

@@ -2,9 +2,9 @@
 
     asker = Asker(settings)
     stream = asker.stream("How does PaSa train its crawler?", filters=SearchFilters(categories=("cs.IR",)))
-    for piece in stream:            # answer text with citations already resolved to [id §sec p.N]
+    for piece in stream:            # checked sentences, each citing its quotes as [id p.N]
         print(piece, end="")
-    result = stream.result          # AskResult: evidence, cited sources, abstained / unsupported flags
+    result = stream.result          # AskResult: candidates, checked sentences with their quotes, abstained
 
 Flow: (follow-up → standalone question) → (non-English → English search query) → two-stage hybrid retrieval
 → relevance gate (abstain without the LLM when nothing is close) → numbered passages within the context
@@ -22,12 +22,12 @@ import numpy as np
 
 from paperrag.components import Components
 from paperrag.errors import PaperragError
-from paperrag.text import chunk_body
 from rag.budget import estimate_tokens, fit, prompt_budget
-from rag.citations import StreamingResolver, abs_url, citation_label, pdf_url, resolve
 from rag.gated import OnError, Rejection, accept, generate_gated
+from rag.grounding import GroundedSentence, ground, pop_sentences
 from rag.llm.base import ChatResult, ChatStream, ContextOverflow, LLMError
 from rag.prompts import load_prompt
+from rag.quotes import Candidate, PageTexts, Quote, normalise, passage_quotes
 from rag.retrieval.filters import SearchFilters
 from rag.retrieval.retriever import Passage
 
@@ -37,12 +37,8 @@ ABSTAIN = {
     "en": "The indexed papers do not say {what}.",
     "zh": "已收录的论文没有提到{what}。",
 }
-UNSUPPORTED_NOTE = {
-    "en": "Note: this answer cites none of the retrieved passages, so it may come from the model's general "
-    "knowledge rather than the indexed papers.",
-    "zh": "注意：此回答没有引用任何检索到的段落，可能来自模型自身的知识，而非已收录的论文。",
-}
-RELATIVE_SCORE_FLOOR = 0.5  # passages scoring under half the best one are dropped before the prompt
+RELATIVE_SCORE_FLOOR = 0.5  # passages scoring under half the best one are dropped before the prompt …
+MIN_PASSAGES = 4  # … but never below this many: the floor must not starve an answerable question
 
 
 class AskError(PaperragError, ValueError):
@@ -63,61 +59,68 @@ class AskResult:
     answer: str = ""
     raw: str = ""
     evidence: list[Passage] = field(default_factory=list)
-    cited: list[int] = field(default_factory=list)
-    invalid_citations: list[str] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)  # the numbered sentences the model saw
+    sentences: list[GroundedSentence] = field(default_factory=list)  # every sentence it wrote, checked
     abstained: bool = False
-    unsupported: bool = False
     notes: list[str] = field(default_factory=list)
     llm: ChatResult | None = None
 
     @property
-    def unsupported_note(self) -> str:
-        """The warning shown under an answer that cites nothing ("" when it cites something)."""
-        return UNSUPPORTED_NOTE.get(self.language, UNSUPPORTED_NOTE["en"]) if self.unsupported else ""
+    def published(self) -> list[GroundedSentence]:
+        """The answer's sentences that stand on their quotes (what the reader sees)."""
+        return [s for s in self.sentences if s.published and not s.refusal]
+
+    @property
+    def rejected(self) -> list[GroundedSentence]:
+        return [s for s in self.sentences if not s.published]
+
+    @property
+    def quotes(self) -> list[Quote]:
+        """The cited quotes, each once, in the order the answer first cites them."""
+        return list(dict.fromkeys(q for s in self.published for q in s.quotes))
 
     def to_dict(self) -> dict:
         """What `paperrag ask --json` prints."""
         return {"answer": self.answer, "language": self.language, "abstained": self.abstained,
-                "unsupported": self.unsupported, "search_query": self.search_query, "sources": self.sources(),
-                "notes": self.notes}
+                "sentences": [s.to_dict() for s in self.published],
+                "rejected": [{"text": s.text, "problem": s.problem} for s in self.rejected],
+                "search_query": self.search_query, "sources": self.sources(), "notes": self.notes}
 
     def sources(self) -> list[dict]:
-        """Only the sources the answer cites, in citation order."""
+        """The cited quotes, verbatim, with their pages, in citation order."""
         out = []
-        for n in self.cited:
-            p = self.evidence[n - 1]
+        for n, q in enumerate(self.quotes, 1):
+            section = next((c.section for c in self.candidates if c.quote == q), "")
             out.append({
-                "n": n, "label": citation_label(p), "arxiv_id": p.arxiv_id, "version": p.version,
-                "title": p.title, "section": p.section, "pages": [p.page_start, p.page_end],
-                "abs_url": abs_url(p), "pdf_url": pdf_url(p), "evidence": chunk_body(p.text),
+                "n": n, "label": q.label, "arxiv_id": q.arxiv_id, "version": q.version, "title": q.title,
+                "section": section, "page": q.page, "pages": [q.page, q.page],
+                "abs_url": "" if q.arxiv_id.startswith("local:") else f"https://arxiv.org/abs/{q.arxiv_id}v{q.version}",
+                "pdf_url": q.pdf_url(), "quote": q.text, "evidence": q.text,
             })
         return out
 
     def sources_text(self) -> str:
-        """The cited sources for a terminal: plain lines with the full URLs."""
+        """The cited quotes for a terminal: plain lines with the full URLs."""
         lines = []
         for s in self.sources():
             lines.append(f"{s['label']} {s['title']} — {s['section'] or 'n/a'}")
             urls = " · ".join(u for u in (s["abs_url"], s["pdf_url"]) if u)
             if urls:
                 lines.append(f"    {urls}")
-            lines.append(f"    > {_shorten(s['evidence'], 300)}")
+            lines.append(f"    “{s['quote']}”")
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
         lines = [self.answer.strip()]
-        if self.unsupported:
-            lines += ["", "> " + UNSUPPORTED_NOTE.get(self.language, UNSUPPORTED_NOTE["en"])]
         sources = self.sources()
         if sources:
             lines += ["", "**Sources**", ""]
             for s in sources:
                 links = " · ".join(x for x in (
                     f"[arXiv]({s['abs_url']})" if s["abs_url"] else "",
-                    f"[PDF p.{s['pages'][0]}]({s['pdf_url']})" if s["pdf_url"] else "") if x)
-                quote = _shorten(s["evidence"], 400)
+                    f"[PDF p.{s['page']}]({s['pdf_url']})" if s["pdf_url"] else "") if x)
                 lines.append(f"- {s['label']} *{s['title']}* — {s['section'] or 'n/a'} {links}")
-                lines.append(f"  > {quote}")
+                lines.append(f"  > {s['quote']}")
         return "\n".join(lines)
 
 
@@ -204,16 +207,20 @@ class Asker:
             result.search_query, k=cfg.passages, papers=list(papers) if papers else cfg.papers,
             per_paper_cap=cap, filters=filters, rerank=cfg.rerank_depth)
         if evidence:  # papers picked only to fill the quota, far below the best match, just cost context
-            evidence = [p for p in evidence if p.score >= RELATIVE_SCORE_FLOOR * evidence[0].score]
+            floor = RELATIVE_SCORE_FLOOR * evidence[0].score
+            evidence = [p for i, p in enumerate(evidence) if i < MIN_PASSAGES or p.score >= floor]
         relevance = self._relevance(result.search_query, evidence)
         if not evidence or relevance < cfg.min_relevance:
-            result.abstained = True
-            what = f"“{_shorten(question, 120)}”" if result.language != "zh" else f"“{_shorten(question, 60)}”"
-            result.answer = ABSTAIN.get(result.language, ABSTAIN["en"]).format(what=what)
+            self._abstain(result, question)
             result.notes.append(
                 "no indexed passage is relevant enough" if evidence else "no passage matched the filters")
             return AnswerStream(iter([result.answer]), result)
-        result.evidence = self._fit(evidence, question, result)
+        result.evidence = evidence
+        result.candidates = self._candidates(result.search_query, evidence)
+        if not result.candidates:
+            self._abstain(result, question)
+            result.notes.append("the retrieved passages hold no sentence that could be quoted")
+            return AnswerStream(iter([result.answer]), result)
         return AnswerStream(self._generate(question, result), result)
 
     # ------------------------------------------------------------------ steps
@@ -251,88 +258,125 @@ class Asker:
         vectors = self.embedder.embed([query] + [p.text for p in evidence])
         return float(np.max(vectors[1:] @ vectors[0]))
 
-    def _fit(self, evidence: list[Passage], question: str, result: AskResult) -> list[Passage]:
-        """As many passages, in rank order, as fit the context next to the prompt and the answer."""
+    def _candidates(self, query: str, evidence: list[Passage]) -> list[Candidate]:
+        """The sentences of the evidence closest to the question (cached sentence vectors), numbered for the
+        prompt in reading order, grouped by paper; as many as fit the context next to the prompt."""
+        cfg = self.settings.ask
+        texts = self.page_texts
+        qvec = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
+        per_passage = self.retriever.sentence_vectors.vectors([p.text for p in evidence])
+        scored: list[tuple[float, int, int, Quote]] = []  # (score, passage rank, sentence index, quote)
+        for rank, (p, vecs) in enumerate(zip(evidence, per_passage, strict=True)):
+            sims = vecs @ qvec if vecs.shape[0] else np.zeros(0)
+            for idx, quote in passage_quotes(p, texts):
+                score = float(sims[idx]) if idx < len(sims) else 0.0
+                scored.append((score, rank, idx, quote))
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for item in sorted(scored, key=lambda t: -t[0]):
+            key = (item[3].paper_key, normalise(item[3].text))
+            if key not in seen:
+                seen.add(key)
+                unique.append(item)
         llm_cfg = self.settings.llm
         context = getattr(self.parts.loaded_llm, "context_tokens", None) or llm_cfg.context_tokens
-        # reserve: the question and the prompt's fixed text (~1200 characters); each passage's tags ~40 tokens
-        budget = prompt_budget(context, llm_cfg.max_output_tokens, estimate_tokens(question) + 400)
-        kept = fit(evidence, budget, cost=lambda p: estimate_tokens(p.text) + 40)
-        if len(kept) < len(evidence):
-            result.notes.append(f"{len(evidence) - len(kept)} passages left out to fit the "
-                                f"{context}-token context (llm.context_tokens)")
-        return kept
+        budget = prompt_budget(context, cfg.answer_max_tokens, 400)
+        kept = fit(unique[: cfg.sentences], budget, cost=lambda t: estimate_tokens(t[3].text) + 6)
+        # reading order: papers by their best passage, then by page and position inside the paper
+        first_rank: dict[str, int] = {}
+        for _, rank, _, q in sorted(kept, key=lambda t: t[1]):
+            first_rank.setdefault(q.paper_key, rank)
+        kept.sort(key=lambda t: (first_rank[t[3].paper_key], t[1], t[2]))
+        section_of = {p.paper_key + "#" + str(r): p.section for r, p in enumerate(evidence)}
+        return [Candidate(i, q, section_of.get(f"{q.paper_key}#{rank}", ""), evidence[rank].chunk_id, score)
+                for i, (score, rank, _, q) in enumerate(kept, 1)]
+
+    @property
+    def page_texts(self) -> PageTexts:
+        if getattr(self, "_page_texts", None) is None:
+            self._page_texts = PageTexts(self.parts.catalog, self.parts.pdf_cache)
+        return self._page_texts
 
     def _messages(self, question: str, result: AskResult) -> list[dict]:
         prompt = load_prompt("answer")
         language_name = LANGUAGE_NAMES.get(result.language, "the same language as the question")
-        passages = [_Quoted(p) for p in result.evidence]
-        return prompt.messages(passages=passages, question=question, language_name=language_name)
+        papers: dict[str, dict] = {}
+        for c in result.candidates:
+            paper = papers.setdefault(c.quote.paper_key, {
+                "title": _data(c.quote.title), "arxiv_id": c.quote.arxiv_id, "sentences": []})
+            paper["sentences"].append({"n": c.n, "text": _data(c.quote.text)})
+        return prompt.messages(papers=list(papers.values()), question=question, language_name=language_name)
+
+    def _abstain(self, result: AskResult, question: str) -> None:
+        result.abstained = True
+        what = f"“{_shorten(question, 120)}”" if result.language != "zh" else f"“{_shorten(question, 60)}”"
+        result.answer = ABSTAIN.get(result.language, ABSTAIN["en"]).format(what=what)
 
     def _generate(self, question: str, result: AskResult) -> Iterator[str]:
+        """Streams the answer sentence by sentence, each only once it is checked against its quotes."""
         prompt = load_prompt("answer")
+        cfg = self.settings.ask
 
         def attempt(prev: Rejection | None) -> ChatStream:
-            if prev is not None:  # the prompt overflowed the context: half the passages
-                result.evidence = result.evidence[: max(1, len(result.evidence) // 2)]
+            if prev is not None:  # the prompt overflowed the context: half the sentences
+                keep = result.candidates[: max(1, len(result.candidates) // 2)]
+                result.candidates = [Candidate(i, c.quote, c.section, c.chunk_id, c.score)
+                                     for i, c in enumerate(keep, 1)]
                 result.notes.append("evidence trimmed to fit the model's context")
-            return self.llm.stream(self._messages(question, result), purpose="ask", prompt_id=prompt.id,
+            return self.llm.stream(self._messages(question, result), max_tokens=cfg.answer_max_tokens,
+                                   temperature=0.0, purpose="ask", prompt_id=prompt.id,
                                    prompt_version=str(prompt.version))
 
         def on_error(exc: LLMError) -> OnError:
-            return OnError.RETRY if isinstance(exc, ContextOverflow) and len(result.evidence) > 1 else OnError.RAISE
+            return OnError.RETRY if isinstance(exc, ContextOverflow) and len(result.candidates) > 1 \
+                else OnError.RAISE
 
         opened = generate_gated(attempt, accept, on_error=on_error)
         if opened.value is None:  # overflowed again after trimming
             raise opened.error
         stream = opened.value
-        resolver = StreamingResolver(result.evidence)  # the passages that are in the prompt
-        pending, released = "", False
+        raw, buf, shown = "", "", []
+        sep = "" if result.language in ("zh", "ja") else " "
+
+        def publish(sentences: list[str]) -> Iterator[str]:
+            for sentence in sentences:
+                if NOT_IN_PAPERS in sentence:
+                    continue
+                checked = ground(sentence, result.candidates, question=f"{question} {result.search_query}")
+                result.sentences.append(checked)
+                if checked.published and not checked.refusal:
+                    text = checked.rendered()
+                    yield (sep if shown else "") + text
+                    shown.append(text)
+
         for piece in stream:
-            if not released and len(pending) < 20 and NOT_IN_PAPERS.startswith((pending + piece).strip()):
-                pending += piece  # hold back what may become the abstain marker
-                continue
-            released = True
-            piece, pending = pending + piece, ""
-            yield resolver.feed(piece)
+            raw += piece
+            buf += piece
+            done, buf = pop_sentences(buf)
+            yield from publish(done)
+        done, _ = pop_sentences(buf, final=True)
+        yield from publish(done)
         result.llm = stream.result
-        raw = resolver.raw + pending
         result.raw = raw
-        if NOT_IN_PAPERS in raw or not raw.strip():
-            result.abstained = True
-            result.answer = ABSTAIN.get(result.language, ABSTAIN["en"]).format(
-                what=f"“{_shorten(question, 120)}”")
+        if result.llm is not None and result.llm.finish_reason == "length":
+            result.notes.append("the answer hit ask.answer_max_tokens and may be cut short")
+        for s in result.rejected:
+            result.notes.append(f"not published (its claim is not in the quoted sentences: {s.problem}): "
+                                f"“{_shorten(s.text, 160)}”")
+        if not shown:
+            self._abstain(result, question)
+            if raw.strip() and NOT_IN_PAPERS not in raw and not any(s.refusal for s in result.sentences):
+                result.notes.append("the model's answer was not backed by the quoted sentences, so none of it "
+                                    "is shown")
             yield result.answer
             return
-        tail = resolver.flush() + (resolve(pending, result.evidence).text if pending else "")
-        if tail:
-            yield tail
-        resolved = resolve(raw, result.evidence)
-        result.answer, result.cited, result.invalid_citations = resolved.text, resolved.cited, resolved.invalid
-        result.unsupported = not result.cited
-        if result.invalid_citations:
-            result.notes.append(f"dropped {len(result.invalid_citations)} citation(s) that point at no passage "
-                                f"in the prompt: {', '.join(result.invalid_citations[:5])}")
-        if result.llm is not None and result.llm.finish_reason == "length":
-            result.notes.append("the answer hit llm.max_output_tokens and may be cut short")
+        result.answer = sep.join(shown)
 
 
-@dataclass
-class _Quoted:
-    """A passage as the prompt shows it: markup that could close our <passage> tags is neutralised."""
-
-    p: Passage
-
-    def __getattr__(self, name):
-        value = getattr(self.p, name)
-        if isinstance(value, str):
-            return value.replace("<", "‹").replace(">", "›").replace('"', "'")
-        return value
-
-    @property
-    def text(self) -> str:
-        body = chunk_body(self.p.text)  # the prompt shows title and section as attributes
-        return re.sub(r"</?\s*passage", "‹passage", body, flags=re.IGNORECASE)
+def _data(text: str) -> str:
+    """Text from a PDF as the prompt shows it: a line of its own, no `[n]` that could pass for a pointer."""
+    text = " ".join((text or "").split())
+    return re.sub(r"\[(\d+)\]", r"(\1)", text)
 
 
 def _first_line(text: str) -> str:

@@ -163,19 +163,25 @@ def _trim(sentence: str) -> str:
 
 def passage_sentences(passage, texts: PageTexts, *, min_words: int = MIN_QUOTE_WORDS) -> list[Quote]:
     """The verified quotes of one retrieved passage (a `Passage` or anything with its fields), in text order."""
+    return [q for _, q in passage_quotes(passage, texts, min_words=min_words)]
+
+
+def passage_quotes(passage, texts: PageTexts, *, min_words: int = MIN_QUOTE_WORDS) -> list[tuple[int, Quote]]:
+    """(index in `split_sentences(body, min_words)`, quote) for each sentence of a passage found on a page; the
+    index lines up with the passage's cached sentence vectors (`indexes.sentences`)."""
     abstract_only = False
     paper = texts.catalog.get_paper(passage.paper_key)
     if paper is not None:
         abstract_only = not paper.fulltext
     out = []
     pages = range(passage.page_start, max(passage.page_start, passage.page_end) + 1)
-    for s in split_sentences(chunk_body(passage.text), min_words=min_words):
+    for i, s in enumerate(split_sentences(chunk_body(passage.text), min_words=min_words)):
         s = _trim(s)
         page = texts.locate(passage.paper_key, s, pages)
         if page is None:  # the chunker joined text across a block boundary the page text keeps apart
             continue
-        out.append(Quote(passage.paper_key, passage.arxiv_id, passage.version, page, s, passage.title,
-                         abstract_only))
+        out.append((i, Quote(passage.paper_key, passage.arxiv_id, passage.version, page, s, passage.title,
+                             abstract_only)))
     return out
 
 

@@ -292,8 +292,6 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
                 del ctx.ask_timings[:-200]
             versions = R.versions_of(result.evidence)
             final = R.linkify(result.answer, versions)
-            if result.unsupported:
-                final += "\n\n> " + R.md_escape(result.unsupported_note)
             msgs = msgs + [{"role": "assistant", "content": final}]
             history = history + [(q, result.answer)]
             panel = R.sources_markdown(result.sources(), result.notes)

@@ -306,9 +306,7 @@ def ask(
     finally:
         sys.stdout.write("\n")
     result = stream.result
-    if result.unsupported:
-        console.print(result.unsupported_note, style="yellow", highlight=False, markup=False)
-    if result.cited:
+    if result.quotes:
         console.print("\n[bold]Sources[/bold]")
         console.print(result.sources_text(), highlight=False, markup=False, soft_wrap=True)
     for note in result.notes:

@@ -4,8 +4,8 @@ For tests and demos: the whole app (CLI, web UI, digests, compare) runs offline 
 the same input. `FakeLLM` answers each prompt by its id (`prompt_id`; recognised from the system prompt when
 a caller passes none) with small outputs that pass the product's own checks:
 
-* `answer`: the sentence of passage [1] that shares most words with the question, cited as [1] (in Chinese
-  when the prompt asks for Chinese); `NOT_IN_PAPERS` when the prompt has no passage.
+* `answer`: the numbered sentence that shares most words with the question, cited by its number (in Chinese
+  when the prompt asks for Chinese); `NOT_IN_PAPERS` when no sentence shares a word with it.
 * `method_card` / `compare_aspect`: JSON quoting excerpt [1] - `{"value": "<its best sentence, ≤ 25 words>"}`,
   or for the results field `{"results": [{"metric", "value": <a number printed in excerpt [1]>, ...}]}`
   (`{"results": []}` when it has no number).
@@ -217,7 +217,7 @@ def _tokens_in(messages: Sequence[Message]) -> int:
 
 # the prompt a message list was rendered from, when the caller did not say (system-prompt markers, see rag/prompts)
 _MARKERS = [
-    ("answer", "numbered passages you are given"),
+    ("answer", "numbered sentences you are given"),
     ("condense_question", "standalone question"),
     ("translate_query", "English search query"),
     ("method_card", "You extract one fact from numbered excerpts"),
@@ -281,16 +281,18 @@ def _end(sentence: str, mark: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ ask
 def _answer(system: str, user: str) -> str:
-    m = re.search(r'<passage n="1"[^>]*>\n?(.*?)\n?</passage>', user, re.S)
-    if not m:
-        return NOT_IN_PAPERS
-    body = m.group(1).strip()
-    body = body.split("\n", 1)[1] if "\n" in body and " › " in body.split("\n", 1)[0] else body
+    """The numbered sentence sharing most words with the question, cited by its number (in Chinese when asked)."""
+    cands = re.findall(r"^\[(\d+)\] (.+)$", user, re.M)
     question = user.rsplit("Question:", 1)[-1].split("\n", 1)[0]
-    sentence = _cut_words(_best_sentence(body, question), 60)
+    q = _words(question)
+    scored = [(len(_words(text) & q), -int(n), n, text) for n, text in cands]
+    if not scored or max(scored)[0] == 0:
+        return NOT_IN_PAPERS
+    _, _, n, sentence = max(scored)
+    sentence = _cut_words(sentence, 60)
     if _zh(system):
-        return f"根据检索到的段落：{_end(sentence, '[1]').rstrip('.')}。"
-    return _end(sentence, "[1]")
+        return f"根据检索到的句子：{_end(sentence, f'[{n}]').rstrip('.')}。"
+    return _end(sentence, f"[{n}]")
 
 
 def _condense(system: str, user: str) -> str:

@@ -1,0 +1,87 @@
+"""Grounding an answer in numbered sentences: splitting as it streams, reading pointers, backing checks, and
+quotes verified against the parsed page text."""
+
+from __future__ import annotations
+
+import pytest
+from fakes.corpus import Paper, build_corpus
+from fakes.data import SPARSE
+
+from paperrag.library import Library
+from rag.grounding import attribute, ground, is_refusal, parse_cites, pop_sentences
+from rag.quotes import Candidate, PageTexts, Quote, normalise, numbers, unbacked
+
+
+def q(text: str, page: int = 3, key: str = "2405.00001v1") -> Quote:
+    return Quote(key, key.split("v")[0], 1, page, text, "Sparse Widget Attention")
+
+
+def cands(*texts: str) -> list[Candidate]:
+    return [Candidate(i, q(t, page=i + 1)) for i, t in enumerate(texts, 1)]
+
+
+def test_sentences_end_at_marks_not_at_decimals_or_abbreviations_and_keep_their_citations():
+    done, rest = pop_sentences("It reaches 28.4 BLEU, e.g. on WMT [1]. Training took 3.5 days [2][3]. And")
+    assert done == ["It reaches 28.4 BLEU, e.g. on WMT [1].", "Training took 3.5 days [2][3]."] and rest == " And"
+    done, rest = pop_sentences("It reaches 28.4 BLEU. [1]")  # citations after the mark: wait for more text
+    assert done == [] and rest == "It reaches 28.4 BLEU. [1]"
+    assert pop_sentences("It reaches 28.4 BLEU. [1]", final=True) == (["It reaches 28.4 BLEU. [1]"], "")
+    assert pop_sentences("训练用了3.5天【2】。模型")[0] == ["训练用了3.5天【2】。"]
+    assert pop_sentences("- first point [1]\n- second")[0] == ["- first point [1]"]
+
+
+def test_pointers_in_every_spelling_the_model_uses():
+    assert parse_cites("It keeps 64 keys [2][5].") == ("It keeps 64 keys.", [2, 5])
+    assert parse_cites("[3] It keeps 64 keys.") == ("It keeps 64 keys.", [3])
+    assert parse_cites("It keeps 64 keys [Sentence 4, 6] and [7-9].")[1] == [4, 6, 7, 8, 9]
+    assert parse_cites("模型保留64个键【2】。") == ("模型保留64个键。", [2])
+    assert parse_cites("No pointers here (see Table 2).") == ("No pointers here (see Table 2).", [])
+
+
+def test_numbers_and_names_must_be_in_the_quotes():
+    quotes = [q("The big model reaches 28.4 BLEU on the WMT 2014 English-to-German task.")]
+    assert unbacked("It reaches 28.4 BLEU on WMT 2014.", quotes) == []
+    assert unbacked("It reaches 28.40 BLEU.", quotes) == []  # trailing zeros are the same number
+    assert unbacked("It reaches 29.1 BLEU on WMT 2014.", quotes) == ["29.1"]
+    assert unbacked("It beats GPT-2 on WMT.", quotes) == ["gpt-2"]
+    assert unbacked("How does it do on ImageNet?", quotes, also="ImageNet") == []
+    assert numbers("[3] 4,500 samples and −1.50 loss") == {"4500", "1.50", "1.5"}
+
+
+def test_a_sentence_is_published_only_when_its_quotes_back_it():
+    c = cands("Training took 3.5 days on 8 P100 GPUs.", "The big model reaches 28.4 BLEU on WMT 2014.")
+    ok = ground("It trained for 3.5 days on 8 P100 GPUs [1].", c)
+    assert ok.published and ok.cited == [1] and not ok.corrected
+    assert ok.rendered() == f"It trained for 3.5 days on 8 P100 GPUs {c[0].quote.label}."
+    fixed = ground("It reaches 28.4 BLEU [1].", c)  # right claim, wrong pointer
+    assert fixed.published and fixed.corrected and fixed.cited == [2]
+    bad = ground("It reaches 31.2 BLEU [2].", c)
+    assert not bad.published and "31.2" in bad.problem
+    assert not ground("It is a strong model.", c).published  # cites nothing and matches nothing
+    assert ground("The papers do not mention the batch size [2].", c).refusal
+    assert is_refusal("论文中没有提到学习率。") and not is_refusal("It reaches 28.4 BLEU.")
+
+
+def test_attribute_covers_every_number_or_gives_up():
+    c = cands("Training took 3.5 days on 8 P100 GPUs.", "The big model reaches 28.4 BLEU on WMT 2014.")
+    assert [x.n for x in attribute("28.4 BLEU after 3.5 days", c)] == [1, 2]
+    assert attribute("28.4 BLEU after 9 days", c) == []
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory, embedder):
+    corpus = build_corpus(tmp_path_factory.mktemp("quotes"), embedder, [
+        Paper("a", "Sparse Widget Attention", "2405.00001", seed=21, sections=[("4 Sparse attention", SPARSE)])])
+    return Library(corpus.settings, embedder=embedder), corpus.keys[0]
+
+
+def test_quotes_are_verified_against_the_parsed_text_of_their_page(paper):
+    lib, key = paper
+    texts = PageTexts(lib.catalog, lib.pdf_cache)
+    page = texts.locate(key, "keeps only the 64 highest-scoring keys for every query")
+    assert page is not None
+    sentence = next(s for s in normalise(texts.pages(key)[page]).split(". ") if "64 highest" in s)
+    assert texts.verify(Quote(key, "2405.00001", 1, page, sentence))
+    assert not texts.verify(Quote(key, "2405.00001", 1, page + 1, sentence))  # right words, wrong page
+    assert not texts.verify(Quote(key, "2405.00001", 1, page, sentence.replace("64", "65")))
+    assert not texts.verify(Quote("2405.99999v1", "2405.99999", 1, page, sentence))  # unknown paper
