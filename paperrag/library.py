@@ -963,3 +963,15 @@ class Library:
         shared_root = qasper.resolve().parent.parent.parent  # …/shared/eval/qasper/x.jsonl → …/shared
         return evaluate_qasper(self, qasper, shared_root=shared_root, answers=answers, progress=progress, stock=stock)
 
+    def eval_devqa(self, set_path: Path, *, shared_root: Path | None = None, progress=None, limit: int | None = None):
+        """The dev QA set (bench/devqa/devqa.jsonl): citation accuracy, correctness, grounded refusal, paper
+        recall. `shared_root` (what the set's PDF paths are relative to) defaults to $PAPERRAG_SHARED or a
+        `shared` folder beside the set or one of its parents."""
+        from rag.eval.devqa import evaluate_devqa, find_shared_root, load_devqa
+
+        set_path = Path(set_path)
+        if not set_path.is_file():
+            raise LibraryError(f"no such file: {set_path}")
+        root = Path(shared_root) if shared_root else find_shared_root(set_path, load_devqa(set_path))
+        return evaluate_devqa(self, set_path, shared_root=root, progress=progress, limit=limit)
+

@@ -469,14 +469,23 @@ def eval_retrieval(
 
 @eval_app.command("qa")
 def eval_qa(
-    qasper: Annotated[Path, typer.Option("--qasper", help="QASPER questions over local PDFs (jsonl), e.g. ../shared/eval/qasper/qasper_qa_for_local_pdfs.jsonl.")],
-    answers: Annotated[bool, typer.Option("--answers/--no-answers", help="Also generate answers with the LLM (token-F1, abstain rate).")] = True,
-    stock: Annotated[bool, typer.Option("--stock", help="Also score a stock LlamaIndex index on the same PDFs.")] = False,
+    qasper: Annotated[Path | None, typer.Option("--qasper", help="QASPER questions over local PDFs (jsonl), e.g. ../shared/eval/qasper/qasper_qa_for_local_pdfs.jsonl.")] = None,
+    set_path: Annotated[Path | None, typer.Option("--set", help="The dev QA set (jsonl), e.g. bench/devqa/devqa.jsonl: citation accuracy, correctness, grounded refusal, paper recall.")] = None,
+    answers: Annotated[bool, typer.Option("--answers/--no-answers", help="With --qasper: also generate answers with the LLM (token-F1, abstain rate).")] = True,
+    stock: Annotated[bool, typer.Option("--stock", help="With --qasper: also score a stock LlamaIndex index on the same PDFs.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="With --set: only the first N questions.")] = None,
 ) -> None:
-    """Share of questions whose gold evidence is in the top-10 chunks; answer token-F1 and abstain rate."""
+    """QASPER: gold evidence in the top-10 chunks, answer token-F1. --set: the dev QA set's answer metrics."""
+    if (qasper is None) == (set_path is None):
+        raise CliError("give either --qasper FILE or --set FILE (exactly one)")
     with RichProgress(console=err_console) as progress:
-        report = _lib().eval_qa(qasper, answers=answers, stock=stock, progress=progress)
+        if set_path is not None:
+            report = _lib().eval_devqa(set_path, progress=progress, limit=limit)
+        else:
+            report = _lib().eval_qa(qasper, answers=answers, stock=stock, progress=progress)
     console.print(report.render(), highlight=False, markup=False)
+    if set_path is not None:  # scripts compare runs by the last line
+        print(json.dumps(report.summary(), ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- doctor
