@@ -81,7 +81,7 @@ def pop_sentences(buf: str, *, final: bool = False) -> tuple[list[str], str]:
             if piece:
                 out.append(piece)
             start = end
-            i = end
+            i = max(end, i + 1)
             continue
         i += 1
     rest = buf[start:]

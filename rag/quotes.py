@@ -211,7 +211,7 @@ def candidates(passages: Sequence, texts: PageTexts, *, limit: int | None = None
 
 
 # ------------------------------------------------------------------------------------------------ backing
-_NUM = re.compile(r"(?<![\w.])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
+_NUM = re.compile(r"(?<![\w.])(?<!\w[-−])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
 _CITE = re.compile(r"\[[^\]]*\]")
 _NAME = re.compile(r"\b(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9\-]*|[A-Z]{2,}[a-z]?)\b")
 
