@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fakes.corpus import ingest
@@ -44,12 +45,17 @@ def test_search_filters_can_exclude_everything(indexed):
 
 
 def test_ask_streams_an_answer_with_cited_sources_over_ollama(indexed, monkeypatch):
-    with OllamaTestServer(reply=lambda body: "It uses 17 glyph classes [1].") as srv:
+    def reply(body):  # points at the candidate sentence that holds the fact
+        user = body["messages"][-1]["content"]
+        n = next(n for n, text in re.findall(r"^\[(\d+)\] (.+)$", user, re.MULTILINE) if "17" in text)
+        return f"It uses 17 glyph classes [{n}]."
+
+    with OllamaTestServer(reply=reply) as srv:
         monkeypatch.setenv("PAPERRAG_LLM__BACKEND", "ollama")
         monkeypatch.setenv("PAPERRAG_LLM__OLLAMA_HOST", srv.url)
         result = CliRunner().invoke(app, ["ask", "How many glyph classes does the widget tokenizer use?"])
     assert result.exit_code == 0, result.output
-    assert "It uses 17 glyph classes [2406.00007 §5 p." in result.output
+    assert "It uses 17 glyph classes [2406.00007 p." in result.output
     assert "Sources" in result.output and "https://arxiv.org/pdf/2406.00007v1#page=" in result.output
 
 

@@ -55,9 +55,12 @@ def reply(body: dict) -> str:
         return FOLLOW_UP
     if "English search query" in system:
         return "sparse widget attention keys kept per query"
-    if "<passage" in user:
-        return ("It cuts the attention memory by a factor of eight [1]." if "memory" in user.split("Question:")[-1]
-                else ANSWER)
+    if "numbered sentences you are given" in system:  # point at the sentence that holds the claim
+        memory = "memory" in user.split("Question:")[-1]
+        needle = "factor of eight" if memory else "64 highest-scoring"
+        n = next(n for n, text in re.findall(r"^\[(\d+)\] (.+)$", user, re.MULTILINE) if needle in text)
+        text = "It cuts the attention memory by a factor of eight [1]." if memory else ANSWER
+        return text.replace("[1]", f"[{n}]")
     return writer_reply(messages)
 
 
@@ -181,7 +184,7 @@ def test_ask_streams_a_cited_answer_with_links_sources_and_markdown(page, app_en
     abs_link = bot.locator('a[href*="arxiv.org/abs/2405.00001v1"]').first
     expect(pdf_link).to_be_visible()
     expect(abs_link).to_have_text("2405.00001")
-    expect(pdf_link).to_have_text(re.compile(r"§4 p\.\d+"))
+    expect(pdf_link).to_have_text(re.compile(r"^p\.\d+$"))
     with page.context.expect_page() as opened:  # clickable: it opens the PDF at the page (stubbed, offline)
         pdf_link.click()
     assert re.search(r"arxiv\.org/pdf/2405\.00001v1#page=\d+$", opened.value.url)
@@ -194,7 +197,7 @@ def test_ask_streams_a_cited_answer_with_links_sources_and_markdown(page, app_en
     page.get_by_text("Copy the last answer as Markdown").click()
     code = page.locator("#paperrag-markdown")
     expect(code).to_contain_text("**Sources**")
-    expect(code).to_contain_text("[2405.00001 §4 p.")
+    expect(code).to_contain_text("[2405.00001 p.")
 
     # a follow-up keeps the context: the model is asked to condense it with the first turn
     before = len(srv.chat_requests())
@@ -345,7 +348,7 @@ def test_twenty_concurrent_questions_through_gradio_client(app_env, capsys):
     for _, chat, sources, markdown, job in results:
         assert chat[-1]["role"] == "assistant"
         assert "https://arxiv.org/pdf/2405.00001v1#page=" in json.dumps(chat)
-        assert "Cited sources (1)" in sources and "[2405.00001 §4 p." in markdown
+        assert "Cited sources (1)" in sources and "[2405.00001 p." in markdown
         assert len(job.outputs()) >= 2  # streamed: the question, then the answer
     spans = [(t["t_start"], t["t_end"]) for t in ctx.ask_timings[already:]]
     assert len(spans) == 20
