@@ -50,6 +50,10 @@ class IngestResult:
     notes: list[str] = field(default_factory=list)  # what the Library did besides the run (offline fallback …)
     problems: list[str] = field(default_factory=list)  # inputs refused before the run (bad uploads, bad ids)
     sample: bool = False  # the bundled sample day was ingested
+    receipts: list[dict] = field(default_factory=list)  # with --feed: the intake receipt, per category and day
+
+    def receipt_lines(self) -> list[str]:
+        return [receipt_line(r) for r in self.receipts]
 
 
 @dataclass
@@ -344,7 +348,9 @@ class Library:
         progress.stop("plan")
         report = self._run_ingest(plan, progress)
         self._forget_failed_uploads(stored)
-        return IngestResult(report, notes, problems, sample)
+        # a feed ingest keeps its receipt like `daily` does: `status --run` shows it, the stale-feed check uses it
+        receipts = self._record_receipts(plan, report, sample=sample) if plan.receipts else []
+        return IngestResult(report, notes, problems, sample, receipts)
 
     def add(self, text: str = "", *, uploads: Sequence[str | Path] = (),
             progress: ProgressSink | None = None) -> IngestResult:

@@ -398,3 +398,22 @@ def test_no_catch_up_leaves_the_gap_and_an_incomplete_day_holds_the_watermark(ar
     assert [r.date for r in on.caught_up] == ["2025-12-23", "2025-12-24"]
     assert on.caught_up[0].receipts[0]["verdict"] == "empty" and on.caught_up[0].receipts[0]["sources"] == "failed"
     assert lib2.watermarks() == {"cs.AI": "2025-12-22"}, "a day that failed keeps the watermark"
+
+
+def test_ingest_feed_records_the_receipt_like_daily(arxiv_server, tmp_path, embedder, monkeypatch):
+    from typer.testing import CliRunner
+
+    from paperrag.library import Library
+    from ui import cli
+
+    arxiv_server.feed("cs.AI", FEED)
+    _listing(arxiv_server, "cs.AI", LISTING)
+    settings = _settings(tmp_path, arxiv_server)
+    lib = Library(settings, embedder=embedder)
+    monkeypatch.setattr(cli, "_lib", lambda: lib)
+    out = CliRunner().invoke(cli.app, ["ingest", "--feed"])
+    assert out.exit_code == 0, out.output
+    assert "receipt: cs.AI 2025-12-25: feed 6 · listing 7 of 7" in out.output
+    run_id, receipts = lib.last_receipt()
+    assert run_id is not None and receipts[0]["only_listing"] == ["2512.20999"]
+    assert lib.catalog.previous_intake_ids("cs.AI", "2025-12-26")  # tomorrow's stale-feed check knows today

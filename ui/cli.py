@@ -129,6 +129,8 @@ def ingest(
         err_console.print(note, highlight=False, markup=False)
     report = result.report
     _print_report(report)
+    for line in result.receipt_lines():
+        console.print(f"receipt: {line}", highlight=False, markup=False)
     if report.counts.get("failed") and not any(
         report.counts.get(a) for a in ("kept", "replaced", "already", "skipped")
     ):
