@@ -211,9 +211,10 @@ def candidates(passages: Sequence, texts: PageTexts, *, limit: int | None = None
 
 
 # ------------------------------------------------------------------------------------------------ backing
-_NUM = re.compile(r"(?<![\w.])(?<!\w[-−])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
+# ASCII boundaries: a number or name glued to Chinese text ("准确率为87.3%", "使用GPT-3模型") is still found
+_NUM = re.compile(r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_][-−])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
 _CITE = re.compile(r"\[[^\]]*\]")
-_NAME = re.compile(r"\b(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9\-]*|[A-Z]{2,}[a-z]?)\b")
+_NAME = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9\-]*|[A-Z]{2,}[a-z]?)(?![A-Za-z0-9])")
 
 
 def numbers(text: str) -> set[str]:

@@ -46,6 +46,7 @@ def test_numbers_and_names_must_be_in_the_quotes():
     assert unbacked("It beats GPT-2 on WMT.", quotes) == ["gpt-2"]
     assert unbacked("How does it do on ImageNet?", quotes, also="ImageNet") == []
     assert numbers("[3] 4,500 samples and −1.50 loss") == {"4500", "1.50", "1.5"}
+    assert unbacked("准确率为87.3%，使用GPT-3模型。", quotes) == ["87.3", "gpt-3"]  # glued to Chinese, still checked
 
 
 def test_a_sentence_is_published_only_when_its_quotes_back_it():
