@@ -7,7 +7,7 @@ syntheses) goes through `generate_gated`, so the retry policy and the outcome la
         return llm.chat(messages + extra, ...)
 
     def check(out: ChatResult) -> Check[str]:
-        verdict = validate.check_summary(out.text, ...)
+        verdict = validate.check_span(out.text, ...)
         return Check.accept(verdict.text) if verdict.ok else Check.reject(*verdict.problems)
 
     g = generate_gated(attempt, check, fallback=lambda problems: plain_list())

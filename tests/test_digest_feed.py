@@ -45,7 +45,7 @@ def test_feed_parses_newest_first_with_one_entry_per_digest(tmp_path):
     assert rep.title_detail.language == "zh"
     assert {t.term for t in rep.tags} == {"report", "zh"}
     assert rep.summary.startswith("3 篇论文")  # paper count, then the executive summary
-    assert "VLA" in rep.summary
+    assert "本期共 3 篇论文" in rep.summary
     assert rep.published.startswith("2025-12-25")
     empty = by_id[entry_id("2025-12-27", "monitor")]
     assert "weekends" in empty.summary and empty.title_detail.language == "en"

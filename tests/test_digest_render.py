@@ -1,5 +1,7 @@
 """Digest rendering: the structure of the reference reports (000 table, 001/002 report, 003/004 monitor), with
-their defects fixed; TOC links that resolve; escaping of hostile paper/model text; empty days; atomic writes.
+their defects fixed; analyses composed of cited spans (page links, labelled quotes where the model's text was
+rejected, no validator internals); TOC links that resolve; escaping of hostile paper/model text; empty days;
+atomic writes.
 
 No network, no LLM: digests are built by hand from realistic metadata.
 """
@@ -17,7 +19,7 @@ from fakes.data import HOSTILE, make_digest
 from rag.digest import render
 from rag.digest.formats import ANALYSIS_HEADINGS, BASIS_LABEL
 from rag.digest.io import TEMP_PREFIX, atomic_write_text
-from rag.digest.model import Analysis, Digest
+from rag.digest.model import Analysis, Cited, Digest, Item, Part
 from rag.digest.render import (
     render_html,
     render_markdown,
@@ -179,7 +181,9 @@ def test_table_translation_and_fallback_marked():
     md = render_markdown(make_digest("zh", "table"), "table")
     rows = [split_row(r) for r in md.splitlines() if r.startswith("|")][2:]
     assert rows[0][0].startswith("ActionFlow：面向边缘端")
-    assert rows[0][3].startswith("视觉-语言-动作")
+    # the card's fields, each with its page linked to the PDF
+    assert rows[0][3] == ("**核心思想**：视觉-语言-动作（VLA）模型已成为机器人感知与控制的统一范式。 "
+                          r"\[[p.1](https://arxiv.org/pdf/2512.20276v1#page=1)\]")
     assert rows[1][0].startswith("HiMoE-VLA: Hierarchical") and rows[1][0].endswith("（未翻译）")
     assert rows[1][3].startswith("The development of foundation models") and rows[1][3].endswith("（未翻译）")
     en = render_markdown(make_digest("en", "table"), "table")
@@ -189,7 +193,7 @@ def test_table_translation_and_fallback_marked():
 def test_table_escapes_pipes_and_newlines():
     d = make_digest("zh", "table")
     d.papers[0].title_translated = "A | B\nC"
-    d.papers[0].abstract_translated = "first line\nsecond | line\r\n\nthird"
+    d.papers[0].summary = [Item("", [Cited("first line\nsecond | line\r\n\nthird", [], "code")])]
     md = render_markdown(d, "table")
     body = [ln for ln in md.splitlines() if ln.startswith("|")][2:]
     assert len(body) == 3
@@ -241,9 +245,16 @@ def test_report_analysis_basis_and_failure(lang):
     for h in ANALYSIS_HEADINGS["report"][lang]:
         assert f"\n### {h}\n" in full
     assert "## " + ANALYSIS_HEADINGS["report"][lang][0] not in full.replace("### ", "")
-    # a failed analysis says so, and prints nothing else in its place
+    # every part ends with the pages of its quotes, linked to the PDF page
+    assert "\\[[p.2](https://arxiv.org/pdf/2512.20276v1#page=2)\\]" in full
+    # a rejected span shows the paper's own sentence under a label, and the basis line says so
+    rejected = "（模型输出未通过检查，以下为原文引文）" if lang == "zh" else "(The model's text did not pass the checks"
+    assert rejected in abstract_only and "“Sentence 2 of HiMoE-VLA: H on page 3.”" in abstract_only
+    assert ("1 处模型输出未通过检查" if lang == "zh" else "rejected for 1 item") in abstract_only
+    assert rejected not in full
+    # a failed analysis says so, and prints nothing else in its place; why is for the run report only
     notice = "分析失败" if lang == "zh" else "Analysis failed"
-    assert notice in failed and "model timed out twice" in failed
+    assert notice in failed and "model timed out twice" not in failed and "card extraction" not in failed
     assert "### " not in failed
     assert BASIS_LABEL[lang]["full text"] not in failed
     assert "**Key Findings:**" not in failed  # none extracted: no empty section
@@ -292,7 +303,8 @@ def test_monitor_fields_and_basis_headings():
     for h in ANALYSIS_HEADINGS["monitor"]["zh"]:
         assert f"\n#### {h}\n" in md
     failed = md.split("\n## 3. ", 1)[1]
-    assert "分析失败" in failed and "model timed out twice" in failed
+    assert "分析失败" in failed and "model timed out twice" not in failed
+    assert "*分析依据：仅基于摘要（未获取到论文全文）；其中 1 处模型输出未通过检查" in md  # only where something is off
     en = render_markdown(make_digest("en", "monitor"), "monitor")
     assert "### AI Analysis (based on the full text)" in en
     assert "### AI Analysis (based on the abstract only)" in en
@@ -302,7 +314,7 @@ def test_monitor_fields_and_basis_headings():
 def test_abstract_clean_no_rss_prefix_no_indentation(fmt):
     for lang in ("zh", "en"):
         d = make_digest(lang, fmt)
-        d.papers[0].abstract_translated = ""
+        d.papers[0].summary = []
         md = render_markdown(d, fmt)
         assert "Announce Type" not in md
         assert "arXiv:2512.20276v1" not in md
@@ -337,7 +349,7 @@ def test_every_toc_link_resolves_in_md_and_html(fmt, lang):
     targets = re.findall(r"\]\(#([^)]+)\)", md)
     assert all(t in ids for t in targets), (targets, ids)
     if fmt == "report":
-        assert len(targets) == 3
+        assert len(md_toc_targets(md)) == 3 and len(targets) == 4  # the TOC, and paper 1 named in the summary
     page = parse_html(render_html(d, fmt))
     internal = [h[1:] for h in page.hrefs if h.startswith("#")]
     assert internal, "the page has a table of contents"
@@ -368,20 +380,23 @@ def _hostile_digest(fmt: str) -> Digest:
     p.meta.abstract = f"Abstract with {HOSTILE} and <img src=x onerror=alert(1)> and <!-- comment"
     p.meta.categories = ["cs.AI<b>"]
     p.title_translated = f"标题 {HOSTILE}"
-    p.abstract_translated = "摘要 <iframe src=//evil></iframe>"
+    p.summary = [Item(f"标签 {HOSTILE}", [Cited("摘要 <iframe src=//evil></iframe> | x", [])])]
     p.matched_keywords = [HOSTILE]
-    p.key_findings = [f"Finding {HOSTILE}"]
-    heads = ANALYSIS_HEADINGS["monitor" if fmt == "table" else fmt]["zh"]
-    p.analysis.text = (
-        f"### {heads[0]}\n\n{HOSTILE}\n\n<div onclick=\"alert(1)\">click</div>\n\n"
-        "[click me](javascript:alert(1)) [data](data:text/html;base64,PHNjcmlwdD4=) [ok](https://example.org)\n\n"
+    p.key_findings = [f"Finding {HOSTILE}", Cited(f"Cited {HOSTILE}", [])]
+    # model-written spans and paper quotes are text: markdown, links and HTML in them come out literally
+    model = (
+        f"{HOSTILE} <div onclick=\"alert(1)\">click</div> "
+        "[click me](javascript:alert(1)) [data](data:text/html;base64,PHNjcmlwdD4=) [ok](https://example.org) "
         "[encoded](&#106;avascript:alert(1)) [tab](java\tscript:alert(1)) [ref][1]\n\n[1]: javascript:alert(2)\n\n"
         "*emph*{: onclick=\"alert(1)\" style=\"color:red\" }\n\n![tracker](https://evil.example/pixel.png)\n\n"
-        "*hijack*{: #2512.05693v1 }\n\n"
-        "<a id='2512.05693v1'></a>\n\n"
-        "`<script>in code</script>`\n\n```html\n<script>fenced()</script>\n"  # unclosed fence
+        "*hijack*{: #2512.05693v1 }\n\n<a id='2512.05693v1'></a>\n\n"
+        "`<script>in code</script>`\n\n```html\n<script>fenced()</script>\n"
     )
-    d.executive_summary = f"## 1. 主要主题与趋势\n\n{HOSTILE} <style>body{{display:none}}</style>"
+    q = p.analysis.parts[0].items[0].spans[0].quotes[0]
+    evil_quote = type(q)(q.paper_key, q.arxiv_id, q.version, q.page, f"Quoted {HOSTILE} <b>x</b>", q.title)
+    p.analysis.parts[0].items = [Item(f"Label {HOSTILE}", [Cited(model, [q]), Cited("", [evil_quote], "quotes")])]
+    d.executive_summary = [Part(f"1. 主要主题与趋势 {HOSTILE}", [Item(f"论文 1 {HOSTILE}", [Cited(
+        f"{HOSTILE} <style>body{{display:none}}</style>", [], "code")], anchor="2512.20276v1")])]
     d.keywords = [HOSTILE]
     d.decisions = [(HOSTILE, "kept", HOSTILE)]
     return d
@@ -402,7 +417,7 @@ def test_html_escapes_hostile_paper_and_model_text(fmt):
     # the hostile text is shown, as text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page or '&lt;script&gt;alert("x")&lt;/script&gt;' in page
     if fmt != "table":
-        assert 'href="https://example.org"' in page
+        assert 'href="https://example.org"' not in page  # a link in model text is text
         # only the renderer's own anchor for paper 2, not the ones smuggled into the analysis
         assert page.count('id="2512.05693v1"') == 1
         assert page.index('id="2512.05693v1"') > page.index("hijack")
@@ -414,8 +429,8 @@ def test_markdown_neutralizes_raw_html(fmt):
     outside_code = re.sub(r"```.*?```|`[^`\n]*`", "", md, flags=re.S)
     assert not re.search(r"<(script|iframe|img|div|style|!--)", outside_code, re.I)
     if fmt != "table":
-        # the unclosed fence of the model answer is closed: the next paper is not swallowed by a code block
-        assert md.count("```") % 2 == 0
+        # model text opens no code block: the next paper is not swallowed by it
+        assert md.count("```") % 2 == 0 and "\\`\\`\\`html" in md
 
 
 # ------------------------------------------------------------------------------------------- empty day
@@ -431,7 +446,7 @@ def test_markdown_neutralizes_raw_html(fmt):
 def test_empty_day(fmt, reason, zh, en):
     decisions = [("2512.20001v1", "dropped", "no keyword match"), ("cs.CL feed", "failed", "HTTP 503")]
     for lang, needle in (("zh", zh), ("en", en)):
-        d = make_digest(lang, fmt, papers=[], empty_reason=reason, decisions=decisions, executive_summary="")
+        d = make_digest(lang, fmt, papers=[], empty_reason=reason, decisions=decisions, executive_summary=[])
         md = render_markdown(d, fmt)
         assert needle in md
         if reason.startswith("fetch failed"):
@@ -452,40 +467,44 @@ def test_empty_day_without_decisions_or_reason():
     assert "no reason was recorded" in md and "No candidate papers were recorded" in md
 
 
-# ------------------------------------------------------------------------------------- model-text blocks
-def test_md_block_shifts_headings_and_closes_fences():
-    text = "# Top\n\n## Sub\n\n```\n# not a heading <b>\n```\n\ntext <b>bold</b> `<i>`\n\n~~~\nopen"
-    out = render.md_block(text, top=3)
-    assert out.splitlines()[0] == "### Top"
-    assert "#### Sub" in out
-    assert "# not a heading <b>" in out  # code untouched
-    assert "text &lt;b>bold&lt;/b> `<i>`" in out
-    assert out.endswith("open\n~~~")
+# ------------------------------------------------------------------------------------- cited spans
+def test_cited_spans_end_with_linked_pages():
+    from fakes.data import _metas, quote
 
-
-def test_md_block_canonicalises_decorated_required_headings():
-    # the mixes of reference 003/004: "#### **1. 论文概要**", "**2. 研究动机**", "### **核心贡献与创新点**"
-    text = (
-        "### **论文总结报告**\n\n#### **1. 论文概要**\n本文提出……\n\n**2. 研究动机：**\n\n动机……\n\n"
-        "### **核心贡献与创新点**\n\n贡献……\n\n#### **4. 方法概述**\n\n**4.1 流水线**\n\n##### 细节\n\n"
-        "## 5. 实验说明\n\n实验……"
-    )
-    out = render.md_block(text, top=4, headings=ANALYSIS_HEADINGS["monitor"]["zh"])
-    heads = re.findall(r"^(#+) (.+)$", out, re.M)
-    required = [h for lv, h in heads if lv == "####"]
-    assert required == ANALYSIS_HEADINGS["monitor"]["zh"]
-    assert all(len(lv) > 4 for lv, h in heads if h not in required)  # everything else below them
-    assert "**4.1 流水线**" in out and "本文提出……" in out
+    meta = _metas()[0]
+    a, b = quote(meta, 6, "Sentence on page six."), quote(meta, 3, "Sentence on page three.")
+    assert render.cite_md([a, b, a]) == ("\\[[p.3](https://arxiv.org/pdf/2512.20276v1#page=3), "
+                                         "[p.6](https://arxiv.org/pdf/2512.20276v1#page=6)\\]")
+    abstract = type(a)(a.paper_key, a.arxiv_id, a.version, 1, "From the abstract.", a.title, abstract_only=True)
+    assert render.cite_md([abstract]) == "\\[[abstract](https://arxiv.org/abs/2512.20276v1)\\]"
+    local = type(a)("local:abc", "local:abc", 1, 2, "A local paper.", "T")
+    assert render.cite_md([local]) == "\\[p.2\\]"  # no public address: the page, unlinked
+    html, _ = render.markdown_to_html(f"x {render.cite_md([a, b])}")
+    assert '[<a href="https://arxiv.org/pdf/2512.20276v1#page=3" rel="noopener noreferrer">p.3</a>, ' in html
+    # the fallback of a rejected span: the quotes verbatim, each with its page, under the label
+    zh = render.cited_md(Cited("", [b, a], "quotes"), "zh")
+    assert zh.startswith("*（模型输出未通过检查，以下为原文引文）* “Sentence on page three.” \\[[p.3]")
+    assert render.cited_md(Cited("", [], "not stated"), "en") == "Not stated in the paper."
+    assert render.cited_md(Cited("", [], "not extracted"), "zh") == "未能从论文中提取。"
 
 
 def test_rendered_analyses_use_one_heading_level():
     d = make_digest("zh", "monitor")
     heads = ANALYSIS_HEADINGS["monitor"]["zh"]
-    d.papers[0].analysis.text = f"**{heads[0]}**\n\n甲\n\n### **{heads[1]}**\n\n乙\n\n" + "\n\n".join(
-        f"#### {h}：\n\n丙" for h in heads[2:])
     md = render_markdown(d, "monitor")
     first = md.split("\n## 2. ", 1)[0]
-    assert re.findall(r"^#### (.+)$", first, re.M) == heads
+    assert re.findall(r"^#### (.+)$", first, re.MULTILINE) == heads
+    assert re.findall(r"^- \*\*要点\*\*：内容：该方法的要点。", first, re.MULTILINE) and "\n##### " not in md
+    report = render_markdown(make_digest("en", "report"), "report")
+    assert re.findall(r"^### (\d\. .+)$", report.split("<a id='2512.05693v1'></a>")[0].split("## Papers")[1],
+                      re.MULTILINE) == ANALYSIS_HEADINGS["report"]["en"]
+
+
+def test_executive_summary_labels_link_to_the_papers():
+    d = make_digest("zh", "report")
+    md = render_markdown(d, "report")
+    summary = md.split("## Executive Summary", 1)[1].split("## Table of Contents", 1)[0]
+    assert "- [**论文 1**](#2512.20276v1)" in summary and "- 本期共 3 篇论文。" in summary
 
 
 def test_md_inline_escapes_markup():
@@ -545,10 +564,13 @@ def test_run_report_lists_decisions_and_outcomes(tmp_path):
     assert "kept: 3, dropped: 2, failed: 1" in text
     analyses = text.split("## Analyses (report)", 1)[1]
     arows = [split_row(r) for r in analyses.splitlines() if r.startswith("| ")][1:]
-    assert [(r[2], r[3]) for r in arows] == [
-        ("full text", "first try"), ("abstract only", "after retry"), ("full text", "failed")]
-    assert arows[1][4] == "first answer missed heading 3"
-    assert arows[2][4] == "model timed out twice"
+    assert [(r[2], r[3], r[5]) for r in arows] == [
+        ("full text", "first try", "0"), ("abstract only", "fallback", "1"), ("full text", "failed", "0")]
+    # the validator's and the extraction's words are here, for whoever runs the digest, not in the digest
+    assert arows[1][4] == "motivation, try 1: span is not in Chinese (0% CJK)"
+    assert arows[2][4] == "card extraction failed: model timed out twice"
+    digest = (tmp_path / "2025-12-26" / "report.md").read_text(encoding="utf-8")
+    assert "CJK" not in digest and "try 1" not in digest and "timed out" not in digest
 
 
 def test_run_report_keeps_every_format_of_the_day(tmp_path):
@@ -559,14 +581,14 @@ def test_run_report_keeps_every_format_of_the_day(tmp_path):
     write_digest(make_digest("zh", "monitor"), "monitor", tmp_path)  # rewrite one: still one section each
     again = (tmp_path / "2025-12-26" / "run-report.md").read_text(encoding="utf-8")
     assert again == text
-    assert "首次成功 (first try)" in text and "重试后成功 (after retry)" in text
+    assert "首次成功 (first try)" in text and "降级生成 (fallback)" in text
 
 
 def test_run_report_as_daily_writes_it(tmp_path):
     """daily.py swaps each paper's analysis per format, writes each format, then the run report once."""
     d = make_digest("en", "report")
     analyses = {fmt: [p.analysis for p in make_digest("en", fmt).papers] for fmt in ("report", "monitor")}
-    analyses["monitor"][0] = Analysis("x", "abstract only", "fallback", reason="full text unreadable")
+    analyses["monitor"][0] = Analysis([], "abstract only", "fallback", reason="full text unreadable")
     for fmt in ("table", "report", "monitor"):
         for entry, a in zip(d.papers, analyses.get(fmt, [None] * 3)):
             entry.analysis = a
@@ -577,7 +599,7 @@ def test_run_report_as_daily_writes_it(tmp_path):
     report = text.split("## Analyses (report)", 1)[1].split("<!--", 1)[0]
     monitor = text.split("## Analyses (monitor)", 1)[1].split("<!--", 1)[0]
     table = text.split("## Analyses (table)", 1)[1].split("<!--", 1)[0]
-    assert "first try" in report and "fallback" not in report
+    assert "first try" in report and "full text unreadable" not in report
     assert "fallback" in monitor and "full text unreadable" in monitor
     assert "not analysed" in table and "missing (original shown)" in table
     assert "| 6 | 2512.20999v1 | failed | PDF download failed: HTTP 404 |" in text

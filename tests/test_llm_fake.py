@@ -16,8 +16,7 @@ from paperrag.settings import Settings
 from rag.citations import citation_label, resolve
 from rag.compare import Excerpt, parse_results, parse_value, support
 from rag.digest import validate
-from rag.digest.formats import ANALYSIS_HEADINGS, SUMMARY_HEADINGS
-from rag.digest.writer import LANGUAGE_NAMES, _split_translation
+from rag.digest.writer import ASK, LANGUAGE_NAMES
 from rag.llm.base import ContextOverflow, LLMTimeout, LLMUnavailable
 from rag.llm.fake_backend import DEFAULT_REPLY, FakeLLM, prompt_id_of
 from rag.llm.logged import LoggedLLM
@@ -25,10 +24,6 @@ from rag.llm.select import choose_backend, get_llm, model_identity
 from rag.prompts import PROMPT_DIR, load_prompt
 
 QUESTION = "How many keys does sparse widget attention keep for every query?"
-ABSTRACT = ("We propose sparse widget attention, which keeps the 64 highest-scoring keys per query. "
-            "It cuts attention memory eightfold on 32k-token sequences.")
-PAPERS = [{"n": 1, "title": "Sparse Widget Attention", "summary": "Keeps 64 keys."},
-          {"n": 2, "title": "Graph Crawlers for Citation Search", "summary": "A crawler trained with PPO."}]
 
 
 def fake_settings(home=None, **llm) -> Settings:
@@ -78,20 +73,14 @@ def test_doctor_reports_the_fake_backend(home, monkeypatch, tmp_path):
 def test_every_prompt_is_recognised_without_its_id():
     """Callers that pass no prompt_id (or an Ollama-style reply function) still get the right answer."""
     variables = {
-        "analysis_map": dict(title="T", sections="1 Intro", text="Some text."),
-        "analysis_monitor": dict(title="T", authors="A", abstract=ABSTRACT, material="", basis="abstract only",
-                                 headings=ANALYSIS_HEADINGS["monitor"]["en"], language_name="English"),
-        "analysis_report": dict(title="T", authors="A", abstract=ABSTRACT, code_links="", material="",
-                                basis="abstract only", headings=ANALYSIS_HEADINGS["report"]["en"],
-                                language_name="English"),
         "answer": dict(passages=[], question="q", language_name="English"),
         "compare_aspect": dict(title="T", passages=[], aspect="memory"),
         "compare_synthesis": dict(papers=[], facts=[], max_sentences=4),
         "condense_question": dict(history=[], question="q"),
-        "executive_summary": dict(date="2025-01-20", papers=PAPERS, headings=SUMMARY_HEADINGS["en"],
-                                  language_name="English"),
+        "digest_span": dict(language_name="English", title="T", quotes=["q"], label="Core idea",
+                            value="v", ask="Write it."),
         "method_card": dict(title="T", passages=[], question="q", kind="value"),
-        "translate_paper": dict(title="T", abstract=ABSTRACT, language_name="English"),
+        "translate_title": dict(title="T", language_name="English"),
         "translate_query": dict(question="q"),
     }
     ids = sorted(p.stem for p in PROMPT_DIR.glob("*.toml"))
@@ -164,40 +153,28 @@ def test_json_answers_parse_and_are_supported_by_excerpt_one():
 
 # ------------------------------------------------------------------------------------------ digest
 @pytest.mark.parametrize("lang", ["zh", "en"])
-@pytest.mark.parametrize("fmt", ["report", "monitor"])
-def test_analyses_pass_the_digest_gates(fmt, lang):
-    prompt = load_prompt(f"analysis_{fmt}")
-    messages = prompt.messages(title="Sparse Widget Attention", authors="A. Author", abstract=ABSTRACT,
-                               code_links="", material="- keeps 64 keys", basis="full text",
-                               headings=ANALYSIS_HEADINGS[fmt][lang], language_name=LANGUAGE_NAMES[lang])
-    out = FakeLLM().chat(messages, prompt_id=prompt.id)
-    verdict = validate.check_analysis(out.text, fmt=fmt, language=lang, source_title="Sparse Widget Attention",
-                                      finish_reason=out.finish_reason)
-    assert verdict.ok, verdict.problems
-    assert [h for h in ANALYSIS_HEADINGS[fmt][lang] if f"### {h}" not in out.text] == []
+def test_digest_spans_and_titles_pass_the_digest_checks(lang):
+    from rag.quotes import Quote
+
+    quotes = [Quote("2405.30001v1", "2405.30001", 1, 4, SPARSE, "Sparse Widget Attention")]
+    messages = load_prompt("digest_span").messages(
+        language_name=LANGUAGE_NAMES[lang], title="Sparse Widget Attention",
+        quotes=[SPARSE], label="Core idea", value="keeps the 64 highest-scoring keys, cutting memory by eight",
+        ask=ASK[lang].format(label="Core idea"))
+    out = FakeLLM().chat(messages, prompt_id="digest_span")
+    v = validate.check_span(out.text, language=lang, quotes=quotes, instructions=messages[0]["content"],
+                            finish_reason=out.finish_reason)
+    assert v.ok, v.problems
+    assert "64" in v.text
+    title = load_prompt("translate_title").messages(title="Sparse Widget Attention", language_name=LANGUAGE_NAMES[lang])
+    t = FakeLLM().chat(title, prompt_id="translate_title").text
+    assert validate.check_title(t, language=lang, source="Sparse Widget Attention").ok
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_summary_translation_and_notes_pass_the_gates(lang):
-    llm = FakeLLM()
-    summary = load_prompt("executive_summary").messages(date="2025-01-20", papers=PAPERS,
-                                                        headings=SUMMARY_HEADINGS[lang],
-                                                        language_name=LANGUAGE_NAMES[lang])
-    text = llm.chat(summary, prompt_id="executive_summary").text
-    verdict = validate.check_summary(text, date="2025-01-20", language=lang, paper_titles=[p["title"] for p in PAPERS])
-    assert verdict.ok, verdict.problems
-    notes = llm.chat(load_prompt("analysis_map").messages(title="T", sections="4 Sparse attention", text=SPARSE),
-                     prompt_id="analysis_map").text
-    assert notes.startswith("- Sparse widget attention keeps only the 64")
-    if lang == "zh":
-        translation = load_prompt("translate_paper").messages(title="Sparse Widget Attention", abstract=ABSTRACT,
-                                                              language_name=LANGUAGE_NAMES["zh"])
-        title, abstract = _split_translation(llm.chat(translation, prompt_id="translate_paper").text)
-        assert validate.check_translation(title, language="zh").ok and validate.check_translation(
-            abstract, language="zh").ok
+def test_sample_day_through_settings_passes_every_gate_first_time(tmp_path, embedder, monkeypatch):
+    from fakes.cards import stand_in_card
 
-
-def test_sample_day_through_settings_passes_every_gate_first_time(tmp_path, embedder):
+    monkeypatch.setattr("rag.digest.writer.default_card_source", stand_in_card)  # rag.cards has its own tests
     settings = fake_settings(tmp_path / "home", context_tokens=8192)
     settings = settings.model_copy(update={"digest": settings.digest.model_copy(update={
         "formats": ["report", "monitor"], "language": "zh"})})

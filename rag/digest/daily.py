@@ -1,5 +1,5 @@
-"""The digest of a day: build it from the catalog, fill the LLM-written parts, render md + html, the run report
-and the Atom feed. `Library.daily` / `Library.digest` orchestrate (feeds → ingest → this).
+"""The digest of a day: build it from the catalog, compose the written parts from the papers' cards, render md +
+html, the run report and the Atom feed. `Library.daily` / `Library.digest` orchestrate (feeds → ingest → this).
 
 A day already done exits fast: its manifest records the papers, prompts and model it was written with; when
 all match and the files exist, nothing is ingested, generated or written again.
@@ -19,8 +19,8 @@ from rag.digest.model import Digest, PaperEntry
 from rag.digest.writer import DigestWriter
 from rag.prompts import load_prompt
 
-PROMPTS_BY_FORMAT = {"table": ["translate_paper"], "report": ["analysis_report", "analysis_map", "executive_summary"],
-                     "monitor": ["analysis_monitor", "analysis_map"]}
+PROMPTS_BY_FORMAT = {"table": ["translate_title", "digest_span"], "report": ["digest_span"],
+                     "monitor": ["digest_span"]}
 
 
 @dataclass
@@ -70,28 +70,36 @@ def build_digest(settings, catalog: Catalog, day: str, keys: list[str], *, decis
 
 def write_day(settings, digest: Digest, writer: DigestWriter, *, formats=None,
               progress: ProgressSink | None = None) -> DailyResult:
-    """Fill the LLM-written parts (cached) for the formats, render, write; the run report and feed too."""
+    """Fill the written parts (cached) for the formats from the papers' cards, render, write; the run report and
+    feed too. Each paper's card is read once (the writer keeps it); every format composes from it."""
     from rag.digest.feed import write_feed
     from rag.digest.render import write_digest, write_run_report
 
     progress = progress or NullProgress()
+    writer.progress = progress
     formats = list(formats or settings.digest.formats)
     language = digest.language
-    steps = len(digest.papers) * len(formats) + ("report" in formats)
+    steps = len(digest.papers) * (1 + len(formats)) + ("report" in formats)
     progress.start("digest", total=steps, description=f"Writing the digest of {digest.date}")
+    for entry in digest.papers:
+        progress.update("digest", description=f"card: {entry.meta.key} {entry.meta.title[:40]}")
+        writer.card(entry.meta)
+        progress.advance("digest")
     analyses: dict[str, dict[str, object]] = {}
     for fmt in formats:
         for entry in digest.papers:
             progress.update("digest", description=f"{fmt}: {entry.meta.key} {entry.meta.title[:40]}")
             if fmt == "table":
-                entry.title_translated, entry.abstract_translated, _ = writer.translation(entry.meta, language)
+                entry.title_translated, _ = writer.title(entry.meta, language)
+                entry.summary = writer.table_summary(entry.meta, language)
             else:
-                analyses.setdefault(fmt, {})[entry.meta.key] = writer.analysis(
-                    entry.meta, fmt, language, fulltext=entry.fulltext)
+                analyses.setdefault(fmt, {})[entry.meta.key] = writer.analysis(entry.meta, fmt, language)
             progress.advance("digest")
+    for entry in digest.papers:
+        entry.key_findings = writer.key_findings(entry.meta, language) or entry.key_findings
     if "report" in formats and digest.papers:
         progress.update("digest", description="executive summary")
-        digest.executive_summary, _ = writer.executive_summary(digest)
+        digest.executive_summary = writer.executive_summary(digest)
         progress.advance("digest")
     progress.stop("digest")
 
@@ -177,9 +185,11 @@ def update_records(catalog: Catalog, updates: dict[str, str]) -> list[dict]:
 
 # ------------------------------------------------------------------ the day's manifest
 def manifest(settings, keys: list[str], writer: DigestWriter) -> dict:
+    from rag.cards import CARD_FORMAT
+
     prompts = sorted({load_prompt(n).key for f in settings.digest.formats for n in PROMPTS_BY_FORMAT[f]})
     return {"papers": keys, "formats": sorted(settings.digest.formats), "language": settings.digest.language,
-            "prompts": prompts, "model": writer.model_id if keys else ""}
+            "prompts": prompts, "card": CARD_FORMAT, "model": writer.model_id if keys else ""}
 
 
 def already_done(out_dir: Path, manifest: dict, formats) -> bool:

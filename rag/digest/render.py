@@ -6,11 +6,17 @@
 - monitor (references 003/004): overview of the monitoring run, then per paper its details, abstract and
   5-part analysis.
 
+Analyses, the executive summary, key findings and the table's cells are data (`model.Part` / `Item` / `Cited`)
+composed from paper cards; this module writes their markdown: a heading per part, a bullet per item, each span
+followed by the pages of its quotes linked to the PDF page (`cite_md`), a rejected span's quotes verbatim under
+a label, "not stated" as a sentence. What the reader sees never carries the validator's words (those are in the
+run report).
+
 Text that came from papers or from a model is never trusted: every `{{ }}` in a markdown template is escaped
-for markdown unless the value is an `MD` fragment built here (see `_finalize`), raw HTML in model output is
-neutralised, and the HTML conversion runs with raw HTML switched off, an allow-list of attributes and URL
-schemes, and a Content-Security-Policy that forbids scripts. Only the paper anchors this module writes get
-through as HTML.
+for markdown unless the value is an `MD` fragment built here (see `_finalize`), model spans and quotes are
+escaped as plain text (no markup, links or HTML of theirs survive), and the HTML conversion runs with raw HTML
+switched off, an allow-list of attributes and URL schemes, and a Content-Security-Policy that forbids scripts.
+Only the paper anchors this module writes get through as HTML.
 
 `write_digest` writes DATE/{fmt}.md and DATE/{fmt}.html (and records that format's analysis outcomes in
 DATE/run-report.md); `write_run_report` writes the rest of the run report: every candidate with its
@@ -38,9 +44,9 @@ from markupsafe import Markup  # jinja2's own dependency
 
 from ingest.text_clean import clean_abstract as _clean_abstract_text
 from ingest.text_clean import trim_url
-from rag.digest.formats import ANALYSIS_HEADINGS, BASIS_LABEL, SUMMARY_HEADINGS
+from rag.digest.formats import BASIS_LABEL
 from rag.digest.io import atomic_write_text
-from rag.digest.model import Digest, PaperEntry
+from rag.digest.model import Cited, Digest, Item, PaperEntry, Part
 from rag.gated import Outcome
 
 FORMATS = ("table", "report", "monitor")
@@ -80,8 +86,13 @@ LABELS: dict[str, dict[str, str]] = {
         "ai_abstract only": "AI分析（基于摘要）",
         "ai_failed": "AI分析（未完成）",
         "basis": "分析依据：{label}",
-        "analysis_failed": "**分析失败**：{reason}。本文仅提供原文摘要，未生成分析。",
-        "no_reason": "未记录原因",
+        "basis_rejected": "；其中 {n} 处模型输出未通过检查，改为显示论文原文引文",
+        "basis_missing": "；{n} 项内容未能从论文中提取",
+        "analysis_failed": "**分析失败**：未能读取这篇论文的内容，本文仅提供原文摘要（原因见运行报告）。",
+        "rejected": "（模型输出未通过检查，以下为原文引文）",
+        "not stated": "论文未说明。",
+        "not extracted": "未能从论文中提取。",
+        "sep": "：",
         "none": "无",
         "no_papers": "今日无论文",
         "decisions": "候选论文处理记录",
@@ -122,8 +133,14 @@ LABELS: dict[str, dict[str, str]] = {
         "ai_abstract only": "AI Analysis (based on the abstract only)",
         "ai_failed": "AI Analysis (not available)",
         "basis": "Basis: {label}",
-        "analysis_failed": "**Analysis failed**: {reason}. Only the abstract is shown for this paper.",
-        "no_reason": "no reason recorded",
+        "basis_rejected": "; the model's text was rejected for {n} item(s): the paper's own sentences are shown instead",
+        "basis_missing": "; {n} item(s) could not be extracted from the paper",
+        "analysis_failed": "**Analysis failed**: the paper's content could not be read, so only the abstract is shown "
+                           "(the run report says why).",
+        "rejected": "(The model's text did not pass the checks; the paper's own sentences follow.)",
+        "not stated": "Not stated in the paper.",
+        "not extracted": "Could not be extracted from the paper.",
+        "sep": ": ",
         "none": "none",
         "no_papers": "No papers today",
         "decisions": "Candidate papers",
@@ -177,11 +194,7 @@ class MD(str):
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # incl. Python-Markdown's \x02/\x03 placeholders
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what would open an HTML tag, comment or declaration
-_AUTOLINK = re.compile(r"<https?://[^\s<>]*>", re.IGNORECASE)
 _ESCAPABLE = set("\\`*_{}[]()>#+-.!|")  # Python-Markdown's ESCAPED_CHARS with tables' '|'
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
-_ATX = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)")
 _BLOCK_START = re.compile(r"^(#|>|[-+=]|\d+[.)](?=\s|$))")
 ANCHOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -239,117 +252,6 @@ def md_paragraphs(text: object) -> MD:
     return MD("\n\n".join(out))
 
 
-def _split_fences(lines: list[str]) -> list[tuple[bool, list[str]]]:
-    """Split markdown lines into (is_fenced_code, lines) runs; an unclosed fence is closed at the end."""
-    runs: list[tuple[bool, list[str]]] = []
-    cur: list[str] = []
-    fence = ""
-    for line in lines:
-        m = _FENCE.match(line)
-        if not fence:
-            if m and not (m[1][0] == "`" and "`" in m[2]):
-                if cur:
-                    runs.append((False, cur))
-                cur, fence = [line], m[1]
-            else:
-                cur.append(line)
-        else:
-            cur.append(line)
-            if m and m[1][0] == fence[0] and len(m[1]) >= len(fence) and not m[2].strip():
-                runs.append((True, cur))
-                cur, fence = [], ""
-    if fence:
-        cur.append(fence)  # a truncated model answer must not turn the rest of the page into code
-        runs.append((True, cur))
-    elif cur:
-        runs.append((False, cur))
-    return runs
-
-
-def _neutralize_line(line: str) -> str:
-    """Raw HTML in one markdown line becomes text; code spans and <https://...> autolinks stay."""
-    out, pos = [], 0
-    for m in re.finditer(f"{_CODE_SPAN.pattern}|{_AUTOLINK.pattern}", line, re.IGNORECASE):
-        out.append(_TAG_START.sub("&lt;", line[pos : m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(_TAG_START.sub("&lt;", line[pos:]))
-    return "".join(out)
-
-
-_HEAD_NUM = re.compile(r"^(\d+)\s*[.．、)）]?\s*")
-
-
-def _heading_key(line: str) -> tuple[str, str] | None:
-    """("1", "论文概要") for a line that is only a heading: "#### **1. 论文概要**", "**1．论文概要：**",
-    "### 论文概要"; None for anything longer (a heading with text after it is left alone)."""
-    s = line.strip()
-    s = re.sub(r"^#{1,6}\s*", "", s)
-    s = re.sub(r"^[*_]{1,3}(.*?)[*_]{1,3}$", r"\1", s).strip()
-    s = re.sub(r"[:：]\s*$", "", s).strip()
-    if not s or "*" in s or len(s) > 80:
-        return None
-    m = _HEAD_NUM.match(s)
-    num, title = (m[1], s[m.end():]) if m else ("", s)
-    title = re.sub(r"[\s\W_]+", "", title).lower()
-    return (num, title) if title else None
-
-
-def md_block(text: object, *, top: int, headings: list[str] | None = None) -> MD:
-    """Model-written markdown, made safe to embed.
-
-    - The required `headings` (formats.ANALYSIS_HEADINGS), however the model decorated them ("**1．论文概要**",
-      "### **论文概要**", "## 1. 论文概要："), become "#"*top + " " + the canonical heading, and every other
-      heading sits below them; without required headings, headings are shifted so the highest is `top`.
-    - Raw HTML is neutralised outside code, unclosed code fences are closed, control characters dropped.
-    """
-    src = _CONTROL.sub("", str(text or "").replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
-    if not src.strip():
-        return MD("")
-    runs = _split_fences(src.split("\n"))
-    wanted = []
-    for h in headings or []:
-        key = _heading_key(h)
-        if key:
-            wanted.append((key, h))
-    canonical: dict[tuple[int, int], str] = {}  # (run, line) -> required heading
-    nxt = 0
-    for r, (code, lines) in enumerate(runs):
-        if code:
-            continue
-        for i, ln in enumerate(lines):
-            key = _heading_key(ln) if nxt < len(wanted) else None
-            if not key:
-                continue
-            for j in range(nxt, len(wanted)):
-                (num, title), h = wanted[j]
-                if key[1] == title and key[0] in ("", num):
-                    canonical[(r, i)] = h
-                    nxt = j + 1
-                    break
-    others = [len(m[2]) for r, (code, lines) in enumerate(runs) if not code
-              for i, ln in enumerate(lines) if (r, i) not in canonical and (m := _ATX.match(ln))]
-    if canonical:
-        shift = top + 1 - min(others) if others else 0
-    else:
-        shift = top - min(others) if others else 0
-    out: list[str] = []
-    for r, (code, lines) in enumerate(runs):
-        if code:
-            out.extend(lines)
-            continue
-        for i, ln in enumerate(lines):
-            if (r, i) in canonical:
-                out.extend(["", "#" * top + " " + _escape_inline(_plain(canonical[(r, i)])), ""])
-                continue
-            m = _ATX.match(ln)
-            if m and shift:
-                level = max(1, min(6, len(m[2]) + shift))
-                ln = m[1] + "#" * level + ln[m.end() :]
-            out.append(_neutralize_line(ln))
-    return MD(re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n"))
-
-
 def md_url(url: object, schemes: tuple[str, ...] = ("http", "https")) -> MD | None:
     """A URL fit for a markdown link destination, or None when it is not a plain web (or allowed) URL."""
     u = "".join(_CONTROL.sub("", str(url or "")).split())
@@ -395,6 +297,74 @@ def _zh_date(iso: str) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
+# --------------------------------------------------------------------------------------- cited spans
+def cite_md(quotes) -> MD:
+    """The pages of `quotes` at the end of a span, each linked to its PDF page: `[p.3, p.6]` ("[abstract]" for a
+    paper read from its abstract only). Code writes these from the verified quotes; the model never does."""
+    if not quotes:
+        return MD("")
+    pages: dict[int, object] = {}
+    for q in quotes:
+        if not q.abstract_only:
+            pages.setdefault(q.page, q)
+    if not pages:
+        url = md_url(quotes[0].pdf_url())
+        return MD(f"\\[[abstract]({url})\\]" if url else "\\[abstract\\]")
+    links = []
+    for page in sorted(pages):
+        url = md_url(pages[page].pdf_url())
+        links.append(f"[p.{page}]({url})" if url else f"p.{page}")
+    return MD("\\[" + ", ".join(links) + "\\]")
+
+
+def cited_md(c: Cited, lang: str, *, cell: bool = False) -> MD:
+    """One span as the reader sees it: the text and its page citations; a rejected span's quotes verbatim under
+    the label saying so; "not stated" / "not extracted" as a fixed sentence."""
+    L = LABELS[lang]
+    esc = md_cell if cell else md_inline
+    if c.kind in ("not stated", "not extracted"):
+        return MD(esc(c.text or L[c.kind]))
+    if c.kind == "quotes":
+        body = " ".join(f"“{esc(q.text)}” {cite_md([q])}" for q in c.quotes)
+        return MD(f"*{esc(L['rejected'])}* {body}".strip())
+    return MD(f"{esc(c.text)} {cite_md(c.quotes)}".strip())
+
+
+def item_md(item: Item, lang: str, *, cell: bool = False, anchors: dict[str, str] | None = None) -> MD:
+    """`**label**：span [p.3] span [p.5]`; the label links to the paper's anchor when it names one."""
+    esc = md_cell if cell else md_inline
+    body = " ".join(cited_md(c, lang, cell=cell) for c in item.spans)
+    label = esc(item.label) if _plain(item.label) else ""
+    if label:
+        label = f"**{label}**"
+        target = (anchors or {}).get(item.anchor, "") if item.anchor else ""
+        if target:
+            label = f"[{label}](#{target})"
+    if label and body:
+        return MD(f"{label}{LABELS[lang]['sep']}{body}")
+    return MD(label or body)
+
+
+def parts_md(parts: list[Part], *, top: int, lang: str, anchors: dict[str, str] | None = None) -> MD:
+    """Parts as markdown: a heading at level `top` per part, one bullet per item."""
+    out = []
+    for part in parts:
+        lines = [f"{'#' * top} {md_inline(part.heading)}", ""]
+        lines += [f"- {item_md(i, lang, anchors=anchors)}" for i in part.items]
+        out.append("\n".join(lines))
+    return MD("\n\n".join(out))
+
+
+def parts_text(parts: list[Part]) -> str:
+    """Parts as plain text (the HTML description, the feed summary)."""
+    out = []
+    for part in parts:
+        for item in part.items:
+            texts = [c.text for c in item.spans if c.text]
+            out.append(" ".join(x for x in [item.label, *texts] if x))
+    return _plain(" ".join(out))
+
+
 # ------------------------------------------------------------------------------------------- view model
 @dataclass
 class _PaperView:
@@ -423,6 +393,7 @@ class _PaperView:
     basis: str = ""
     reason: str = ""
     plain_title: str = ""
+    rejected: int = 0
     relevance: MD = MD("")  # monitor: "0.71 · **must read** · close to “Seed” (0.71); keyword 'x'" when ranked
 
 
@@ -491,17 +462,20 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
         if c and c not in code:
             code.append(c)
 
-    # analysis block
+    # analysis block: composed by code from the card; what went wrong is in the run report, not here
     a = p.analysis
-    if a is None or a.outcome == Outcome.FAILED or not (a.text or "").strip():
-        reason = (a.reason if a else "") or ("empty analysis" if a else "") or L["no_reason"]
-        analysis = MD(L["analysis_failed"].format(reason=md_inline(reason).rstrip("。.")))
+    if a is None or a.outcome == Outcome.FAILED or not a.parts:
+        analysis = MD(L["analysis_failed"])
         heading = MD(L["ai_failed"])
     else:
         top = 3 if fmt == "report" else 4
-        body = md_block(a.text, top=top, headings=ANALYSIS_HEADINGS.get(fmt, {}).get(lang))
-        basis = BASIS_LABEL[lang].get(a.basis, a.basis)
-        analysis = MD(f"*{md_inline(L['basis'].format(label=basis))}*\n\n{body}") if fmt == "report" else body
+        body = parts_md(a.parts, top=top, lang=lang)
+        note = L["basis"].format(label=BASIS_LABEL[lang].get(a.basis, a.basis))
+        note += L["basis_rejected"].format(n=a.rejected) if a.rejected else ""
+        note += L["basis_missing"].format(n=a.missing) if a.missing else ""
+        # report: the basis line always; monitor: its heading says the basis, a line only when something is off
+        shown = fmt == "report" or a.rejected or a.missing
+        analysis = MD(f"*{md_inline(note)}*\n\n{body}") if shown else body
         heading = MD(L.get(f"ai_{a.basis}", L["ai_full text"]))
 
     links: list[tuple[MD, MD]] = []
@@ -518,15 +492,17 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
     code_md = ", ".join(f"[{md_inline(re.sub(r'^https?://', '', u))}]({md_url(u)})" for u in code)
 
     translated_title = _plain(p.title_translated)
-    translated_abs = _plain(p.abstract_translated)
     mark = lang != "en"
     cell_title = md_cell(translated_title or meta.title or key)
     if mark and not translated_title:
         cell_title = MD(cell_title + md_cell(L["untranslated"]))
     abstract_clean = clean_abstract(meta.abstract)
-    cell_abs = md_cell(translated_abs or abstract_clean or "—")
-    if mark and not translated_abs and abstract_clean:
-        cell_abs = MD(cell_abs + md_cell(L["untranslated"]))
+    if p.summary:  # the card's problem, core idea and top result, each with its pages
+        cell_abs = MD(" ".join(item_md(i, lang, cell=True) for i in p.summary))
+    else:
+        cell_abs = md_cell(abstract_clean or "—")
+        if mark and abstract_clean:
+            cell_abs = MD(cell_abs + md_cell(L["untranslated"]))
     pdf_safe = md_url(pdf_url, ("http", "https", "file"))
 
     return _PaperView(
@@ -541,7 +517,8 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
         abstract=md_paragraphs(abstract_clean or "—"),
         analysis=analysis,
         analysis_heading=heading,
-        key_findings=[md_inline(f) for f in p.key_findings if _plain(f)],
+        key_findings=[cited_md(f, lang) if isinstance(f, Cited) else md_inline(f) for f in p.key_findings
+                      if isinstance(f, Cited) or _plain(f)],
         links=links,
         arxiv_id=arxiv_id,
         paper_links=MD(" · ".join(plinks) or "—"),
@@ -555,6 +532,7 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
         outcome=a.outcome if a else Outcome.FAILED,
         basis=a.basis if a else "",
         reason=(a.reason if a else "no analysis") or "",
+        rejected=a.rejected if a else 0,
         plain_title=_plain(meta.title or key),
     )
 
@@ -623,15 +601,6 @@ def page_title(digest: Digest, fmt: str) -> str:
     return f"{LABELS[digest.language]['monitor_title']} - {day}"
 
 
-def _strip_markdown(text: str) -> str:
-    text = re.sub(r"```.*?```", " ", text, flags=re.S)
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"^\s*(-{3,}|\*{3,}|_{3,})\s*$", " ", text, flags=re.M)
-    text = re.sub(r"^\s{0,3}(#{1,6}|>|[-*+]|\d+\.)\s+", "", text, flags=re.M)
-    text = re.sub(r"[*_`]+", "", text)
-    return _plain(text)
-
-
 def summary_text(digest: Digest, fmt: str, limit: int = 400) -> str:
     """Plain-text summary of a digest (HTML description, feed entry summary)."""
     lang = digest.language
@@ -640,7 +609,7 @@ def summary_text(digest: Digest, fmt: str, limit: int = 400) -> str:
     if not papers:
         return empty_reason_text(digest.empty_reason, lang)
     head = L["papers_n"].format(n=len(papers))
-    body = _strip_markdown(digest.executive_summary) if fmt == "report" and digest.executive_summary else ""
+    body = parts_text(digest.executive_summary) if fmt == "report" and digest.executive_summary else ""
     if not body:
         body = "; ".join(_plain((p.title_translated if fmt == "table" else "") or p.meta.title) for p in papers)
     text = f"{head}: {body}" if lang == "en" else f"{head}：{body}"
@@ -693,7 +662,9 @@ def _context(digest: Digest, fmt: str) -> dict:
     lang = digest.language
     L = LABELS[lang]
     used: set[str] = set()
-    papers = [_paper_view(p, fmt, lang, used) for p in sorted(digest.papers, key=lambda p: p.n)]
+    entries = sorted(digest.papers, key=lambda p: p.n)
+    papers = [_paper_view(p, fmt, lang, used) for p in entries]
+    anchors = {e.anchor: str(v.anchor) for e, v in zip(entries, papers, strict=True)}
     # report: English labels for the structure even for zh content, as the reference reports do
     struct = LABELS["en"] if fmt == "report" else L
     return {
@@ -708,7 +679,7 @@ def _context(digest: Digest, fmt: str) -> dict:
         "categories": md_inline(", ".join(digest.categories) or "—"),
         "keywords": md_inline(", ".join(_plain(k) for k in digest.keywords) or "—"),
         "found": MD(L["found_n"].format(n=len(papers))),
-        "executive_summary": md_block(digest.executive_summary, top=3, headings=SUMMARY_HEADINGS[lang]),
+        "executive_summary": parts_md(digest.executive_summary, top=3, lang=lang, anchors=anchors),
         "papers": papers,
         "empty_text": md_inline(empty_reason_text(digest.empty_reason, lang)),
         "decisions": _decision_rows(digest, lang),
@@ -869,9 +840,9 @@ _SECTION = re.compile(
 def _analyses_section(digest: Digest, fmt: str, papers: list[_PaperView]) -> str:
     lang = digest.language
     table = fmt == "table"
-    header = ["#", "Paper", "Basis", "Outcome", "Reason"] + (["Translation"] if table else [])
+    header = ["#", "Paper", "Basis", "Outcome", "Reason"] + (["Table cells"] if table else ["Rejected spans"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] if papers else []
-    for p, entry in zip(papers, sorted(digest.papers, key=lambda e: e.n)):
+    for p, entry in zip(papers, sorted(digest.papers, key=lambda e: e.n), strict=True):
         if entry.analysis is None and table:
             outcome, reason = "—", "not analysed (the table format has no analyses)"
         else:
@@ -879,9 +850,10 @@ def _analyses_section(digest: Digest, fmt: str, papers: list[_PaperView]) -> str
             outcome, reason = (f"{label} ({p.outcome})" if label else p.outcome), p.reason or "—"
         cells = [str(p.n), f"{p.key} {p.plain_title}", p.basis or "—", outcome, reason]
         if table:
-            parts = [n for n, v in (("title", entry.title_translated), ("abstract", entry.abstract_translated))
-                     if _plain(v)]
+            parts = [n for n, v in (("title", _plain(entry.title_translated)), ("card summary", entry.summary)) if v]
             cells.append(" + ".join(parts) if parts else "missing (original shown)")
+        else:
+            cells.append(str(p.rejected))
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     section = _MD_ENV.get_template("run_report_analyses.md.j2").render(fmt=fmt, lines=[MD(x) for x in lines])
     return section.strip("\n") + "\n"
@@ -984,19 +956,22 @@ def write_run_report(digest: Digest, out_dir: str | Path, fmt: str | None = None
 __all__ = [
     "FORMATS",
     "MD",
+    "cite_md",
+    "cited_md",
     "clean_abstract",
     "clean_code_link",
     "default_title",
     "display_date",
     "empty_reason_text",
+    "item_md",
     "markdown_to_html",
-    "md_block",
     "md_cell",
     "md_inline",
     "md_paragraphs",
     "md_url",
     "page_title",
     "paper_urls",
+    "parts_md",
     "render_html",
     "render_markdown",
     "render_run_report",

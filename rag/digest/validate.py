@@ -10,16 +10,14 @@ worst problem, so the caller knows *what* to change on a retry) and `fixes` (rep
   left dangling at either end, a wrapping ```markdown fence, a leading <think> block. Only leading and
   trailing paragraphs are ever removed, and only short ones that open with a chatter phrase; content in the
   middle is never touched.
-* `check_analysis(text, fmt=, language=, source_title=, finish_reason=)` - the required headings of
-  `formats.ANALYSIS_HEADINGS[fmt][language]`, present and in order (markdown decoration, "1．"/"1、"/"1)",
-  a missing dot or number tolerated); no empty section; the configured language (overall and per section);
-  not truncated (`finish_reason="length"`, text ending mid-sentence / in an open bracket, `**`, `$`, code
-  fence / on an empty list item or heading, the last headings missing); not a refusal ("请提供论文",
-  "please provide the paper", "I cannot access", "作为一个AI模型", empty / tiny text); no line repeated 3
-  times (small models loop); with `source_title`, not an analysis that names another paper.
-* `check_summary(text, date=, language=, paper_titles=)` - the executive summary: `SUMMARY_HEADINGS`, every
-  date it mentions is the digest's date, "论文 N"/"Paper N" within the digest, bold/quoted titles match a
-  paper of the digest (and the one whose number they cite), plus the checks above.
+* `check_span(text, language=, quotes=, also=, instructions=, finish_reason=)` - one short span the model
+  wrote from one card field: 1 to 3 sentences, plain text (no heading, list or label), the configured language,
+  not truncated, not a refusal, no repetition (a sentence twice, or a phrase looping), no echo of the prompt's
+  instructions, and every number and acronym-like name in the field's quotes (`rag.quotes.unbacked`, with
+  numbers and names glued to Chinese characters spaced out first). Citation marks the model typed ("[1]",
+  "(p. 3)") are removed: code cites pages.
+* `check_title(text, language=, source=)` - a translated title: `check_translation` + its numbers and names
+  are the original title's.
 * `check_translation(text, language=, part=)` - a translated title or abstract: no chatter, no leftover
   "摘要："/"Abstract:" label (removed, recorded in `fixes`), no markdown heading, target language, not empty,
   not truncated (with `source`: not much shorter than it), no repeated sentence.
@@ -28,38 +26,33 @@ worst problem, so the caller knows *what* to change on a retry) and `fixes` (rep
 * `clean_code_link(url)` / `clean_code_links(urls)` - trailing punctuation off a code link
   ("https://anonymous.4open.science/r/ActionFlow-1D47." -> "…-1D47"), using `ingest.text_clean`'s rules.
 
-Kinds, worst first: "refusal" (a non-answer or empty/tiny text), "truncated", "repetition", "headings",
-"language", "date", "papers", "empty_section", "wrong_paper", "format", "abstract"; "ok" when nothing is
-wrong. Every kind is retryable except "abstract" (the input must be repaired: `text` already is). Chatter is
+Kinds, worst first: "refusal" (a non-answer or empty/tiny text), "echo", "truncated", "repetition", "language",
+"unbacked", "format", "abstract"; "ok" when nothing is wrong. Every kind is retryable except "abstract" (the input must be repaired: `text` already is). Chatter is
 no problem: it is removed and listed in `fixes`, and the cleaned `text` is what gets published.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date as Date
 from typing import Literal
 
 from ingest.text_clean import clean_abstract, extract_code_links, split_rss_description
 from ingest.text_clean import (
     trim_url as _trim_url,  # the one rule set for trailing punctuation on URLs
 )
-from rag.digest import formats
+from rag.quotes import Quote, unbacked
 
 Language = Literal["zh", "en"]
 
 KIND_ORDER = (
     "refusal",
+    "echo",
     "truncated",
     "repetition",
-    "headings",
     "language",
-    "date",
-    "papers",
-    "empty_section",
-    "wrong_paper",
+    "unbacked",
     "format",
     "abstract",
 )
@@ -461,165 +454,6 @@ def _language_problem(text: str, language: Language, *, what: str = "text", leni
     return None
 
 
-# ================================================================================================ headings
-_FW_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-_CN_NUM = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-_NUM_PREFIX = re.compile(
-    r"^(?:第\s*)?[（(]?\s*(?P<n>\d{1,2}|[一二三四五六七八九十])\s*(?:[.．、:：)）]|部分|节|\s)\s*(?P<rest>.*)$"
-)
-
-
-def _norm_title(s: str) -> str:
-    s = s.translate(_FW_DIGITS).lower()
-    s = re.sub(r"[*_`#>~]+", "", s)
-    s = re.sub(r"[\s\u3000]+", " ", s).strip()
-    s = re.sub(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])", "", s)  # "实验 分析" -> "实验分析"
-    return re.sub(r"[\s:：.。．、,，;；!！?？()（）\[\]【】《》\"'“”‘’\-–—/]+$", "", s)
-
-
-@dataclass(frozen=True)
-class _Heading:
-    line: int  # index into the lines
-    number: int | None
-    title: str  # normalized, number removed
-    raw: str
-    decorated: bool  # '#' heading or a bold-only line
-
-
-def _heading_candidates(lines: list[str]) -> list[_Heading]:
-    out: list[_Heading] = []
-    in_fence = False
-    for i, line in enumerate(lines):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence or not line.strip():
-            continue
-        s = line.strip().translate(_FW_DIGITS)
-        if len(s) > 80:  # "**1. 论文概要**：本文旨在……" - a heading with its content on the same line
-            m_colon = re.search(r"[:：]", s[:60])
-            if not m_colon:
-                continue
-            s = s[: m_colon.start()].rstrip()
-        atx = bool(re.match(r"^#{1,6}\s", s))
-        s = re.sub(r"^#{1,6}\s*", "", s).strip()
-        s = re.sub(r"^>\s*", "", s)
-        bold = bool(re.match(r"^(\*\*|__).+?(\*\*|__)\s*[:：]?\s*$", s))
-        body = re.sub(r"^(\*\*|__)\s*|\s*(\*\*|__)\s*([:：]?)\s*$", r"\3", s).strip()
-        body = re.sub(r"^\*\*|\*\*$", "", body).strip()
-        m = _NUM_PREFIX.match(body)
-        number = None
-        if m and m.group("rest"):
-            n = m.group("n")
-            number = int(n) if n.isdigit() else _CN_NUM.get(n)
-            body = m.group("rest")
-        title = _norm_title(body)
-        if title:
-            out.append(_Heading(i, number, title, line.strip(), atx or bold))
-    return out
-
-
-def _required_parts(required: str) -> tuple[int | None, str]:
-    m = _NUM_PREFIX.match(required.translate(_FW_DIGITS))
-    if m and m.group("rest"):
-        return int(m.group("n")) if m.group("n").isdigit() else _CN_NUM.get(m.group("n")), _norm_title(m.group("rest"))
-    return None, _norm_title(required)
-
-
-def _title_matches(cand: _Heading, required: str) -> bool:
-    _, req_title = _required_parts(required)
-    if not (cand.decorated or cand.number is not None):
-        return False  # a plain, unnumbered line is prose even when it says "总结"
-    if cand.title == req_title:
-        return True
-    # "5. 实验分析（Experiments）", "3. Method Design and Details": the required words, then a qualifier
-    if not cand.title.startswith(req_title) or not req_title:
-        return False
-    nxt = cand.title[len(req_title)]
-    return not (nxt.isascii() and nxt.isalnum()) or not req_title[-1].isascii()
-
-
-@dataclass
-class _HeadingScan:
-    found: list[tuple[str, _Heading]]  # required heading -> where, in order
-    missing: list[str]
-    out_of_order: list[str]
-    lines: list[str]
-
-
-def _scan_headings(text: str, required: list[str]) -> _HeadingScan:
-    lines = text.split("\n")
-    cands = _heading_candidates(lines)
-    found: list[tuple[str, _Heading]] = []
-    missing: list[str] = []
-    out_of_order: list[str] = []
-    last = -1
-    for req in required:
-        number, _ = _required_parts(req)
-        matches = [c for c in cands if _title_matches(c, req)]
-        after = [c for c in matches if c.line > last]
-        if after:
-            best = next((c for c in after if number is not None and c.number == number), after[0])
-            found.append((req, best))
-            last = best.line
-        elif matches:
-            out_of_order.append(req)
-        else:
-            missing.append(req)
-    return _HeadingScan(found, missing, out_of_order, lines)
-
-
-_PLACEHOLDER = re.compile(
-    r"^(?:无|略|暂无|待补充|待定|同上|见上|不适用|未提及|n/?a|none|tbd|todo|same as above|not applicable|-+|…+|\.+)[。.]?$",
-    re.IGNORECASE,
-)
-
-
-def _section_units(body: str) -> int:
-    cjk, words = _language_share(body)
-    return cjk + words + len(re.findall(r"\d+", body))
-
-
-def _empty_sections(scan: _HeadingScan, *, min_units: int = 5) -> list[str]:
-    """Required headings whose section (up to the next heading found) has (almost) nothing in it."""
-    out = []
-    for idx, (req, h) in enumerate(scan.found):
-        end = scan.found[idx + 1][1].line if idx + 1 < len(scan.found) else len(scan.lines)
-        body = "\n".join(scan.lines[h.line + 1 : end])
-        body = re.sub(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$", "", body, flags=re.MULTILINE).strip()
-        # the heading line itself may carry the content: "**1. 论文概要**：本文……" / "1. 摘要翻译：……"
-        inline = re.sub(r"^.*?[:：]\s*", "", h.raw, count=1) if re.search(r"[:：]\s*\S", h.raw) else ""
-        content = (inline + "\n" + body).strip()
-        plain = re.sub(r"[*_#>`\s]+", "", content)
-        if not plain or _PLACEHOLDER.match(plain) or _section_units(content) < min_units:
-            why = "is empty" if not plain else f"is nearly empty: '{_snip(content, 30)}'"
-            out.append(f"section '{req}' {why}")
-    return out
-
-
-def _add_heading_problems(f: _Findings, scan: _HeadingScan, required: list[str]) -> None:
-    """Missing / out-of-order headings and empty sections; the first headings in order and the last ones
-    missing means the answer stopped early: "truncated", not "headings"."""
-    n = len(scan.found)
-    stopped_early = (
-        scan.found
-        and scan.missing
-        and not scan.out_of_order
-        and [r for r, _ in scan.found] == required[:n]
-        and scan.missing == required[n:]
-    )
-    if stopped_early:
-        missing = ", ".join(f"'{m}'" for m in scan.missing)
-        f.add("truncated", f"stops after '{scan.found[-1][0]}': missing {missing}")
-    else:
-        for m in scan.missing:
-            f.add("headings", f"missing heading '{m}'")
-    for m in scan.out_of_order:
-        f.add("headings", f"heading '{m}' out of order")
-    for p in _empty_sections(scan):
-        f.add("empty_section", p)
-
-
 # ================================================================================================ truncation
 _TERMINAL = set("。！？.!?…」』\"”’）)]】》>$`}|~")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
@@ -716,251 +550,6 @@ def _repeated_sentence(text: str, *, times: int = 3, min_chars: int = 8) -> str 
     return f"repeats '{_snip(worst[0], 40)}' {worst[1]} times" if worst[1] >= times else None
 
 
-# ================================================================================================ analysis
-_MIN_CHARS = {"zh": 150, "en": 300}
-
-
-def _title_norm(s: str) -> str:
-    s = s.lower().replace("’", "'")
-    s = re.sub(r"\$[^$]*\$", " ", s)
-    s = re.sub(r"[^\w]+", " ", s)
-    return re.sub(r"\s+", " ", s).strip()
-
-
-def titles_match(candidate: str, title: str) -> bool:
-    """Does `candidate` (a bold/quoted mention, a short name like "CamPilot") name the paper `title`?"""
-    c, t = _title_norm(candidate), _title_norm(title)
-    if not c or not t:
-        return False
-    if c == t:
-        return True
-    short = _title_norm(re.split(r"[:：]", title, maxsplit=1)[0])
-    if short and (c == short or (len(short) >= 4 and c.startswith(short + " ") and len(c) <= len(short) + 12)):
-        return True  # "CamPilot" / "CamPilot 方法"
-    if len(c) >= 12 and t.startswith(c):
-        return True  # a title cut short
-    if difflib.SequenceMatcher(None, c, t).ratio() >= 0.85:
-        return True
-    ct, tt = set(c.split()), set(t.split())
-    return len(ct) >= 3 and len(ct & tt) / len(ct) >= 0.85 and len(ct & tt) / len(tt) >= 0.5
-
-
-_TITLE_HEADING = re.compile(
-    r"^\s*#{1,6}\s*(?:\*\*)?[^:：\n]{0,20}?(?:分析|总结|报告|Analysis|Summary)[^:：\n]{0,10}[:：]\s*(.+?)(?:\*\*)?\s*$",
-    re.IGNORECASE,
-)
-
-
-def _named_titles(text: str) -> list[str]:
-    """Paper titles the analysis says it is about: 《…》 and "分析：<title>" in its first lines."""
-    head = "\n".join(text.split("\n")[:8])
-    names = re.findall(r"《([^》\n]{6,200})》", head)
-    for line in head.split("\n"):
-        m = _TITLE_HEADING.match(line)
-        if m:
-            names.append(m.group(1).strip("《》*\" "))
-    return [n for n in names if len(_LATIN_WORD.findall(n)) >= 2]
-
-
-def check_analysis(
-    text: str,
-    *,
-    fmt: str,
-    language: Language,
-    source_title: str | None = None,
-    finish_reason: str | None = None,
-) -> Verdict:
-    """Validate one LLM-written paper analysis of format `fmt` ("report": 7 parts, "monitor": 5 parts)."""
-    required = formats.ANALYSIS_HEADINGS[fmt][language]
-    raw = (text or "").strip()
-    cleaned, fixes = _strip(raw)
-    f = _Findings()
-    f.fixes = fixes
-    scan = _scan_headings(cleaned, required)
-    refusal = _refusal(raw)
-    if not raw:
-        f.add("refusal", "empty answer")
-        return f.verdict("")
-    if refusal and len(scan.found) < len(required) / 2:
-        f.add("refusal", refusal)
-        return f.verdict(cleaned)
-    if len(cleaned) < _MIN_CHARS[language]:
-        f.add("refusal", f"too short to be an analysis ({len(cleaned)} characters after removing chatter)")
-        return f.verdict(cleaned)
-
-    if not scan.found:
-        f.add("headings", f"none of the {len(required)} required headings ('{required[0]}' … '{required[-1]}')")
-    else:
-        _add_heading_problems(f, scan, required)
-
-    end = _ending_problem(cleaned, finish_reason)
-    if end:
-        f.add("truncated", end)
-    loop = _repetition(cleaned) or _repeated_sentence(cleaned, min_chars=20)
-    if loop:
-        f.add("repetition", loop)
-    lang = _language_problem(cleaned, language, what="analysis")
-    if lang:
-        f.add("language", lang)
-    elif scan.found:
-        for idx, (req, h) in enumerate(scan.found):
-            stop = scan.found[idx + 1][1].line if idx + 1 < len(scan.found) else len(scan.lines)
-            body = "\n".join(scan.lines[h.line + 1 : stop])
-            p = _language_problem(body, language, what=f"section '{req}'", lenient=True)
-            if p:
-                f.add("language", p)
-    if source_title:
-        for name in _named_titles(cleaned):
-            if not titles_match(name, source_title):
-                f.add("wrong_paper", f"analysis names another paper: '{_snip(name, 60)}'")
-                break
-    return f.verdict(cleaned)
-
-
-# ================================================================================================ summary
-_MONTHS = {m: i for i, ms in enumerate(
-    [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
-     ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
-     ("dec", "december")], 1) for m in ms}
-_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE_PATTERNS = [
-    re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d])"),
-    re.compile(r"(?P<y>(?:19|20)\d\d)\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]"),
-    re.compile(r"(?<![年\d])(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]"),
-    re.compile(rf"\b(?P<mon>{_MONTH_RE})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>(?:19|20)\d\d))?\b", re.I),
-    re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<mon>{_MONTH_RE})\.?(?:,?\s+(?P<y>(?:19|20)\d\d))?\b", re.I),
-]
-
-
-def find_dates(text: str) -> list[tuple[str, int | None, int, int]]:
-    """(as written, year or None, month, day) of every date in `text`, in order."""
-    hits: list[tuple[int, str, int | None, int, int]] = []
-    taken: list[tuple[int, int]] = []
-    for pat in _DATE_PATTERNS:
-        for m in pat.finditer(text):
-            if any(a < m.end() and m.start() < b for a, b in taken):
-                continue
-            gd = m.groupdict()
-            month = _MONTHS[gd["mon"].lower()] if gd.get("mon") else int(gd["m"])
-            day, year = int(gd["d"]), int(gd["y"]) if gd.get("y") else None
-            if not (1 <= month <= 12 and 1 <= day <= 31):
-                continue
-            if gd.get("mon") and gd["mon"].lower() == "may" and not gd.get("y"):
-                continue  # "may 3" is usually the verb
-            taken.append((m.start(), m.end()))
-            hits.append((m.start(), m.group(0), year, month, day))
-    return [h[1:] for h in sorted(hits)]
-
-
-_PAPER_REF = re.compile(
-    r"(?:论文|文献|Papers?|paper|第)\s*[#＃]?\s*"
-    r"(?P<nums>\d{1,3}(?:\s*(?:[,，、/&]|and|和|及|与|以及|-|–|~|至|到)\s*\d{1,3})*)(?![A-Za-z0-9])\s*(?:篇)?",
-)
-_BOLD = re.compile(r"\*\*([^*\n]{2,300}?)\*\*")
-_QUOTED = re.compile(r"《([^》\n]{4,300})》|“([^”\n]{8,300})”|\"([^\"\n]{8,300})\"")
-_NUMBERED_BOLD = re.compile(r"^(?:论文|Paper)\s*#?\s*(\d{1,3})\s*[:：.．、-]\s*(.+)$", re.I)
-_FOLLOWING_REF = re.compile(r"^\s*[（(]\s*(?:论文|Paper)\s*#?\s*(\d{1,3})\s*[)）]", re.I)
-
-
-def _expand(nums: str) -> list[int]:
-    out: list[int] = []
-    for part in re.split(r"\s*(?:[,，、/&]|and|和|及|与|以及)\s*", nums):
-        m = re.fullmatch(r"(\d+)\s*(?:-|–|~|至|到)\s*(\d+)", part.strip())
-        if m:
-            a, b = int(m.group(1)), int(m.group(2))
-            out.extend(range(a, b + 1) if 0 < b - a < 50 else (a, b))
-        elif part.strip().isdigit():
-            out.append(int(part.strip()))
-    return out
-
-
-def _title_like(s: str) -> bool:
-    """'PyraTok: Language-Aligned Pyramidal Tokenizer …' - a name, a colon and Latin words."""
-    m = re.match(r"^\s*([^:：]{2,60})[:：]\s*(.+)$", s)
-    return bool(m and _LATIN_WORD.search(m.group(1)) and len(_LATIN_WORD.findall(m.group(2))) >= 2)
-
-
-def _paper_mentions(text: str, titles: list[str]) -> list[str]:
-    problems: list[str] = []
-    n = len(titles)
-    for m in _PAPER_REF.finditer(text):
-        if m.group(0).startswith("第") and not re.match(r"第\s*\d+\s*篇", m.group(0)):
-            continue  # "第2阶段" is no paper
-        for k in _expand(m.group("nums")):
-            if not 1 <= k <= n:
-                problems.append(f"mentions paper {k}, the digest has {n}")
-    spans = [(mm.start(), mm.end(), mm.group(1)) for mm in _BOLD.finditer(text)]
-    spans += [(mm.start(), mm.end(), next(g for g in mm.groups() if g)) for mm in _QUOTED.finditer(text)]
-    for start, end, inner in spans:
-        inner = inner.strip().rstrip("：:").strip()
-        numbered = _NUMBERED_BOLD.match(inner)
-        k = None
-        if numbered:
-            k, inner = int(numbered.group(1)), numbered.group(2).strip()
-        else:
-            after = _FOLLOWING_REF.match(text[end : end + 20])
-            if after:
-                k = int(after.group(1))
-        if k is not None:
-            if 1 <= k <= n and not titles_match(inner, titles[k - 1]) and _LATIN_WORD.search(inner):
-                if any(titles_match(inner, t) for t in titles):
-                    actual = _snip(titles[k - 1], 50)
-                    problems.append(f"calls '{_snip(inner, 50)}' paper {k}, but paper {k} is '{actual}'")
-                else:
-                    problems.append(f"mentions a paper not in the digest: '{_snip(inner, 60)}' (as paper {k})")
-            continue
-        if (_title_like(inner) or text[start] == "《") and not any(titles_match(inner, t) for t in titles):
-            problems.append(f"mentions a paper not in the digest: '{_snip(inner, 60)}'")
-    seen: set[str] = set()
-    return [p for p in problems if not (p in seen or seen.add(p))]
-
-
-def check_summary(
-    text: str,
-    *,
-    date: str,
-    language: Language,
-    paper_titles: list[str],
-    finish_reason: str | None = None,
-) -> Verdict:
-    """Validate the executive summary of a digest of `date` (YYYY-MM-DD) whose papers are `paper_titles`."""
-    raw = (text or "").strip()
-    cleaned, fixes = _strip(raw)
-    f = _Findings()
-    f.fixes = fixes
-    required = formats.SUMMARY_HEADINGS[language]
-    scan = _scan_headings(cleaned, required)
-    if not raw:
-        f.add("refusal", "empty answer")
-        return f.verdict("")
-    refusal = _refusal(raw)
-    if refusal and len(scan.found) < len(required) / 2:
-        f.add("refusal", refusal)
-        return f.verdict(cleaned)
-    if len(cleaned) < _MIN_CHARS[language]:
-        f.add("refusal", f"too short to be a summary ({len(cleaned)} characters after removing chatter)")
-        return f.verdict(cleaned)
-
-    digest_day = Date.fromisoformat(date[:10])
-    for written, y, m, d in find_dates(cleaned):
-        if (m, d) != (digest_day.month, digest_day.day) or (y is not None and y != digest_day.year):
-            f.add("date", f"dated '{written}', but the digest is of {digest_day.isoformat()}")
-
-    _add_heading_problems(f, scan, required)
-    for p in _paper_mentions(cleaned, paper_titles):
-        f.add("papers", p)
-    end = _ending_problem(cleaned, finish_reason)
-    if end:
-        f.add("truncated", end)
-    loop = _repetition(cleaned) or _repeated_sentence(cleaned, min_chars=20)
-    if loop:
-        f.add("repetition", loop)
-    lang = _language_problem(cleaned, language, what="summary")
-    if lang:
-        f.add("language", lang)
-    return f.verdict(cleaned)
-
-
 # ================================================================================================ translation
 _LABEL = re.compile(
     r"^\s*(?:#{1,6}\s*)?(?:\*\*)?\s*(?:中文|英文|Chinese|English)?\s*(?:摘要|标题|题目|翻译|译文|中文翻译|英文翻译|Abstract|Title|"
@@ -1047,6 +636,138 @@ def check_translation(
         if src_words >= 40 and got < 0.4 * src_words:
             f.add("truncated", f"much shorter than the source ({got:.0f} vs {src_words:.0f} words): incomplete")
     return f.verdict(cleaned)
+
+
+# ================================================================================================ spans
+_CITE_MARK = re.compile(
+    r"\s*(?:\[(?:\d+(?:\s*[,，、–-]\s*\d+)*|p(?:p|age|ages)?\.?\s*\d+(?:\s*[,，、–-]\s*(?:p\.?\s*)?\d+)*)\]"
+    r"|【\d+(?:\s*[,，、]\s*\d+)*】|[（(]\s*(?:p(?:p|age|ages)?\.?|第)\s*\d+\s*页?\s*[)）])",
+    re.IGNORECASE,
+)
+_FIELD_WORDS = (r"Problem(?:\s*/\s*task)?|Motivation|Core idea|Method steps|Data|Experimental setup|Setup|Baselines|"
+                r"Ablations|Limitations(?:\s*\(authors\))?|Compute(?:\s*/\s*hardware)?|Code(?:\s*/\s*data"
+                r"(?:\s*availability)?)?|问题(?:/任务)?|动机|核心思想|方法步骤|数据|实验设置|对比基线|消融实验|"
+                r"局限性(?:（作者所述）)?|计算资源|代码(?:/数据)?")
+# a label in front of the answer: removed (code prints the field's label), not a problem
+_SPAN_LABEL = re.compile(
+    r"^\s*(?:\*\*)?\s*(?:(?:Fact|事实)\s*[（(][^)）\n]{1,40}[)）]|" + _FIELD_WORDS +
+    r"|答案|回答|译文|翻译|中文|输出|改写|Answer|Output|Reply|Translation|Chinese|English)\s*(?:\*\*)?\s*[:：]\s*",
+    re.IGNORECASE,
+)
+# the prompt's own scaffolding, copied back instead of an answer (rag/prompts/digest_span.toml)
+_SCAFFOLD = re.compile(r"^\s*(?:\*\*)?(?:Paper:|Sentences from the paper|For instance, for the fact|Rules:|"
+                       r"Write the 1|请用简体中文写)", re.IGNORECASE | re.MULTILINE)
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)、．])\s+")
+_CJK_GLUE = re.compile(r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])(?=[A-Za-z0-9+\-−])"
+                       r"|(?<=[A-Za-z0-9%])(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
+SPAN_MAX_CHARS = {"zh": 240, "en": 480}
+SPAN_MAX_SENTENCES = 3
+
+
+def spaced(text: str) -> str:
+    """`text` with a space wherever a Chinese character touches a Latin letter or digit ("准确率为87.3%" ->
+    "准确率为 87.3%"), so that `rag.quotes.numbers`/`names` see numbers and names inside Chinese prose."""
+    return _CJK_GLUE.sub(" ", text or "")
+
+
+def span_sentences(text: str) -> list[str]:
+    """The sentences of a short span (Chinese or English)."""
+    parts = re.split(r"(?<=[。！？!?；;])\s*|(?<=\.)\s+(?=[A-Z\u3400-\u9fff“\"(（])", (text or "").strip())
+    return [p.strip() for p in parts if len(re.sub(r"[\W_]+", "", p)) >= 2]
+
+
+def _looping(text: str, *, times: int = 3) -> str | None:
+    """A phrase said `times` times in a row ("的方法的方法的方法", "and the and the and the")."""
+    m = re.search(r"(\S.{2,40}?)(?:\s*\1){" + str(times - 1) + ",}", text)
+    return f"repeats '{_snip(m.group(1), 30)}' {len(m.group(0)) // max(1, len(m.group(1)))} times" if m else None
+
+
+def _echo(text: str, instructions: str) -> str | None:
+    """The prompt's instructions or scaffolding copied into the answer."""
+    m = _SCAFFOLD.search(text)
+    if m:
+        return f"copies the prompt: '{_snip(text[m.start():], 40)}'"
+    norm = " ".join(text.split()).lower()
+    for line in (instructions or "").split("\n"):
+        line = " ".join(line.strip(" -").split()).lower()
+        if len(line) >= 24 and line[:60] in norm:
+            return f"copies the prompt's instruction '{_snip(line, 40)}'"
+    return None
+
+
+def check_span(
+    text: str,
+    *,
+    language: Language,
+    quotes: Sequence[Quote],
+    also: str = "",
+    instructions: str = "",
+    finish_reason: str | None = None,
+) -> Verdict:
+    """Validate one short span written from one card field (see the module docstring); `text` of the verdict
+    is the span to publish: one paragraph, chatter, labels and typed citation marks removed."""
+    raw = (text or "").strip()
+    f = _Findings()
+    if not raw:
+        f.add("refusal", "empty answer")
+        return f.verdict("")
+    refusal = _refusal(raw, zone_chars=120)
+    if refusal:
+        f.add("refusal", refusal)
+        return f.verdict(raw)
+    cleaned, fixes = _strip(raw, notes=True)
+    f.fixes = fixes
+    m = _SPAN_LABEL.match(cleaned)
+    if m and cleaned[m.end():].strip():
+        f.fixes.append(f"removed label '{m.group(0).strip()}'")
+        cleaned = cleaned[m.end():]
+    if _CITE_MARK.search(cleaned):
+        f.fixes.append("removed citation marks (code cites the pages)")
+        cleaned = _CITE_MARK.sub("", cleaned)
+    echo = _echo(cleaned, instructions)
+    if echo:
+        f.add("echo", echo)
+    lines = [ln.strip() for ln in cleaned.split("\n") if ln.strip()]
+    if any(_ATX.match(ln) for ln in lines):
+        f.add("format", "contains a heading: a span is plain sentences")
+        lines = [ln for ln in lines if not _ATX.match(ln)]
+    if len(lines) > 1 and sum(bool(_BULLET.match(ln)) for ln in lines) > 1:
+        f.add("format", "a list instead of 1 to 3 sentences")
+    cleaned = " ".join(_BULLET.sub("", ln) if len(lines) == 1 else ln for ln in lines)
+    if language == "zh":
+        cleaned = re.sub(r"(?<=[\u3400-\u9fff，。；：！？）])\s+(?=[\u3400-\u9fff（])", "", cleaned)
+    cleaned = re.sub(r"\s+([，。；：！？,.;:!?])", r"\1", cleaned).strip()
+    if not cleaned:
+        f.add("refusal", "nothing left after removing chatter")
+        return f.verdict("")
+    end = _ending_problem(cleaned, finish_reason)
+    if end:
+        f.add("truncated", end)
+    loop = _repeated_sentence(cleaned, times=2) or _looping(cleaned)
+    if loop:
+        f.add("repetition", loop)
+    lang = _language_problem(cleaned, language, what="span")
+    if lang:
+        f.add("language", lang)
+    missing = unbacked(spaced(cleaned), list(quotes), also=spaced(also))
+    if missing:
+        f.add("unbacked", "not in the paper's sentences: " + ", ".join(missing[:6]))
+    n = len(span_sentences(cleaned))
+    if n > SPAN_MAX_SENTENCES or len(cleaned) > SPAN_MAX_CHARS[language]:
+        f.add("format", f"too long ({n} sentences, {len(cleaned)} characters): at most {SPAN_MAX_SENTENCES} "
+                        f"short sentences")
+    return f.verdict(cleaned)
+
+
+def check_title(text: str, *, language: Language, source: str, finish_reason: str | None = None) -> Verdict:
+    """A translated title: `check_translation` (part "title"), and no number or name the original lacks."""
+    v = check_translation(text, language=language, part="title", finish_reason=finish_reason)
+    missing = unbacked(spaced(v.text), [], also=spaced(source)) if v.text else []
+    if not missing:
+        return v
+    kinds = tuple(sorted({*v.kinds, "unbacked"}, key=KIND_ORDER.index))
+    problems = [*v.problems, "not in the original title: " + ", ".join(missing[:6])]
+    return Verdict(False, v.text, problems, True, kinds[0], kinds, list(v.fixes))
 
 
 # ================================================================================================ abstracts, links

@@ -1,58 +1,109 @@
-"""The LLM-written parts of a digest: method analyses (map → reduce over the full text), translations and the
-executive summary. Each is validated before use, retried once with the problems spelled out, then falls
-back (abstract-only analysis / untranslated text / a plain list) with the reason recorded — never published
-half-done. Each result is cached by (paper key, prompt id@version, model, language).
+"""The written parts of a digest, composed from paper cards (rag/cards.py): analyses, the table's cells, key
+findings and the executive summary. Code renders the structure (rag/digest/compose.py, render.py); the model
+writes only short spans, one per card field:
+
+* **English** digests: the card's English field values are the spans (code; no model call), checked that their
+  numbers and names are in their quotes.
+* **Chinese** digests: one small call per field (`digest_span`: the field's value and its quotes → 1 or 2
+  sentences in Chinese), checked by `validate.check_span` (Chinese, no repetition, no echo of the prompt, not
+  cut off, every number and name in the field's quotes); retried once with the problems spelled out
+  (`rag.gated.generate_gated`), then the field's quoted English sentences under a label, never a
+  whole-paper fallback. The prompt puts what is shared first (instructions, then the paper's title) so llama.cpp
+  reuses the KV cache of consecutive calls.
+
+Spans are cached by (paper key + field, prompt id@version, model, language), with the field's input hashed
+into the entry: re-running a day makes no LLM call for anything already written. The card comes through one
+seam, `card_source(parts, paper_key, progress)`, by default `rag.cards.build_card` (itself cached per paper
+version); an extraction that raises an `LLMError` leaves the paper without analysis, said in the run report.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexes.artifacts import ArtifactCache
 from paperrag.components import Components
 from paperrag.records import PaperMeta
-from paperrag.text import chunk_body
-from rag.budget import fit_messages, token_chars
-from rag.digest import validate
-from rag.digest.formats import ANALYSIS_HEADINGS, SUMMARY_HEADINGS
-from rag.digest.model import Analysis, Digest
+from rag.budget import fit_messages
+from rag.cards import PaperCard
+from rag.digest import compose, validate
+from rag.digest.formats import FIELD_NAMES
+from rag.digest.model import Analysis, Cited, Digest, Item, Part
 from rag.gated import (
     Check,
     Gated,
     OnError,
+    Outcome,
     Rejection,
-    fall_back,
     generate_gated,
     retry_message,
 )
 from rag.llm.base import ChatResult, LLMError
 from rag.prompts import Prompt, load_prompt
+from rag.quotes import Quote, unbacked
+
+log = logging.getLogger(__name__)
 
 LANGUAGE_NAMES = {"zh": "Simplified Chinese (简体中文)", "en": "English"}
-_SKIP_KINDS = ("references",)
+# the request that ends the prompt, in the language of the answer (a small model answers in the language it
+# was last spoken to)
+ASK = {"zh": "请用简体中文写 1 到 2 句话说明论文的这一点（{label}）。数字照原文写，方法、模型和数据集的名称保留英文：",
+       "en": "Write the 1 or 2 sentences in English now:"}
+SPAN_PROMPT = "digest_span"
+TITLE_PROMPT = "translate_title"
+SPAN_MAX_TOKENS = 200  # 1–2 Chinese sentences are 60–120 tokens; a longer answer is cut and rejected
+TITLE_MAX_TOKENS = 96
+PROMPT_QUOTES = 3  # quotes of a field shown to the model
+FALLBACK_QUOTES = 2  # quotes shown to the reader when the model's span is rejected
+
+CardSource = Callable[[Components, str, object], PaperCard]
+
+
+def default_card_source(parts: Components, paper_key: str, progress=None) -> PaperCard:
+    """The one seam to the card extraction (cached per paper version by rag.cards)."""
+    from rag.cards import build_card
+
+    return build_card(parts, paper_key, progress=progress)
 
 
 @dataclass
 class WriterStats:
     llm_calls: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)  # first try / after retry / fallback / failed
+    outcomes: dict[str, int] = field(default_factory=dict)  # per analysis / title: first try / after retry / …
+    spans: dict[str, int] = field(default_factory=dict)  # per span: model / code / quotes / not stated / …
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-class DigestWriter:
-    """Writes the LLM parts of a digest with the Library's components (`paperrag.components.Components`)."""
+@dataclass
+class SpanRecord:
+    """What happened to one field's span (for the run report and the bench)."""
 
-    def __init__(self, parts: Components):
+    cited: Cited
+    outcome: str  # first try / after retry / fallback / code / not stated / not extracted
+    reason: str = ""  # every rejected attempt's problems; the card's note for a field not extracted
+
+
+class DigestWriter:
+    """Writes the composed parts of a digest with the Library's components (`paperrag.components.Components`).
+    `card_source(parts, paper_key, progress)` gives a paper's card (default: `rag.cards.build_card`)."""
+
+    def __init__(self, parts: Components, *, card_source: CardSource | None = None, progress=None):
         self.parts = parts
         self.settings = parts.settings
         self.cache: ArtifactCache = parts.artifacts
         self.catalog = parts.catalog
+        self.card_source = card_source or default_card_source
+        self.progress = progress
         self.stats = WriterStats()
+        self._cards: dict[str, PaperCard | None] = {}
+        self.card_errors: dict[str, str] = {}  # paper key -> why it has no card (run report)
+        self._spans: dict[tuple[str, str, str], SpanRecord] = {}
 
     # The LLM is built only on a cache miss: re-running a finished day loads no model at all.
     @property
@@ -63,225 +114,189 @@ class DigestWriter:
     def model_id(self) -> str:
         return self.parts.model_id
 
-    # ------------------------------------------------------------------ analysis
-    def analysis(self, meta: PaperMeta, fmt: str, language: str, *, fulltext: bool) -> Analysis:
-        prompt = load_prompt(f"analysis_{fmt}")
-        map_prompt = load_prompt("analysis_map")
-        key = f"{prompt.key}+{map_prompt.key}"
-        cached = self.cache.get(f"analysis:{fmt}", meta.key, key, self.model_id, language)
-        if cached is not None:
-            return Analysis(cached.content, cached.extra.get("basis", "full text"), cached.outcome, cached.reason)
-        result = self._write_analysis(meta, fmt, language, prompt, fulltext=fulltext)
-        self.cache.put(f"analysis:{fmt}", meta.key, key, self.model_id, language, result.text,
-                       outcome=result.outcome, reason=result.reason, extra={"basis": result.basis})
-        self.stats.count(result.outcome)
-        return result
-
-    def _write_analysis(self, meta: PaperMeta, fmt: str, language: str, prompt: Prompt, *, fulltext: bool) -> Analysis:
-        """From the full text's notes, falling back to the abstract alone (itself retried once); without the full
-        text, from the abstract. `reason`: why the full text was not used, then every rejected try."""
-        headings = ANALYSIS_HEADINGS[fmt][language]
-        reasons: list[str] = []
-        material = ""
-        if fulltext:
+    # ------------------------------------------------------------------ cards
+    def card(self, meta: PaperMeta) -> PaperCard | None:
+        """The paper's card (once per run); None when the extraction failed (the reason in `card_errors`)."""
+        if meta.key not in self._cards:
             try:
-                material = self._notes(meta)
-                if not material.strip():
-                    reasons.append("the full text gave no usable notes")
+                self._cards[meta.key] = self.card_source(self.parts, meta.key, self.progress)
             except LLMError as exc:
-                reasons.append(f"reading the full text failed: {exc}")
+                log.warning("%s: no card: %s", meta.key, exc)
+                self._cards[meta.key] = None
+                self.card_errors[meta.key] = f"card extraction failed: {exc}"
+        return self._cards[meta.key]
 
-        def write(basis: str, body: str, fallback: Callable[[list[str]], str | None] | None = None) -> Gated[str]:
-            return generate_gated(
-                lambda prev: self._analysis_reply(prompt, meta, fmt, language, headings, basis, body, prev),
-                lambda out: _checked_analysis(out, fmt=fmt, language=language),
-                fallback=fallback, feedback=_analysis_feedback)
+    # ------------------------------------------------------------------ spans
+    def span(self, card: PaperCard, key: str, language: str) -> SpanRecord:
+        """The span of card field `key` in `language` (memoised per run, cached across runs)."""
+        memo = (card.paper_key, key, language)
+        if memo not in self._spans:
+            rec = self._span(card, key, language)
+            self._spans[memo] = rec
+            self.stats.spans[rec.cited.kind] = self.stats.spans.get(rec.cited.kind, 0) + 1
+        return self._spans[memo]
 
-        abstract: list[Gated[str]] = []  # the abstract-only fallback's record, once it has run
+    def _span(self, card: PaperCard, key: str, language: str) -> SpanRecord:
+        f = card.field(key)
+        quotes = [q.quote() for q in f.quotes]
+        if f.status == "failed":
+            return SpanRecord(Cited("", [], "not extracted"), "not extracted", f.note or "the extraction failed")
+        if not f.found:  # the reader is told where we looked: the paper, or only its abstract
+            text = compose.TEXT[language]["not_in_abstract"] if card.basis == "abstract only" else ""
+            return SpanRecord(Cited(text, [], "not stated"), "not stated", f.note)
+        if language == "en":  # the card's own English value, when its numbers and names are in its quotes
+            missing = unbacked(f.value, quotes, also=card.title)
+            if missing:
+                return SpanRecord(_quoted(quotes), Outcome.FALLBACK,
+                                  f"{key}: value not backed by its quotes: {', '.join(missing[:6])}")
+            return SpanRecord(Cited(_sentence(f.value), quotes, "code"), "code")
+        return self._model_span(card, key, language, f.value, quotes)
 
-        def abstract_only(_problems: list[str]) -> str | None:
-            abstract.append(write("abstract only", ""))
-            return abstract[0].value
-
-        basis = "full text" if fulltext and material.strip() else "abstract only"
-        if basis == "full text":
-            g = write(basis, material, fallback=abstract_only)
-        elif fulltext:  # no usable full text: straight to the fallback
-            g = fall_back(abstract_only, [])
-        else:
-            g = write(basis, "")
-        for b, run in ((basis, g), *(("abstract only", a) for a in abstract)):
-            reasons += [f"{b}, try {n}: " + "; ".join(r.problems) for n, r in enumerate(run.rejected, 1)]
-        return Analysis(g.value or "", basis if g.ok else "abstract only", g.outcome, "; ".join(reasons))
-
-    def _analysis_reply(self, prompt: Prompt, meta: PaperMeta, fmt: str, language: str, headings: list[str],
-                        basis: str, material: str, prev: Rejection | None) -> ChatResult:
-        messages = prompt.messages(
-            title=meta.title, authors=", ".join(meta.authors[:12]), abstract=meta.abstract,
-            code_links=", ".join(meta.code_links), material=material, basis=basis, headings=headings,
-            language_name=LANGUAGE_NAMES[language])
-        if prev is not None:
-            messages.append({"role": "user", "content": prev.feedback})
-        return self._chat(messages, prompt, purpose=f"analysis:{fmt}:{meta.key}",
-                          max_tokens=self.settings.digest.analysis_max_tokens)
-
-    def _notes(self, meta: PaperMeta) -> str:
-        """Map: the body text, grouped by section into parts that fit the map budget → terse notes per part.
-        A paper that fits whole in one part still goes through one map call, so the reduce prompt is small."""
-        prompt = load_prompt("analysis_map")
-        cached = self.cache.get("notes", meta.key, prompt.key, self.model_id, "en")
-        if cached is not None:
-            return cached.content
-        parts = self._parts(meta)
-        notes = []
-        for sections, text in parts:
-            out = self._chat(prompt.messages(title=meta.title, sections=sections, text=text), prompt,
-                             purpose=f"analysis_map:{meta.key}", max_tokens=self.settings.digest.map_max_tokens)
-            body = validate.strip_chatter(out.text, "en").strip()
-            if body and "nothing relevant" not in body.lower():
-                notes.append(f"[{sections}]\n{body}")
-        material = "\n\n".join(notes)
-        self.cache.put("notes", meta.key, prompt.key, self.model_id, "en", material,
-                       outcome="ok", extra={"parts": len(parts)})
-        return material
-
-    def _parts(self, meta: PaperMeta) -> list[tuple[str, str]]:
-        budget_chars = token_chars(self.settings.digest.map_input_tokens)
-        rows = self.catalog.chunks_of(meta.key)
-        parts: list[tuple[str, str]] = []
-        sections: list[str] = []
-        buf = ""
-        for row in rows:
-            if row.kind in _SKIP_KINDS:
-                continue
-            body = chunk_body(row.text)
-            section = (row.section or "Front matter").split(" › ")[0]
-            if buf and len(buf) + len(body) > budget_chars:
-                parts.append((", ".join(sections), buf))
-                sections, buf = [], ""
-            if section not in sections:
-                sections.append(section)
-            buf += ("\n" if buf else "") + body
-        if buf:
-            parts.append((", ".join(sections), buf))
-        limit = self.settings.digest.max_map_parts
-        if limit and len(parts) > limit:  # very long papers: keep the front, where the method is, and say so
-            parts = parts[:limit]
-        return parts
-
-    # ------------------------------------------------------------------ translation
-    def translation(self, meta: PaperMeta, language: str) -> tuple[str, str, str]:
-        """(title, abstract, outcome) in `language`; the originals with outcome 'fallback' when it fails."""
-        if language == "en":
-            return meta.title, meta.abstract, "not needed"
-        prompt = load_prompt("translate_paper")
-        cached = self.cache.get("translation", meta.key, prompt.key, self.model_id, language)
-        if cached is not None:
-            title, _, abstract = cached.content.partition("\n")
-            return title, abstract, cached.outcome
-        messages = prompt.messages(title=meta.title, abstract=meta.abstract, language_name=LANGUAGE_NAMES[language])
-        g = generate_gated(  # the retry asks the same again: a second sample, not a correction
-            lambda _prev: self._chat(messages, prompt, purpose=f"translation:{meta.key}",
-                                     max_tokens=max(256, int(len(meta.abstract) / 1.5))),
-            lambda out: _checked_translation(out, language),
-            fallback=lambda _problems: (meta.title, meta.abstract), on_error=OnError.STOP)
-        (title, abstract), outcome = g.value, g.outcome
-        self.cache.put("translation", meta.key, prompt.key, self.model_id, language,
-                       f"{title}\n{abstract}", outcome=outcome, reason=g.reason)
-        self.stats.count(outcome)
-        return title, abstract, outcome
-
-    # ------------------------------------------------------------------ executive summary
-    def executive_summary(self, digest: Digest) -> tuple[str, str]:
-        """(markdown, outcome); a plain, clearly labelled list of the papers when the LLM's fails validation."""
-        prompt = load_prompt("executive_summary")
-        keys = ",".join(p.meta.key for p in digest.papers)
-        subject = f"{digest.date}:{hashlib.sha256(keys.encode()).hexdigest()[:16]}"
-        cached = self.cache.get("summary", subject, prompt.key, self.model_id, digest.language)
-        if cached is not None:
-            return cached.content, cached.outcome
-        headings = SUMMARY_HEADINGS[digest.language]
-        papers = [{"n": p.n, "title": p.meta.title,
-                   "summary": " ".join(p.key_findings[:2]) or p.meta.abstract[:400]} for p in digest.papers]
-        titles = [p.meta.title for p in digest.papers]
-        messages = prompt.messages(date=digest.date, papers=papers, headings=headings,
-                                   language_name=LANGUAGE_NAMES[digest.language])
+    def _model_span(self, card: PaperCard, key: str, language: str, value: str, quotes: list[Quote]) -> SpanRecord:
+        prompt = load_prompt(SPAN_PROMPT)
+        shown = quotes[:PROMPT_QUOTES]
+        label = FIELD_NAMES["en"][key]
+        digest = hashlib.sha256(json.dumps([value, [q.text for q in quotes], card.title],
+                                           ensure_ascii=False).encode()).hexdigest()[:16]
+        subject = f"{card.paper_key}#{key}"
+        cached = self.cache.get("span", subject, prompt.key, self.model_id, language)
+        if cached is not None and cached.extra.get("input") == digest:
+            kind = cached.extra.get("kind", "model")
+            cited = Cited(cached.content, quotes, "model") if kind == "model" else _quoted(quotes)
+            return SpanRecord(cited, cached.outcome, cached.reason)
+        messages = prompt.messages(language_name=LANGUAGE_NAMES[language], title=card.title, quotes=[q.text for q in shown], label=label, value=value,
+                                   ask=ASK[language].format(label=FIELD_NAMES[language][key]))
+        instructions = messages[0]["content"]
 
         def attempt(prev: Rejection | None) -> ChatResult:
-            nonlocal messages
-            if prev is not None:
-                messages = messages + [{"role": "assistant", "content": prev.raw.text},
-                                       {"role": "user", "content": prev.feedback}]
-            return self._chat(messages, prompt, purpose=f"summary:{digest.date}",
-                              max_tokens=self.settings.digest.summary_max_tokens)
+            extra = [] if prev is None or prev.raw is None else [
+                {"role": "assistant", "content": prev.raw.text}, {"role": "user", "content": prev.feedback}]
+            return self._chat(messages + extra, prompt, purpose=f"span:{key}:{card.paper_key}",
+                              max_tokens=SPAN_MAX_TOKENS)
 
-        def check(out: ChatResult) -> Check[str]:
-            verdict = validate.check_summary(out.text, date=digest.date, language=digest.language,
-                                             paper_titles=titles, finish_reason=out.finish_reason)
-            return Check.accept(verdict.text) if verdict.ok else Check.reject(*verdict.problems)
+        def check(out: ChatResult) -> Check:
+            v = validate.check_span(out.text, language=language, quotes=quotes, also=card.title,
+                                    instructions=instructions, finish_reason=out.finish_reason)
+            return Check.accept(v.text) if v.ok else Check.reject(*v.problems)
 
-        g = generate_gated(attempt, check, fallback=lambda _problems: _plain_summary(digest), on_error=OnError.STOP,
-                           feedback=lambda problems: retry_message(problems, lead="Rejected: ", limit=500,
-                                                                   then="Write the whole summary again, fixing this."))
-        self.cache.put("summary", subject, prompt.key, self.model_id, digest.language, g.value, outcome=g.outcome,
-                       reason=g.reason)
+        g: Gated[str] = generate_gated(
+            attempt, check, fallback=lambda _problems: "", on_error=OnError.STOP,
+            feedback=lambda problems: retry_message(
+                problems, then=f"Write the 1 or 2 sentences again in {LANGUAGE_NAMES[language]}, fixing this."))
+        reason = "; ".join(f"{key}, try {n}: " + "; ".join(r.problems) for n, r in enumerate(g.rejected, 1))
+        cited = Cited(g.value, quotes, "model") if g.ok else _quoted(quotes)
+        if g.error is None:  # a model that was unavailable is no verdict on the span: ask again next run
+            self.cache.put("span", subject, prompt.key, self.model_id, language, cited.text if g.ok else "",
+                           outcome=g.outcome, reason=reason,
+                           extra={"input": digest, "kind": "model" if g.ok else "quotes"})
+        return SpanRecord(cited, g.outcome, reason)
+
+    # ------------------------------------------------------------------ analysis
+    def analysis(self, meta: PaperMeta, fmt: str, language: str) -> Analysis:
+        """The paper's analysis in `fmt` ("report": 7 parts, "monitor": 5), composed from its card."""
+        card = self.card(meta)
+        if card is None:
+            a = Analysis([], "full text" if self._fulltext(meta) else "abstract only", Outcome.FAILED,
+                         self.card_errors.get(meta.key, "no card"))
+            self.stats.count(a.outcome)
+            return a
+        used: list[str] = []
+
+        def span(key: str) -> Cited:
+            used.append(key)
+            return self.span(card, key, language).cited
+
+        parts = compose.analysis_parts(card, fmt, language, span)
+        a = self._summed(card, parts, [self.span(card, k, language) for k in dict.fromkeys(used)], language)
+        self.stats.count(a.outcome)
+        return a
+
+    def _summed(self, card: PaperCard, parts: list[Part], records: list[SpanRecord], language: str) -> Analysis:
+        rejected = sum(1 for r in records if r.cited.kind == "quotes")
+        missing = sum(1 for r in records if r.cited.kind == "not extracted")
+        outcomes = {str(r.outcome) for r in records}
+        if rejected:
+            outcome = Outcome.FALLBACK
+        elif Outcome.AFTER_RETRY in outcomes:
+            outcome = Outcome.AFTER_RETRY
+        else:
+            outcome = Outcome.FIRST_TRY
+        notes = [r.reason for r in records if r.reason and r.outcome != "not stated"]
+        dropped = compose.dropped_results(card, language)
+        if dropped:
+            notes.append("results not shown (not backed by their quotes): " + ", ".join(dropped))
+        if card.failure:
+            notes.insert(0, f"card: {card.failure}")
+        return Analysis(parts, card.basis, outcome, "; ".join(notes), rejected=rejected, missing=missing)
+
+    def _fulltext(self, meta: PaperMeta) -> bool:
+        row = self.catalog.get_paper(meta.key)
+        return bool(row and row.fulltext)
+
+    # ------------------------------------------------------------------ table, key findings, summary
+    def table_summary(self, meta: PaperMeta, language: str) -> list[Item]:
+        """The table's abstract cell from the card ([] without a card: the original abstract is shown)."""
+        card = self.card(meta)
+        if card is None:
+            return []
+        return compose.table_summary(card, language, lambda k: self.span(card, k, language).cited)
+
+    def key_findings(self, meta: PaperMeta, language: str) -> list[Cited]:
+        """The core idea and the top results from the card ([] without: the abstract's sentences are used)."""
+        card = self.card(meta)
+        if card is None:
+            return []
+        return compose.key_findings(card, language, lambda k: self.span(card, k, language).cited)
+
+    def executive_summary(self, digest: Digest) -> list[Part]:
+        """The report's executive summary, from the cards (no call beyond the fields' spans)."""
+        cards = {p.meta.key: self.card(p.meta) for p in digest.papers}
+
+        def span(key: str, name: str) -> Cited:
+            return self.span(cards[key], name, digest.language).cited
+
+        return compose.executive_summary(digest, cards, span)
+
+    def title(self, meta: PaperMeta, language: str) -> tuple[str, str]:
+        """(translated title or "" when it failed its check, outcome); the title itself in English."""
+        if language == "en":
+            return meta.title, "not needed"
+        prompt = load_prompt(TITLE_PROMPT)
+        cached = self.cache.get("title", meta.key, prompt.key, self.model_id, language)
+        if cached is not None and cached.extra.get("source") == meta.title:
+            return cached.content, cached.outcome
+        messages = prompt.messages(title=meta.title, language_name=LANGUAGE_NAMES[language])
+
+        def check(out: ChatResult) -> Check:
+            v = validate.check_title(out.text, language=language, source=meta.title, finish_reason=out.finish_reason)
+            return Check.accept(v.text) if v.ok else Check.reject(*v.problems)
+
+        g = generate_gated(  # the retry asks the same again: a second sample, not a correction
+            lambda _prev: self._chat(messages, prompt, purpose=f"title:{meta.key}", max_tokens=TITLE_MAX_TOKENS),
+            check, fallback=lambda _problems: "", on_error=OnError.STOP)
+        if g.error is None:
+            self.cache.put("title", meta.key, prompt.key, self.model_id, language, g.value or "", outcome=g.outcome,
+                           reason=g.reason, extra={"source": meta.title})
         self.stats.count(g.outcome)
-        return g.value, g.outcome
+        return g.value or "", g.outcome
 
     # ------------------------------------------------------------------ plumbing
-    def _chat(self, messages, prompt: Prompt, *, purpose: str, max_tokens: int):
+    def _chat(self, messages, prompt: Prompt, *, purpose: str, max_tokens: int) -> ChatResult:
         self.stats.llm_calls += 1
         messages = fit_messages(messages, self.settings.llm.context_tokens, max_tokens)
         return self.llm.chat(messages, max_tokens=max_tokens, purpose=purpose, prompt_id=prompt.id,
                              prompt_version=str(prompt.version))
 
 
-def _analysis_feedback(problems: list[str]) -> str:
-    return retry_message(problems[-3:], then="Write the complete analysis again with every heading, and finish it.")
+def _quoted(quotes: list[Quote]) -> Cited:
+    """The fallback of a rejected span: the field's own sentences, shown verbatim under a label."""
+    return Cited("", quotes[:FALLBACK_QUOTES], "quotes")
 
 
-def _checked_analysis(out: ChatResult, *, fmt: str, language: str) -> Check[str]:
-    verdict = validate.check_analysis(out.text, fmt=fmt, language=language, finish_reason=out.finish_reason)
-    if not verdict.ok:
-        return Check.reject(*verdict.problems)
-    # a line that is nothing but a bracketed phrase (not a citation like [3]) is the template's
-    # instruction echoed back, in whatever language, instead of content
-    copied = [m for m in re.findall(r"^\s*\[([^\]]{4,200})\]\s*$", verdict.text, re.M)
-              if not re.fullmatch(r"[\d,\s–-]+", m)]
-    if copied:
-        return Check.reject(*verdict.problems, f"copied the template's instruction [{copied[0].strip()[:60]}]")
-    return Check.accept(verdict.text)
-
-
-def _checked_translation(out: ChatResult, language: str) -> Check[tuple[str, str]]:
-    title, abstract = _split_translation(out.text)
-    t_ok = validate.check_translation(title, language=language)
-    a_ok = validate.check_translation(abstract, language=language)
-    if t_ok.ok and a_ok.ok and out.finish_reason != "length":
-        return Check.accept((t_ok.text, a_ok.text))
-    return Check.reject(*(t_ok.problems + a_ok.problems or [f"finish reason {out.finish_reason}"]))
-
-
-def _split_translation(text: str) -> tuple[str, str]:
-    text = validate.strip_chatter(text, "zh")
-    title = abstract = ""
-    for line in text.splitlines():
-        m = re.match(r"\s*(?:\*\*)?(TITLE|ABSTRACT|标题|摘要)(?:\*\*)?\s*[:：]\s*(.*)", line, re.I)
-        if m:
-            if m.group(1).upper() in ("TITLE", "标题"):
-                title = m.group(2).strip()
-            else:
-                abstract = m.group(2).strip()
-        elif abstract and line.strip():
-            abstract += line.strip()
-    return title, abstract
-
-
-def _plain_summary(digest: Digest) -> str:
-    head = ("（自动列表：模型生成的执行摘要未通过校验）" if digest.language == "zh"
-            else "(Automatic list: the model's executive summary failed validation.)")
-    lines = [head, ""]
-    for p in digest.papers:
-        finding = p.key_findings[0] if p.key_findings else ""
-        lines.append(f"- {p.n}. **{p.meta.title}** — {finding}")
-    return "\n".join(lines)
+def _sentence(value: str) -> str:
+    """A card value as a sentence: capitalised, ending with a full stop."""
+    v = " ".join(value.split()).strip()
+    if not v:
+        return v
+    v = v[0].upper() + v[1:]
+    return v if v[-1] in ".!?" else v + "."

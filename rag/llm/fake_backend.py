@@ -10,10 +10,8 @@ a caller passes none) with small outputs that pass the product's own checks:
   or for the results field `{"results": [{"metric", "value": <a number printed in excerpt [1]>, ...}]}`
   (`{"results": []}` when it has no number).
 * `compare_synthesis`: one sentence per numbered fact (at most the number asked for), each citing its fact.
-* `analysis_report` / `analysis_monitor`: every `### heading` the prompt asks for, in order, each with a
-  finished paragraph in the prompt's language; `analysis_map`: bullet notes quoting the part's first
-  sentences; `translate_paper`: `TITLE:` / `ABSTRACT:` lines in the target language; `executive_summary`:
-  the `**heading**` lines of the prompt, citing its papers by number and title, dated with its date.
+* `digest_span`: one sentence in the prompt's language stating the fact, with the fact's numbers copied (they
+  are in its quotes when the card is right); `translate_title`: the title with a Chinese gloss.
 * `condense_question`: the follow-up with the previous question as context; `translate_query`: the
   question's ASCII terms (English keywords).
 * anything else (e.g. `paperrag doctor`'s speed test): a fixed sentence.
@@ -223,11 +221,8 @@ _MARKERS = [
     ("method_card", "You extract one fact from numbered excerpts"),
     ("compare_aspect", "You answer one question about ONE research paper"),
     ("compare_synthesis", "numbered facts you are given"),
-    ("translate_paper", "You translate research paper titles and abstracts"),
-    ("analysis_map", "write notes for a later method analysis"),
-    ("executive_summary", "executive summary"),
-    ("analysis_report", "method analysis of one paper"),
-    ("analysis_monitor", "keyword-monitoring report"),
+    ("digest_span", "You write one short passage of a research digest"),
+    ("translate_title", "You translate the title of a research paper"),
 ]
 
 
@@ -379,76 +374,33 @@ def _synthesis(system: str, user: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ digest
-def _analysis(system: str, user: str) -> str:
-    from rag.digest.formats import ANALYSIS_HEADINGS
+def _span(system: str, user: str) -> str:
+    from rag.quotes import numbers
 
-    zh = _zh(system)
-    fmt = "report" if "method analysis" in system else "monitor"
-    headings = re.findall(r"^### (.+?)\s*$", user, re.M) or ANALYSIS_HEADINGS[fmt]["zh" if zh else "en"]
-    title = re.search(r"^Title: (.*)$", user, re.M)
-    abstract = re.search(r"^Abstract: (.*)$", user, re.M)
-    first = _sentences(abstract.group(1))[:1] if abstract else []
-    parts = []
-    for i, heading in enumerate(headings, 1):
-        name = re.sub(r"^\d+[.．、]?\s*", "", heading)
-        if zh:
-            body = (f"本部分说明第{i}个要点（{name}）：问题、方法的关键步骤以及实验中的主要数字，"
-                    "依据所给材料写成，结论清楚。")
-        else:
-            body = (f"Part {i} ({name}) explains the problem, the key steps of the method and the main numbers, "
-                    f"using only the material given.")
-            if i == 1 and title:
-                body += f" The paper is {title.group(1).strip().rstrip('.')}."
-            if i == 1 and first:
-                body += " " + (first[0] if first[0].endswith((".", "!", "?")) else first[0] + ".")
-        parts.append(f"### {heading}\n{body}")
-    return "\n".join(parts)
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", user) if b.strip()]
+    fact = re.match(r"^[^:\n]{1,40}: (.*)$", blocks[-2]) if len(blocks) >= 2 else None
+    value = fact.group(1).strip() if fact else ""
+    nums = [n for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?", value) if n in numbers(value)]
+    if not _zh(system):
+        v = value.rstrip(" .")
+        return (v[:1].upper() + v[1:] + ".") if v else "The paper states this fact."
+    text = "论文在这一方面的说明是：该要点依据所给的原文句子写成，内容与原文一致"
+    if nums:
+        text += "，涉及的数字为 " + "、".join(dict.fromkeys(nums))
+    return text + "。"
 
 
-def _map(system: str, user: str) -> str:
-    text = user.split("\n\n", 1)[-1].rsplit("Notes:", 1)[0]
-    head = _sentences(text, min_words=5)[:3]
-    if not head:
-        return "- nothing relevant"
-    return "\n".join(f"- {_cut_words(s, 30)}" for s in head)
-
-
-def _translate_paper(system: str, user: str) -> str:
+def _translate_title(system: str, user: str) -> str:
     from rag.digest.validate import check_translation
 
-    title = re.search(r"^TITLE: (.*)$", user, re.M)
-    abstract = re.search(r"^ABSTRACT: (.*)", user, re.M | re.S)
+    title = re.search(r"^Title: (.*)$", user, re.M)
     t = title.group(1).strip() if title else ""
-    a = " ".join(abstract.group(1).split()) if abstract else ""
     if not _zh(system):
-        return f"TITLE: {t}\nABSTRACT: {a}"
+        return t
     zh_title = f"{t}（中文译名）"
     if not check_translation(zh_title, language="zh", part="title").ok:
         zh_title = "论文标题的中文翻译"
-    return f"TITLE: {zh_title}\nABSTRACT: " + "这是摘要的中文翻译，内容完整，说明了论文的问题、方法与实验结果。"
-
-
-def _summary(system: str, user: str) -> str:
-    from rag.digest.formats import SUMMARY_HEADINGS
-
-    zh = _zh(system)
-    headings = re.findall(r"^\*\*(.+?)\*\*\s*$", system, re.M) or SUMMARY_HEADINGS["zh" if zh else "en"]
-    date = re.search(r"Digest of (\d{4}-\d{2}-\d{2})", user)
-    day = date.group(1) if date else ""
-    papers = re.findall(r"^Paper (\d+): (.+)$", user, re.M)
-    parts = []
-    for i, h in enumerate(headings):
-        if papers:
-            n, title = papers[i % len(papers)]
-            body = (f"论文 {n}：{title.strip()} 在第{i + 1}个方面值得关注（{day}），"
-                    "本期对其方法与结果作了简要说明。" if zh
-                    else f"Paper {n}: {title.strip()} matters for point {i + 1} of the digest of {day}; its method "
-                         f"and its results are described briefly in this issue.")
-        else:
-            body = (f"本期第{i + 1}个方面没有可以报告的论文（{day}）。" if zh
-                    else f"No paper of the digest of {day} is reported for point {i + 1} of this summary.")
-        parts.append(f"**{h}**\n{body}")
-    return "\n\n".join(parts)
+    return zh_title
 
 
 _WRITERS = {
@@ -458,9 +410,6 @@ _WRITERS = {
     "method_card": _method_card,
     "compare_aspect": _aspect,
     "compare_synthesis": _synthesis,
-    "analysis_report": _analysis,
-    "analysis_monitor": _analysis,
-    "analysis_map": _map,
-    "translate_paper": _translate_paper,
-    "executive_summary": _summary,
+    "digest_span": _span,
+    "translate_title": _translate_title,
 }

@@ -4,15 +4,16 @@
 * `A_DATA` … `B_HW`: the training data, headline result and hardware of the two compare papers
   ("Sparse Widget Attention", "Graph Crawlers for Citation Search").
 * `make_digest(lang, fmt, **overrides)`: a realistic digest of three papers (an RSS abstract with its prefix,
-  a missing translation, a failed analysis, code links with trailing dots) for the renderers; `HOSTILE` is
-  markup that must come out escaped.
+  a missing translation, a span that fell back to quotes, a failed analysis, code links with trailing dots) for
+  the renderers; `HOSTILE` is markup that must come out escaped.
 """
 
 from __future__ import annotations
 
 from paperrag.records import PaperMeta
-from rag.digest.formats import ANALYSIS_HEADINGS
-from rag.digest.model import Analysis, Digest, PaperEntry
+from rag.digest.formats import ANALYSIS_HEADINGS, SUMMARY_HEADINGS
+from rag.digest.model import Analysis, Cited, Digest, Item, PaperEntry, Part
+from rag.quotes import Quote
 
 # ------------------------------------------------------------------------------------------ ask / UI facts
 SPARSE = ("Sparse widget attention keeps only the 64 highest-scoring keys for every query, which cuts the "
@@ -79,11 +80,20 @@ def _metas() -> list[PaperMeta]:
     ]
 
 
-def _analysis_text(fmt: str, lang: str, title: str) -> str:
+def quote(meta: PaperMeta, page: int, text: str) -> Quote:
+    return Quote(meta.key, meta.arxiv_id, meta.version, page, text, meta.title)
+
+
+def _analysis(fmt: str, lang: str, meta: PaperMeta, *, fallback: bool = False) -> list[Part]:
+    """One item per part, the first span written by the model, the second part's fallen back to quotes."""
     heads = ANALYSIS_HEADINGS[fmt][lang]
     body = "内容：该方法的要点。" if lang == "zh" else "Content: the method's key point."
-    # models often use their own heading levels; render shifts them under the paper
-    return "\n\n".join(f"## {h}\n\n{body} ({title[:12]})" for h in heads)
+    parts = []
+    for i, h in enumerate(heads, 1):
+        q = quote(meta, i + 1, f"Sentence {i} of {meta.title[:12]} on page {i + 1}.")
+        cited = Cited("", [q], "quotes") if fallback and i == 2 else Cited(f"{body} ({meta.title[:12]})", [q])
+        parts.append(Part(h, [Item("要点" if lang == "zh" else "Point", [cited])]))
+    return parts
 
 
 def make_digest(lang: str = "zh", fmt: str = "report", **kw) -> Digest:
@@ -93,23 +103,28 @@ def make_digest(lang: str = "zh", fmt: str = "report", **kw) -> Digest:
         PaperEntry(
             n=1, meta=metas[0], matched_keywords=["vla"], fulltext=True,
             title_translated="ActionFlow：面向边缘端视觉语言模型的流水线式动作加速" if lang == "zh" else "",
-            abstract_translated="视觉-语言-动作（VLA）模型已成为机器人感知与控制的统一范式。" if lang == "zh" else "",
-            analysis=Analysis(_analysis_text(fmt_a, lang, metas[0].title), "full text", "first try"),
+            summary=[Item("核心思想" if lang == "zh" else "Core idea", [Cited(
+                "视觉-语言-动作（VLA）模型已成为机器人感知与控制的统一范式。" if lang == "zh" else
+                "VLA models are a unified paradigm for robotic perception and control.",
+                [quote(metas[0], 1, "VLA models have emerged as a unified paradigm.")])])],
+            analysis=Analysis(_analysis(fmt_a, lang, metas[0]), "full text", "first try"),
             key_findings=["ActionFlow achieves a 2.55x improvement in FPS on OpenVLA-7B without retraining."],
         ),
         PaperEntry(
             n=2, meta=metas[1], matched_keywords=["Vision-Language-Action", "vla"], fulltext=False,
             title_translated="",  # translation missing: original shown and marked
-            abstract_translated="",
-            analysis=Analysis(_analysis_text(fmt_a, lang, metas[1].title), "abstract only", "after retry",
-                              reason="first answer missed heading 3"),
+            summary=[],  # no card: the original abstract, marked
+            analysis=Analysis(_analysis(fmt_a, lang, metas[1], fallback=True), "abstract only", "fallback",
+                              reason="motivation, try 1: span is not in Chinese (0% CJK)", rejected=1),
             key_findings=["HiMoE adaptively handles heterogeneity across layers.", "Consistent gains over VLA baselines."],
         ),
         PaperEntry(
             n=3, meta=metas[2], matched_keywords=["spatio-temporal prediction"], fulltext=True,
             title_translated="STLDM：用于降水临近预报的时空潜在扩散模型" if lang == "zh" else "",
-            abstract_translated="降水临近预报是一项关键的时空预测任务。" if lang == "zh" else "",
-            analysis=Analysis("", "full text", "failed", reason="model timed out twice"),
+            summary=[Item("问题/任务" if lang == "zh" else "Problem / task", [Cited(
+                "降水临近预报是一项关键的时空预测任务。" if lang == "zh" else "Precipitation nowcasting.",
+                [quote(metas[2], 1, "Precipitation nowcasting is a critical spatio-temporal prediction task.")])])],
+            analysis=Analysis([], "full text", "failed", reason="card extraction failed: model timed out twice"),
             key_findings=[],
         ),
     ]
@@ -117,12 +132,11 @@ def make_digest(lang: str = "zh", fmt: str = "report", **kw) -> Digest:
         date="2025-12-26", language=lang, categories=["cs.AI", "cs.LG", "cs.RO", "cs.CV"],
         keywords=["Vision Language Action", "vla", "Vision-Language-Action", "spatio-temporal prediction"],
         papers=papers,
-        executive_summary=(
-            "## 1. 主要主题与趋势\n\n本期聚焦 VLA 推理加速（论文 1）与异构机器人数据（论文 2）。\n\n"
-            "## 4. 建议阅读全文的论文\n\n- 论文 1" if lang == "zh" else
-            "## 1. Themes and Trends\n\nVLA inference speed (paper 1) and heterogeneous robot data (paper 2).\n\n"
-            "## 4. Papers to Read in Full\n\n- Paper 1"
-        ),
+        executive_summary=[
+            Part(SUMMARY_HEADINGS[lang][0], [Item("", [Cited(
+                "本期共 3 篇论文。" if lang == "zh" else "3 papers in this issue.", [], "code")])]),
+            Part(SUMMARY_HEADINGS[lang][3], [Item("论文 1" if lang == "zh" else "Paper 1", [], anchor="2512.20276v1")]),
+        ],
         decisions=[
             ("2512.20276v1", "kept", "matched keyword 'vla'"),
             ("2512.05693v1", "kept", "matched keywords 'Vision-Language-Action', 'vla'"),
