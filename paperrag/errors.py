@@ -31,6 +31,22 @@ class LibraryError(PaperragError, ValueError):
     """A request about the library's papers that cannot be met (unknown id, nothing to do)."""
 
 
+class ReaderError(LibraryError):
+    """A page the local reader cannot show (unknown paper, no such page, a resolution it does not render)."""
+
+
+class PdfMissingError(ReaderError):
+    """The paper is in the catalog but its PDF is not in the local cache (deleted by hand, or abstract only).
+    `paper` is its catalog record; `restore` how `Library.restore_pdf` can put it back: "copy" (from `source`, its
+    local file), "download" (from `source`, its arXiv URL) or "" (it cannot: delete the paper and add it again)."""
+
+    def __init__(self, message: str = "", *, hint: str = "", paper=None, restore: str = "", source: str = ""):
+        super().__init__(message, hint=hint)
+        self.paper = paper
+        self.restore = restore
+        self.source = source
+
+
 EMPTY_LIBRARY = "no papers indexed yet: add some with `paperrag ingest …` (or the Library tab)"
 
 

@@ -584,6 +584,89 @@ class Library:
 
         return method_card(self, paper)
 
+    # ================================================================== the local reader
+    @property
+    def reader(self):
+        """`rag.reader.Reader`: pages of the cached PDFs, with the quotes' words boxed."""
+        from rag.reader import Reader
+
+        with self._lock:
+            if getattr(self, "_reader", None) is None:
+                self._reader = Reader(self, self._settings.reader_dir)
+            return self._reader
+
+    def page_view(self, paper: str, page: int = 1, quotes: Sequence[str] = ()):
+        """One page of a paper's cached PDF as the reader shows it (`rag.reader.PageView`): its size, the boxes of
+        each quote found on it, and a note for a quote that could not be located. `paper`: a paper key or an arXiv
+        id of the catalog (nothing else is served). Raises ReaderError / PdfMissingError with what to do."""
+        return self.reader.view(paper, int(page), quotes)
+
+    def page_image(self, paper: str, page: int, dpi: int | None = None) -> Path:
+        """A PNG of that one page (rendered once, kept under `reader/` in the data home)."""
+        from rag.reader import DEFAULT_DPI
+
+        return self.reader.image(paper, int(page), int(dpi or DEFAULT_DPI))
+
+    @staticmethod
+    def reader_url(paper: str, page: int = 1, quotes: Sequence[str] = (), *, cite: int | None = None) -> str:
+        """The reader's address relative to the web app's root: `reader/2405.00001v1?page=3&q=…`."""
+        from urllib.parse import quote, urlencode
+
+        params: list[tuple[str, str]] = [("page", str(int(page)))]
+        if cite is not None and cite != page:
+            params.append(("cite", str(int(cite))))
+        params += [("q", q) for q in quotes if q]
+        return f"reader/{quote(paper, safe='')}?{urlencode(params)}"
+
+    def has_pdf(self, paper: str) -> bool:
+        """The paper is in the catalog and its PDF is in the local cache (the reader can show it)."""
+        from paperrag.errors import ReaderError
+
+        try:
+            self.reader.pdf_path(self.reader.paper(paper))
+        except ReaderError:
+            return False
+        return True
+
+    def reader_links(self, quotes: Sequence) -> dict[tuple[str, int], str]:
+        """(arXiv id, page) → reader address with every quote cited on that page highlighted, for the quotes
+        (`rag.quotes.Quote`) whose paper has its PDF in the cache. Labels are `[id p.N]`: one link per label."""
+        grouped: dict[tuple[str, int], list] = {}
+        for q in quotes:
+            if getattr(q, "abstract_only", False):
+                continue
+            grouped.setdefault((q.arxiv_id, q.page), []).append(q)
+        out: dict[tuple[str, int], str] = {}
+        known: dict[str, bool] = {}
+        for (arxiv_id, page), qs in grouped.items():
+            key = qs[0].paper_key
+            if key not in known:
+                known[key] = self.has_pdf(key)
+            if known[key]:
+                out[(arxiv_id, page)] = self.reader_url(key, page, [q.text for q in qs])
+        return out
+
+    def restore_pdf(self, paper: str) -> Path:
+        """Put a paper's PDF back into the cache after it was deleted by hand: from its local file (an upload or
+        a local PDF still on disk), else downloaded again from arXiv. Returns the cached file."""
+        from paperrag.errors import PdfMissingError, ReaderError
+        from rag.reader import restore_source
+
+        rec = self.reader.paper(paper)
+        try:
+            return self.reader.pdf_path(rec)
+        except PdfMissingError:
+            pass
+        how, source = restore_source(rec)
+        if how == "copy":
+            return self.pdf_cache.add_local(source, key=rec.key).path
+        if how == "download":
+            return self.pdf_cache.fetch(source, key=rec.key,
+                                        max_bytes=int(self._settings.fetch.max_pdf_mb * 1024 * 1024)).path
+        raise ReaderError(f"{rec.key} came from a local PDF that is no longer on disk",
+                          hint=f"`paperrag delete {rec.key}`, then add the file again (Library tab, or "
+                               "`paperrag ingest PATH`)")
+
     # ================================================================== the daily job and digests
     def daily(self, *, sample: bool = False, fallback_sample: bool = True, catch_up: bool = True,
               progress: ProgressSink | None = None) -> DailyResult:

@@ -249,6 +249,11 @@ class Settings(BaseSettings):
         return self.home / "pdfs"
 
     @property
+    def reader_dir(self) -> Path:
+        """Pages the local reader rendered (PNG per PDF sha256, page and dpi): derived, safe to delete."""
+        return self.home / "reader"
+
+    @property
     def models_dir(self) -> Path:
         """The shared model cache (every data home finds the models `paperrag models install` put here)."""
         return Path(self.llm.model_cache).expanduser() if self.llm.model_cache else xdg_model_cache()

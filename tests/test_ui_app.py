@@ -180,14 +180,14 @@ def test_ask_streams_a_cited_answer_with_links_sources_and_markdown(page, app_en
 
     bot = page.locator("#paperrag-chat [data-testid=bot]").last
     expect(bot).to_contain_text("64 highest-scoring keys")
-    pdf_link = bot.locator('a[href*="arxiv.org/pdf/2405.00001v1#page="]').first
+    page_link = bot.locator('a[href*="reader/2405.00001v1?page="]').first  # the cited page, in the local reader
     abs_link = bot.locator('a[href*="arxiv.org/abs/2405.00001v1"]').first
-    expect(pdf_link).to_be_visible()
+    expect(page_link).to_be_visible()
     expect(abs_link).to_have_text("2405.00001")
-    expect(pdf_link).to_have_text(re.compile(r"^p\.\d+$"))
-    with page.context.expect_page() as opened:  # clickable: it opens the PDF at the page (stubbed, offline)
-        pdf_link.click()
-    assert re.search(r"arxiv\.org/pdf/2405\.00001v1#page=\d+$", opened.value.url)
+    expect(page_link).to_have_text(re.compile(r"^p\.\d+$"))
+    with page.context.expect_page() as opened:  # clickable: it opens the cached PDF at the page, the quote boxed
+        page_link.click()
+    assert re.search(r"127\.0\.0\.1:\d+/reader/2405\.00001v1\?page=\d+&q=", opened.value.url)
     opened.value.close()
 
     sources = page.locator("#paperrag-sources")
@@ -347,7 +347,7 @@ def test_twenty_concurrent_questions_through_gradio_client(app_env, capsys):
     latencies = [r[0] for r in results]
     for _, chat, sources, markdown, job in results:
         assert chat[-1]["role"] == "assistant"
-        assert "https://arxiv.org/pdf/2405.00001v1#page=" in json.dumps(chat)
+        assert "reader/2405.00001v1?page=" in json.dumps(chat)
         assert "Cited sources (1)" in sources and "[2405.00001 p." in markdown
         assert len(job.outputs()) >= 2  # streamed: the question, then the answer
     spans = [(t["t_start"], t["t_end"]) for t in ctx.ask_timings[already:]]

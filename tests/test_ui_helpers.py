@@ -40,7 +40,7 @@ def test_sources_panel_lists_cited_sources_with_escaped_evidence_and_notes():
                 "pages": [2, 2], "abs_url": "https://arxiv.org/abs/2405.00001v1",
                 "pdf_url": "https://arxiv.org/pdf/2405.00001v1#page=2", "evidence": "keeps [64] keys\nper query"}]
     md = R.sources_markdown(sources, ["1 passages left out to fit the context"])
-    assert "Cited sources (1)" in md and "[PDF p.2](https://arxiv.org/pdf/2405.00001v1#page=2)" in md
+    assert "Cited sources (1)" in md and "[PDF p.2 on arXiv](https://arxiv.org/pdf/2405.00001v1#page=2)" in md
     assert "\\*bold\\*" in md and "\\<b\\>" in md and "keeps \\[64\\] keys per query" in md
     assert "*note: 1 passages left out" in md
     assert "no passage" in R.sources_markdown([])

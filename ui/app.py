@@ -36,6 +36,7 @@ import gradio as gr  # noqa: E402
 from paperrag.errors import PaperragError, is_user_error, user_message  # noqa: E402
 from paperrag.library import Library  # noqa: E402
 from ui import app_render as R  # noqa: E402
+from ui.reader_web import add_reader_routes  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,36 @@ class GradioProgress:
         self._show()
 
 
+# ------------------------------------------------------------------------------------------- the reader
+class ReaderLinks:
+    """Local-reader addresses for the quotes of one answer (a paper's PDF looked up once per answer)."""
+
+    def __init__(self, lib: Library):
+        self.lib = lib
+        self._links: dict[tuple[str, int], str] = {}
+        self._seen = -1
+
+    def links(self, quotes) -> dict[tuple[str, int], str]:
+        quotes = list(quotes or ())
+        if len(quotes) != self._seen:  # new quotes were published since the last piece
+            try:
+                self._links = self.lib.reader_links(quotes)
+            except Exception:  # a link to arXiv instead is no reason to break an answer
+                log.exception("reader links")
+                self._links = {}
+            self._seen = len(quotes)
+        return self._links
+
+    def sources(self, result) -> list[dict]:
+        """`AskResult.sources()` with `reader_url` on the sources whose PDF is cached."""
+        links = self.links(result.quotes)
+        out = []
+        for s, q in zip(result.sources(), result.quotes):
+            url = links.get((q.arxiv_id, q.page)) if not q.abstract_only else None
+            out.append({**s, "reader_url": self.lib.reader_url(q.paper_key, q.page, [q.text]) if url else ""})
+        return out
+
+
 # ------------------------------------------------------------------------------------------- Compare
 def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
     with gr.Tab("Compare", id="compare"):
@@ -262,6 +293,7 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
                 stream = ctx.lib.ask(q, filters=filters, history=history,
                                      lang=None if language in (None, "", "auto") else language)
                 versions = R.versions_of(stream.result.evidence)
+                reader = ReaderLinks(ctx.lib)
                 last = 0.0
                 for piece in stream:
                     if not piece:
@@ -273,7 +305,8 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
                     elif now - last < STREAM_MIN_INTERVAL_S:
                         continue
                     last = now
-                    yield (msgs + [{"role": "assistant", "content": R.linkify(text, versions)}],
+                    links = reader.links(stream.result.quotes)
+                    yield (msgs + [{"role": "assistant", "content": R.linkify(text, versions, links)}],
                            gr.skip(), gr.skip(), msgs, history, gr.skip())
                 result = stream.result
             except Exception as exc:  # say it in the chat and as a toast; the conversation goes on
@@ -291,10 +324,11 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
                 ctx.ask_timings.append(timing)
                 del ctx.ask_timings[:-200]
             versions = R.versions_of(result.evidence)
-            final = R.linkify(result.answer, versions)
+            links = reader.links(result.quotes)
+            final = R.linkify(result.answer, versions, links)
             msgs = msgs + [{"role": "assistant", "content": final}]
             history = history + [(q, result.answer)]
-            panel = R.sources_markdown(result.sources(), result.notes)
+            panel = R.sources_markdown(reader.sources(result), result.notes)
             if result.abstained and not result.sources():
                 panel = "*No indexed passage answers this question.*" + (
                     "\n\n" + "\n".join(f"*note: {R.md_escape(n)}*  " for n in result.notes) if result.notes else "")
@@ -636,9 +670,13 @@ def launch(lib: Library | None = None, host: str | None = None, port: int | None
         threading.Thread(target=demo.paperrag.warm, name="paperrag-warm", daemon=True).start()
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=256)
     demo.launch(
-        server_name=host, server_port=port, auth=credentials, auth_message="paperrag", prevent_thread_lock=not block,
+        server_name=host, server_port=port, auth=credentials, auth_message="paperrag", prevent_thread_lock=True,
         show_error=False, quiet=quiet, inbrowser=False, ssr_mode=False, mcp_server=False,
         max_file_size=int(settings.fetch.max_pdf_mb * 1024 * 1024), footer_links=["api", "settings"],
         theme=gr.themes.Soft(**THEME_FONTS), css=CSS,
     )
+    # the local reader (/reader/…) is served by the same FastAPI app, behind the same login
+    add_reader_routes(demo.app, lib)
+    if block:
+        demo.block_thread()
     return demo

@@ -36,34 +36,44 @@ def versions_of(evidence: Iterable) -> dict[str, int]:
     return {p.arxiv_id: p.version for p in evidence or ()}
 
 
-def linkify(text: str, versions: dict[str, int] | None = None) -> str:
-    """Markdown where every citation label links its id to the arXiv page and its `§x p.N` to the PDF at that
-    page: `[2501.10120 §4 p.5]` → `\\[[2501.10120](…/abs/2501.10120v1) [§4 p.5](…/pdf/2501.10120v1#page=5)\\]`.
-    Labels of local PDFs (no arXiv page) stay plain text."""
+def linkify(text: str, versions: dict[str, int] | None = None,
+            reader: dict[tuple[str, int], str] | None = None) -> str:
+    """Markdown where every citation label links its id to the arXiv page and its `§x p.N` to the cited page:
+    in the local reader (`reader`: (arXiv id, page) → its address, for the papers whose PDF is cached; the quote
+    is highlighted there), else the PDF on arXiv at that page.
+    `[2501.10120 §4 p.5]` → `\\[[2501.10120](…/abs/2501.10120v1) [§4 p.5](reader/2501.10120v1?page=5&q=…)\\]`.
+    Labels of local PDFs (no arXiv page) link only to the reader, or stay plain text."""
     versions = versions or {}
+    reader = reader or {}
 
     def one(m: re.Match) -> str:
         arxiv_id, page = m["id"], m["page"]
         where = ((m["sec"] or "").strip() + f" p.{page}").strip()
+        local = reader.get((arxiv_id, int(page)))
         if arxiv_id.startswith("local:"):
+            if local:
+                return "\\[" + md_escape(arxiv_id) + f" [{md_escape(where)}]({local})\\]"
             return "\\[" + md_escape(f"{arxiv_id} {where}") + "\\]"
         v = versions.get(arxiv_id)
         ref = f"{arxiv_id}v{v}" if v else arxiv_id
         return (f"\\[[{arxiv_id}](https://arxiv.org/abs/{ref}) "
-                f"[{where}](https://arxiv.org/pdf/{ref}#page={page})\\]")
+                f"[{where}]({local or f'https://arxiv.org/pdf/{ref}#page={page}'})\\]")
 
     return _LABEL.sub(one, text or "")
 
 
 def sources_markdown(sources: Sequence[dict], notes: Sequence[str] = ()) -> str:
-    """The panel next to the chat: only the cited sources, each with its links and the quoted evidence."""
+    """The panel next to the chat: only the cited sources, each with its links and the quoted evidence. A source
+    with a `reader_url` (its PDF is cached) opens first in the local reader, the quote highlighted; the arXiv
+    links stay, second."""
     lines: list[str] = []
     if sources:
         lines += [f"**Cited sources ({len(sources)})**", ""]
     for s in sources:
         links = " · ".join(x for x in (
+            f"[read p.{s['pages'][0]} here]({s['reader_url']})" if s.get("reader_url") else "",
             f"[arXiv]({s['abs_url']})" if s.get("abs_url") else "",
-            f"[PDF p.{s['pages'][0]}]({s['pdf_url']})" if s.get("pdf_url") else "") if x)
+            f"[PDF p.{s['pages'][0]} on arXiv]({s['pdf_url']})" if s.get("pdf_url") else "") if x)
         section = md_escape(s.get("section") or "n/a")
         lines.append(f"{s['n']}. **{md_escape(s['label'])}** *{md_escape(s['title'])}* — {section}"
                      + (f"  \n   {links}" if links else ""))

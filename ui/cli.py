@@ -416,6 +416,46 @@ def ui(
     launch(lib, host=host, port=port, auth=auth, quiet=True, insecure=insecure)
 
 
+@app.command("open")
+def open_page(
+    paper: Annotated[str, typer.Argument(help="arXiv id or paper key (2405.00001v1) of a paper in the library.")],
+    page: Annotated[int, typer.Option("--page", "-p", min=1, help="Page to open (1-based).")] = 1,
+    quote: Annotated[Optional[list[str]], typer.Option("--quote", "-q", help="Text to highlight on that page (repeatable).")] = None,
+    download: Annotated[bool, typer.Option("--download", help="First put a PDF deleted from the cache back (downloaded again from arXiv, or copied from its local file).")] = False,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Only print the address.")] = False,
+) -> None:
+    """Open a page of a paper in the web app's local reader (its cached PDF, the quote highlighted): prints the
+    local address and opens it in a browser when the app (`paperrag ui`) is running."""
+    import socket
+    import webbrowser
+
+    lib = _lib()
+    if download:
+        path = lib.restore_pdf(paper)
+        console.print(f"PDF in the cache: {path}", highlight=False, markup=False)
+    quotes = [q for q in (quote or []) if q.strip()]
+    view = lib.page_view(paper, page, quotes)  # unknown paper, PDF missing, no such page: one error line
+    ui = lib.settings.ui
+    host = "127.0.0.1" if ui.host in ("0.0.0.0", "", "::") else ui.host
+    url = f"http://{host}:{ui.port}/" + lib.reader_url(view.paper_key, page, quotes)
+    print(url)
+    for note in view.notes:
+        sys.stderr.write(f"note: {note}\n")
+    try:
+        socket.create_connection((host, ui.port), timeout=0.5).close()
+        running = True
+    except OSError:
+        running = False
+    if not running:
+        sys.stderr.write(f"note: the web app is not running on {host}:{ui.port}: start it with `paperrag ui`, "
+                         "then open the address\n")
+    elif not no_browser:
+        try:
+            webbrowser.open(url)
+        except Exception:  # no browser on this machine: the address is printed
+            pass
+
+
 @app.command()
 def compare(
     ids: Annotated[Optional[list[str]], typer.Argument(help="arXiv ids (with or without version) of 2+ indexed papers.")] = None,
