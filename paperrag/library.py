@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from indexes.embedder import Embedder
     from ingest.pipeline import RunReport
     from rag.ask import AnswerStream
-    from rag.compare import Comparison, MethodCard
+    from rag.cards import PaperCard
+    from rag.compare import Comparison
     from rag.digest.daily import DailyResult
     from rag.llm.base import LLM
     from rag.llm.doctor import DoctorReport
@@ -579,10 +580,12 @@ class Library:
                                aspects=C.parse_aspects(aspects), progress=progress,
                                max_papers=max_papers or C.DEFAULT_MAX_PAPERS)
 
-    def method_card(self, paper: str) -> MethodCard:
-        from rag.compare import method_card
+    def method_card(self, paper: str, *, refresh: bool = False, progress: ProgressSink | None = None) -> PaperCard:
+        """One paper's card: every field (problem … code/data, headline results) with the verbatim quotes it
+        stands on, or "not stated"; cached per paper version, prompt and model (`rag.cards`)."""
+        from rag.cards import build_card
 
-        return method_card(self, paper)
+        return build_card(self, paper, refresh=refresh, progress=progress)
 
     # ================================================================== the local reader
     @property

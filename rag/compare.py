@@ -1,25 +1,28 @@
-"""Compare papers side by side: method cards, free-form aspects, aligned numbers and a cited synthesis.
+"""Compare papers side by side: paper-card fields, free-form aspects, aligned numbers and a cited synthesis.
 
-    cmp = compare(settings, ["1706.03762", "2205.14135"])                     # card fields as rows
-    cmp = compare(settings, ids, ["action representation", "training data"])  # free-form aspects
+    cmp = compare(parts, ["1706.03762", "2205.14135"])                      # card fields as rows
+    cmp = compare(parts, ids, ["action representation", "training data"])   # free-form aspects
     print(cmp.to_markdown())   # or .to_csv() / .to_json()
-    card = method_card(settings, "1706.03762")                                # one paper's card
+    card = method_card(parts, "1706.03762")                                 # one paper's card (rag.cards)
 
-Design for small local models (0.5–1.5B on a CPU):
-- One small question per call. Every card field (and every free-form aspect) is extracted on its own, from the
-  3 passages of THAT paper that best match the field's query (hybrid retrieval filtered to the paper), so a
-  paper that matches an aspect poorly still gets its own evidence and its own cell: no global top-k drops it.
-- The model answers with a tiny JSON object ({"value": …}, or at most 3 results), decoded with the backend's
-  JSON mode, then repaired (`rag.compare_json.repair_json`: fences, prose, trailing commas, quotes, cut-off
-  replies), validated with pydantic, retried once with the problem spelled out, then recorded as a clear
-  per-field failure (a paper whose fields all fail is marked failed, the others go on).
-- Pages are never taken from the model. A value is matched against the excerpts that were in its prompt: every
-  number in it must occur in an excerpt and most of its words too; the pages of those excerpts are cited. A
-  value that no excerpt supports is downgraded to "not stated" (its text kept in the cell's note).
-- Free-form aspects pass a relevance gate first (as `ask` does): when no passage of a paper is close to the
-  aspect, the cell is "not stated" without an LLM call.
-- Card fields are cached per paper (kind "card", subject = paper key, prompt id@version:field, model), aspects
-  likewise (kind "aspect"), the synthesis by its facts: a second run makes no LLM call and loads no model.
+One extraction, many views: the rows that name a card field ("data", "baselines", "headline results"; all of
+them by default) are read from the papers' cards (`rag.cards`: field by field, each value standing on verbatim
+quotes that code attached, cached per paper version). A cell shows the card field's value, the pages of its
+quotes (`pages`) and the quotes themselves (`quotes`); a paper whose card field is "not stated" or "failed" says
+so in its cell. Only the fields a comparison needs are extracted, and a later full card reuses them.
+
+Free-form aspects (anything that is not a card field) are answered per paper on their own, as small models need:
+- the 3 passages of THAT paper that best match the aspect (hybrid retrieval filtered to the paper), so a paper
+  that matches an aspect poorly still gets its own evidence and its own cell: no global top-k drops it;
+- a relevance gate first (as `ask` has): when no passage of a paper is close to the aspect, the cell is
+  "not stated" without an LLM call;
+- a tiny JSON answer ({"value": …}) decoded in JSON mode, repaired, validated, retried once with the problem
+  spelled out; pages are never taken from the model: every number of the value must occur in an excerpt of its
+  prompt and most of its words too, and the pages of those excerpts are cited; an unsupported value is
+  downgraded to "not stated" (its text kept in the cell's note). Cached per paper (kind "aspect").
+Headline results that two papers report for the same benchmark and metric are aligned in rows of their own, and
+a short synthesis cites only the table's facts (cached by its facts). A second run makes no LLM call and loads
+no model.
 """
 
 from __future__ import annotations
@@ -34,20 +37,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError
 
 from paperrag.components import Components
 from paperrag.errors import PaperragError
 from paperrag.text import chunk_body
 from rag.budget import prompt_budget, token_chars
-from rag.compare_json import JsonRepairError, repair_json
+from rag.cards import (
+    CARD_ROWS,
+    NOT_STATED,
+    RESULTS,
+    CardBuilder,
+    CardSpec,
+    PaperCard,
+    QuoteRef,
+    build_card,
+    content_stems,
+    field_for,
+    find_paper,
+    is_not_stated,
+    json_problem,
+    loop_at,
+    pages_label,
+    parse_value,
+)
+from rag.compare_json import JsonRepairError
 from rag.gated import Check, OnError, Outcome, Rejection, generate_gated, retry_message
 from rag.llm.base import (
     ChatResult,
@@ -58,13 +72,12 @@ from rag.llm.base import (
 )
 from rag.prompts import Prompt, load_prompt
 
-NOT_STATED = "not stated"
 DEFAULT_MAX_PAPERS = 8
-MAX_PAPERS_REASON = ("every paper costs about 10 LLM calls (one per card field): measured 1.7 min per paper with the "
-                     "bundled 0.5B model and 3.4 min with the 1.5B on 2 CPU threads")
-PASSAGES_PER_FIELD = 3
+MAX_PAPERS_REASON = ("every paper costs about 12 LLM calls (one per card field): measured about 2 min per paper with "
+                     "the bundled 0.5B model on 2 CPU threads")
+PASSAGES_PER_FIELD = 3  # free-form aspects
 VALUE_MAX_TOKENS = 64
-RESULTS_MAX_TOKENS = 160
+EXCERPT_OUT_RESERVE = 160  # output tokens an aspect's excerpt budget leaves room for
 SYNTHESIS_MAX_TOKENS = 160
 SYNTHESIS_MAX_SENTENCES = 4
 SYNTHESIS_MAX_FACTS = 12  # more is a long list that small models neither read nor cite
@@ -78,60 +91,9 @@ class CompareError(PaperragError, ValueError):
     """A comparison that cannot be made (unknown ids, too few or too many papers); one line, says what to do."""
 
 
-# ------------------------------------------------------------------------------------------------ fields
-@dataclass(frozen=True)
-class FieldSpec:
-    key: str
-    label: str
-    query: str  # retrieval query within the paper
-    question: str
-    kind: Literal["value", "results"] = "value"
-    aliases: tuple[str, ...] = ()
-
-
-CARD_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("task", "Task / problem", "problem task we address challenge motivation introduction",
-              "What task or problem does the paper address?", aliases=("task", "problem", "task/problem")),
-    FieldSpec("core_idea", "Core idea", "we propose a novel approach key idea main contribution",
-              "What is the core idea of the method the paper proposes?",
-              aliases=("core idea", "idea", "method", "approach", "contribution")),
-    FieldSpec("architecture", "Architecture / pipeline",
-              "model architecture consists of layers components pipeline steps",
-              "What are the main components or steps of the proposed architecture or pipeline?",
-              aliases=("architecture", "pipeline", "architecture/pipeline", "model")),
-    FieldSpec("training_data", "Training data", "trained on training data dataset corpus pre-training examples",
-              "On what data is the model trained?", aliases=("training data", "data", "dataset", "datasets")),
-    FieldSpec("benchmarks", "Evaluation benchmarks", "we evaluate on benchmarks datasets tasks experiments",
-              "On which benchmarks or datasets is the method evaluated?",
-              aliases=("benchmarks", "evaluation", "evaluation benchmarks", "benchmark")),
-    FieldSpec("results", "Headline results", "results table outperforms state of the art score accuracy improvement",
-              "What are the paper's headline numeric results?", kind="results",
-              aliases=("results", "headline results", "numbers", "metrics", "headline numbers")),
-    FieldSpec("baselines", "Baselines", "compared with baselines prior work previous state-of-the-art methods",
-              "Which baseline methods is the proposed method compared with?", aliases=("baselines", "baseline")),
-    FieldSpec("compute", "Compute / hardware", "trained on GPUs TPUs hardware training time hours days",
-              "What hardware or compute was used (GPUs, training time)?",
-              aliases=("compute", "hardware", "compute/hardware", "gpus")),
-    FieldSpec("availability", "Code / data availability", "code is available github open source release",
-              "Is the code or data released, and where?",
-              aliases=("availability", "code", "code availability", "code/data availability", "code and data")),
-    FieldSpec("limitations", "Limitations (authors)", "limitations future work drawbacks we leave fails",
-              "What limitations do the authors state?", aliases=("limitations", "limitation")),
-)
-FIELD_BY_KEY = {f.key: f for f in CARD_FIELDS}
-
-
+# ------------------------------------------------------------------------------------------------ aspects
 def _norm_aspect(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9@/]+", text.lower()))
-
-
-def field_for(aspect: str) -> FieldSpec | None:
-    """The card field an aspect names ("training data", "Baselines", "results"), or None for a free aspect."""
-    a = _norm_aspect(aspect)
-    for f in CARD_FIELDS:
-        if a in (f.key.replace("_", " "), _norm_aspect(f.label), *f.aliases):
-            return f
-    return None
 
 
 def parse_aspects(text: str | Sequence[str] | None) -> list[str] | None:
@@ -150,16 +112,18 @@ class HeadlineResult(BaseModel):
     benchmark: str = ""
     setting: str = ""
     pages: list[int] = Field(default_factory=list)
+    quotes: list[QuoteRef] = Field(default_factory=list)  # the card's quotes holding the value
 
     def display(self, abstract_only: bool = False) -> str:
         where = f" on {self.benchmark}" if self.benchmark else ""
         setting = f" ({self.setting})" if self.setting else ""
-        return f"{self.metric} {self.value}{where}{setting} {_pages_label(self.pages, abstract_only)}".strip()
+        return f"{self.metric} {self.value}{where}{setting} {pages_label(self.pages, abstract_only)}".strip()
 
 
 class Cell(BaseModel):
-    """One paper's answer for one aspect. `pages` come from the excerpts that contain the value, never from
-    the model; `evidence` holds the chunk ids that were in the prompt."""
+    """One paper's answer for one row. `pages` never come from the model: a card field's are the pages of its
+    quotes (kept in `quotes`, verbatim sentences of those pages), a free-form aspect's those of the excerpts
+    that contain the value; `evidence` holds the chunk ids that were in the prompt."""
 
     value: str = NOT_STATED
     status: Status = "not stated"
@@ -168,6 +132,7 @@ class Cell(BaseModel):
     note: str = ""
     evidence: list[str] = Field(default_factory=list)
     abstract_only: bool = False
+    quotes: list[QuoteRef] = Field(default_factory=list)
 
     def display(self) -> str:
         if self.status == "failed":
@@ -176,26 +141,7 @@ class Cell(BaseModel):
             return NOT_STATED
         if self.results:
             return "; ".join(r.display(self.abstract_only) for r in self.results)
-        return f"{self.value} {_pages_label(self.pages, self.abstract_only)}".strip()
-
-
-class MethodCard(BaseModel):
-    paper_key: str
-    arxiv_id: str
-    title: str
-    basis: Literal["full text", "abstract only"]
-    model: str
-    prompt: str
-    fields: dict[str, Cell]
-    failure: str = ""
-
-    def to_markdown(self) -> str:
-        lines = [f"### {self.arxiv_id} — {self.title}" + (" (abstract only)" if self.basis == "abstract only" else ""),
-                 "", "| Field | Value |", "|---|---|"]
-        for f in CARD_FIELDS:
-            if f.key in self.fields:
-                lines.append(f"| {f.label} | {_md_cell(self.fields[f.key].display())} |")
-        return "\n".join(lines)
+        return f"{self.value} {pages_label(self.pages, self.abstract_only)}".strip()
 
 
 class PaperColumn(BaseModel):
@@ -275,157 +221,6 @@ class Comparison(BaseModel):
         return None
 
 
-# ------------------------------------------------------------------------------------------------ model output
-class _ValueAnswer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    value: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _coerce(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            return {"value": data}
-        if isinstance(data, list) and len(data) == 1:
-            data = data[0]
-        if isinstance(data, dict) and "value" not in data:
-            strings = [v for v in data.values() if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
-            if "answer" in data:
-                data = {**data, "value": data["answer"]}
-            elif len(strings) == 1:
-                data = {**data, "value": strings[0]}
-        return data
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _text(cls, v: Any) -> str:
-        if v is None:
-            return NOT_STATED
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return str(v)
-        if isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v):
-            return ", ".join(str(x) for x in v)
-        if not isinstance(v, str):
-            raise ValueError("value must be a string")
-        return clean_value(v)
-
-
-_TEMPLATE_ECHO = re.compile(r"^(?:\.\.\.|…|model size or condition(?:, or)?|dataset or task(?: it was measured on)?|"
-                            r"metric(?: name)?|benchmark|setting|or|none|n/?a|table \d+)$", re.I)
-
-
-class _ResultItem(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    metric: str = ""
-    value: str
-    benchmark: str = ""
-    setting: str = ""
-
-    @field_validator("metric", "value", "benchmark", "setting", mode="before")
-    @classmethod
-    def _text(cls, v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return str(v)
-        if not isinstance(v, str):
-            raise ValueError("must be a string")
-        v = _REF.sub("", " ".join(v.split()))[:120].strip(" ,;")
-        return "" if _TEMPLATE_ECHO.match(v) else v  # the prompt's placeholder copied back
-
-
-class _ResultsAnswer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    results: list[_ResultItem]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _coerce(cls, data: Any) -> Any:
-        if isinstance(data, list):
-            return {"results": data}
-        if isinstance(data, dict) and "results" not in data:
-            lists = [v for v in data.values() if isinstance(v, list)]
-            if len(lists) == 1:
-                return {"results": lists[0]}
-            if "value" in data and ("metric" in data or "benchmark" in data):
-                return {"results": [data]}
-        if isinstance(data, dict) and isinstance(data.get("results"), list):
-            # drop members that are not even objects with a value (a cut-off last member, prose)
-            data = {**data, "results": [r for r in data["results"] if isinstance(r, dict) and r.get("value") not in
-                                        (None, "")]}
-        return data
-
-
-_REF = re.compile(r"\s*\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]")
-_FILLER = re.compile(
-    r"^(?:the (?:authors|paper|excerpts?) (?:state|states|say|says|mention|mentions|propose|proposes|describe|"
-    r"describes)(?: that)?|the (?:method|approach) (?:the paper proposes|proposed (?:in|by) the paper)(?: is)?|"
-    r"the proposed (?:architecture|pipeline|architecture or pipeline|method|model) (?:is|consists of|includes)|"
-    r"(?:the )?answer(?: is)?\s*:?|according to the excerpts,?)\s+", re.I)
-MAX_VALUE_WORDS = 40
-
-
-def clean_value(v: str) -> str:
-    """A cell value as a reader wants it: no bibliography markers ([10]), no repeated list items (a small model's
-    loop), no "The authors state that" filler, at most MAX_VALUE_WORDS words ending at a sentence or clause."""
-    v = _REF.sub("", " ".join(str(v).split())).strip()
-    if is_not_stated(v):
-        return NOT_STATED
-    parts = [p.strip().rstrip(",;") for p in re.split(r"[,;]\s+", v)]
-    if len(parts) > 2:
-        seen: list[str] = []
-        for p in parts:
-            if p and p.lower() not in (x.lower() for x in seen):
-                seen.append(p)
-        if len(seen) < len(parts):
-            v = ", ".join(seen)
-    loop = _loop_at(v)
-    if loop >= 0:  # "uses X in three ways: • In the first way, it uses X in three ways: …" → the first pass
-        v = " ".join(v.split()[:loop]).rstrip(",;:• ") + " …"
-    v = _FILLER.sub("", v).strip()
-    v = v[:1].upper() + v[1:] if v[:1].islower() and v.split(" ", 1)[0].isalpha() else v
-    words = v.split()
-    if len(words) > MAX_VALUE_WORDS:
-        v = " ".join(words[:MAX_VALUE_WORDS])
-        cut = max(v.rfind(". "), v.rfind("; "))
-        v = v[: cut + 1] if cut > len(v) // 2 else v.rstrip(",;: ") + " …"
-    return v.rstrip(",; ").strip()
-
-
-def parse_value(text: str) -> _ValueAnswer:
-    """The model's {"value": …} reply, repaired and validated (JsonRepairError / ValidationError otherwise).
-    A bare "not stated" without any JSON (small models do that) is taken as {"value": "not stated"}."""
-    try:
-        data = repair_json(text)
-    except JsonRepairError:
-        if _bare_not_stated(text):
-            return _ValueAnswer(value=NOT_STATED)
-        raise
-    return _ValueAnswer.model_validate(data)
-
-
-def parse_results(text: str) -> _ResultsAnswer:
-    """The model's {"results": [...]} reply, repaired and validated; a bare "not stated" / "none" is no result."""
-    try:
-        data = repair_json(text)
-    except JsonRepairError:
-        if _bare_not_stated(text):
-            return _ResultsAnswer(results=[])
-        raise
-    return _ResultsAnswer.model_validate(data)
-
-
-def _bare_not_stated(text: str) -> bool:
-    t = " ".join((text or "").split()).strip(" .\"'`")
-    return 0 < len(t) <= 40 and is_not_stated(t)
-
-
-def is_not_stated(value: str) -> bool:
-    v = re.sub(r"[^a-z ]", "", value.lower()).strip()
-    return v in ("", "not stated", "none", "na", "n a", "not mentioned", "not specified", "unknown", "not given",
-                 "not available", "not provided", "no", "null", "not applicable") or v.startswith(
-        ("not stated", "the excerpts do not", "the paper does not", "not mentioned", "no information"))
-
-
 # ------------------------------------------------------------------------------------------------ evidence
 @dataclass
 class Excerpt:
@@ -446,11 +241,6 @@ class Excerpt:
 
 
 _NUM = re.compile(r"(?<![\w.])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
-_WORD = re.compile(r"[A-Za-z][A-Za-z\-]+")
-_STOP = frozenset("""a an the and or of to in on for with by from as at is are was were be been being this that these
-those it its we our they their which who whom what when where how than then there also such can may not no
-into over under between both each per via using used use paper model models method approach proposed propose
-based results show shows new more most other some only all any one two three""".split())
 
 
 def numbers(text: str) -> list[str]:
@@ -467,20 +257,6 @@ def _number_set(text: str) -> set[str]:
         s.add(n)
         s.add(n.lstrip("-"))
     return s
-
-
-_stemmer = None
-
-
-def content_stems(text: str) -> set[str]:
-    global _stemmer
-    if _stemmer is None:
-        import Stemmer
-
-        _stemmer = Stemmer.Stemmer("english")
-    words = [w.lower().strip("-") for w in _WORD.findall(text or "")]
-    words = [w for w in words if len(w) >= 3 and w not in _STOP]
-    return set(_stemmer.stemWords(words))
 
 
 def support(value: str, excerpts: Sequence[Excerpt]) -> list[Excerpt] | None:
@@ -525,22 +301,6 @@ def _pages_of(excerpts: Sequence[Excerpt]) -> list[int]:
     return sorted({p for e in excerpts for p in e.pages})
 
 
-def _pages_label(pages: Sequence[int], abstract_only: bool = False) -> str:
-    if abstract_only:
-        return "(abstract)"
-    if not pages:
-        return ""
-    pages = sorted(set(pages))
-    spans: list[list[int]] = []
-    for p in pages:
-        if spans and p == spans[-1][1] + 1:
-            spans[-1][1] = p
-        else:
-            spans.append([p, p])
-    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
-    return f"(p.{text})" if len(pages) == 1 else f"(pp.{text})"
-
-
 # ------------------------------------------------------------------------------------------------ engine
 @dataclass
 class _Paper:
@@ -551,6 +311,7 @@ class _Paper:
     abstract: str
     fulltext: bool
     sha: str
+    record: Any = None  # the catalog's PaperRecord
 
     @property
     def column(self) -> PaperColumn:
@@ -593,31 +354,19 @@ class Comparer:
     # -------------------------------------------------------------- papers
     def resolve(self, ids: Sequence[str]) -> list[_Paper]:
         """Indexed papers for ids ("1706.03762", "1706.03762v5", a paper key); CompareError naming unknown ones."""
-        from ingest.arxiv_ids import parse_arxiv_id
-
         papers: list[_Paper] = []
         unknown: list[str] = []
         for raw in ids:
-            pid = str(raw).strip().removeprefix("arXiv:").removeprefix("arxiv:")
-            if not pid:
+            if not str(raw).strip():
                 continue
-            row = self.catalog.get_paper(pid)
-            if row is None or row.status != "indexed":
-                try:
-                    arxiv_id, version = parse_arxiv_id(pid)
-                except ValueError:
-                    arxiv_id, version = pid, None
-                if version is None:
-                    row = self.catalog.latest_indexed(arxiv_id)
-                else:
-                    row = self.catalog.get_paper(f"{arxiv_id}v{version}")
-            if row is None or row.status != "indexed":
+            row = find_paper(self.catalog, str(raw))
+            if row is None:
                 unknown.append(str(raw))
                 continue
             if any(p.key == row.key for p in papers):
                 continue
             papers.append(_Paper(row.key, row.arxiv_id, row.version, row.title or row.key, row.abstract,
-                                 row.fulltext, row.content_sha256))
+                                 row.fulltext, row.content_sha256, row))
         if unknown:
             raise CompareError(f"unknown paper{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} — not "
                                f"indexed in this library (see `paperrag status`; add with `paperrag ingest ID`)")
@@ -649,7 +398,7 @@ class Comparer:
 
     def _excerpt_chars(self) -> int:
         ctx = getattr(self.parts.loaded_llm, "context_tokens", None) or self.settings.llm.context_tokens
-        budget = token_chars(prompt_budget(ctx, RESULTS_MAX_TOKENS, reserve=450)) // PASSAGES_PER_FIELD
+        budget = token_chars(prompt_budget(ctx, EXCERPT_OUT_RESERVE, reserve=450)) // PASSAGES_PER_FIELD
         return max(300, min(1400, budget))
 
     def _relevant(self, query: str, excerpts: Sequence[Excerpt]) -> float:
@@ -659,12 +408,6 @@ class Comparer:
         return float(np.max(vectors[1:] @ vectors[0])) if len(excerpts) else 0.0
 
     # -------------------------------------------------------------- one cell
-    def field_cell(self, paper: _Paper, spec: FieldSpec) -> Cell:
-        prompt = load_prompt("method_card")
-        return self._cached_cell("card", paper, f"{prompt.key}:{spec.key}",
-                                 lambda: self._extract(paper, prompt, spec.query, spec.kind,
-                                                       dict(question=spec.question, kind=spec.kind), spec.key))
-
     def aspect_cell(self, paper: _Paper, aspect: str) -> Cell:
         prompt = load_prompt("compare_aspect")
 
@@ -675,7 +418,7 @@ class Comparer:
                 return Cell(note=f"no passage of this paper is about {aspect!r} (best similarity {best:.2f}); "
                                  f"no LLM call", evidence=[e.chunk_id for e in ex],
                             abstract_only=not paper.fulltext)
-            return self._extract(paper, prompt, aspect, "value", dict(aspect=aspect), f"aspect:{aspect}", ex)
+            return self._extract(paper, prompt, dict(aspect=aspect), f"aspect:{aspect}", ex)
 
         return self._cached_cell("aspect", paper, f"{prompt.key}:{_norm_aspect(aspect)}", make)
 
@@ -690,15 +433,13 @@ class Comparer:
                            outcome=cell.status, reason=cell.note, extra={"sha": paper.sha})
         return cell
 
-    def _extract(self, paper: _Paper, prompt: Prompt, query: str, kind: str, variables: dict, purpose: str,
-                 excerpts: list[Excerpt] | None = None) -> Cell:
-        ex = excerpts if excerpts is not None else self.excerpts(paper, query)
+    def _extract(self, paper: _Paper, prompt: Prompt, variables: dict, purpose: str, ex: list[Excerpt]) -> Cell:
         base = Cell(evidence=[e.chunk_id for e in ex], abstract_only=not paper.fulltext)
         if not ex:
             return base.model_copy(update={"note": "the paper has no text in the catalog"})
         messages = prompt.messages(title=paper.title, passages=ex, **variables)
-        max_tokens = RESULTS_MAX_TOKENS if kind == "results" else VALUE_MAX_TOKENS
-        reply = 'the JSON object {"results": [...]}' if kind == "results" else 'the JSON object {"value": "..."}'
+        max_tokens = VALUE_MAX_TOKENS
+        reply = 'the JSON object {"value": "..."}'
 
         def attempt(prev: Rejection | None) -> ChatResult:
             nonlocal ex, base, messages
@@ -719,7 +460,7 @@ class Comparer:
                 return OnError.RAISE
             return OnError.RETRY if isinstance(exc, ContextOverflow) and len(ex) > 1 else OnError.STOP
 
-        g = generate_gated(attempt, lambda out: _checked_answer(out, kind), on_error=on_error,
+        g = generate_gated(attempt, _checked_answer, on_error=on_error,
                            feedback=lambda problems: retry_message(
                                problems, lead="That reply was rejected: ", then=f"Reply again with only {reply}, "
                                "nothing else."))
@@ -775,16 +516,16 @@ class Comparer:
         return text, status, notes
 
 
-def _checked_answer(out: ChatResult, kind: str) -> Check[_ValueAnswer | _ResultsAnswer]:
-    """A cell's reply parsed (JSON repaired, pydantic-validated), or the problem to send back."""
+def _checked_answer(out: ChatResult) -> Check:
+    """An aspect's reply parsed (JSON repaired, pydantic-validated), or the problem to send back."""
     try:
-        answer = parse_results(out.text) if kind == "results" else parse_value(out.text)
+        answer = parse_value(out.text)
     except (JsonRepairError, ValidationError) as exc:
-        problem = _problem(exc)
+        problem = json_problem(exc)
         if out.finish_reason == "length":
             problem += " (the reply hit the output limit)"
         return Check.reject(problem)
-    if out.finish_reason == "length" and isinstance(answer, _ValueAnswer):
+    if out.finish_reason == "length":
         answer.value = _cut_to_sentence(answer.value, ellipsis=True)
     return Check.accept(answer)
 
@@ -809,7 +550,7 @@ def _checked_synthesis(out: ChatResult, facts: list[dict]) -> Check[tuple[str, l
         resolved, cited, bad = resolve_fact_citations(sentence, facts)
         invalid += bad
         words = re.sub(r"\[[^\]]*\]", " ", resolved).split()
-        if len(words) < 3 or any(_same_text(resolved, k) for k in kept) or _loop_at(resolved) >= 0:
+        if len(words) < 3 or any(_same_text(resolved, k) for k in kept) or loop_at(resolved) >= 0:
             continue  # a bare "[1]" line, the same sentence again, or a phrase looping (small models)
         by_words = False
         relevant = [n for n in cited if _shares_words(resolved, facts[n - 1])]
@@ -848,38 +589,8 @@ def _checked_synthesis(out: ChatResult, facts: list[dict]) -> Check[tuple[str, l
     return Check.accept((" ".join(kept), notes))
 
 
-def _problem(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err.get("loc", ())) or "reply"
-        return f"invalid JSON shape ({loc}: {err.get('msg', '')})"[:200]
-    return str(exc)[:200]
-
-
 def _verified(answer, ex: list[Excerpt], base: Cell, note: str) -> Cell:
-    """The cell for a parsed answer, every value checked against the excerpts of its prompt."""
-    if isinstance(answer, _ResultsAnswer):
-        kept: list[HeadlineResult] = []
-        dropped: list[str] = []
-        for r in answer.results[:3]:
-            text = f"{r.metric} {r.value} {r.benchmark}".strip()
-            if not numbers(r.value):
-                dropped.append(f"{r.metric} {r.value!r} (no number)")
-                continue
-            sup = support(r.value, ex)  # the number must occur; words of metric/benchmark are not required
-            if sup is None:
-                dropped.append(f"{text!r} (number not in the excerpts)")
-                continue
-            kept.append(HeadlineResult(metric=r.metric or "result", value=r.value, benchmark=r.benchmark,
-                                       setting=r.setting, pages=_pages_of(sup)))
-        notes = [n for n in (note, f"dropped unsupported: {'; '.join(dropped)}" if dropped else "") if n]
-        if not kept:
-            return base.model_copy(update={"status": "unsupported" if dropped else "not stated",
-                                           "note": "; ".join(notes)})
-        return base.model_copy(update={"status": "found", "results": kept,
-                                       "value": "; ".join(f"{r.metric} {r.value}" for r in kept),
-                                       "pages": sorted({p for r in kept for p in r.pages}),
-                                       "note": "; ".join(notes)})
+    """The cell for a parsed aspect answer, its value checked against the excerpts of its prompt."""
     value = answer.value
     if is_not_stated(value):
         return base.model_copy(update={"note": note})
@@ -930,7 +641,7 @@ def aligned_rows(papers: list[_Paper], results_row: Row | None) -> list[Row]:
                 cells.append(Cell(note="not reported among this paper's headline results"))
                 continue
             value = r.value + (f" ({r.setting})" if r.setting else "")
-            cells.append(Cell(value=value, status="found", pages=r.pages, results=[],
+            cells.append(Cell(value=value, status="found", pages=r.pages, results=[], quotes=r.quotes,
                               abstract_only=results_row.cells[i].abstract_only))
         settings = {(r.setting or "").strip().lower() for r in by_paper.values()}
         note = "settings differ: " + " vs ".join(r.setting or "unspecified" for r in by_paper.values()) \
@@ -946,8 +657,8 @@ _LABEL = re.compile(r"\[([^\[\]]{1,40}?)\s+(p\.\s*\d+|abstract)\]")
 
 def _facts(papers: list[_Paper], rows: list[Row]) -> list[dict]:
     facts: list[dict] = []
-    order = ["task", "core_idea", "numbers", "results", "architecture", "training_data", "benchmarks",
-             "baselines", "compute", "availability", "limitations", "aspect"]
+    order = ["problem", "core_idea", "numbers", RESULTS, "method_steps", "data", "setup", "baselines", "compute",
+             "code_data", "limitations", "motivation", "ablations", "aspect"]
     ranked = sorted(rows, key=lambda r: order.index(r.field) if r.field in order else len(order))
     for row in ranked:
         for paper, cell in zip(papers, row.cells, strict=True):
@@ -1052,18 +763,6 @@ def _numbers_backed(sentence: str, facts: list[dict]) -> bool:
     return all(n.lstrip("-") in have for n in numbers(bare))
 
 
-def _loop_at(text: str, n: int = 5) -> int:
-    """Word index where a run of n words repeats for the first time (a generation loop), or -1."""
-    words = re.sub(r"\[[^\]]*\]", " ", text).lower().split()
-    seen: dict[tuple[str, ...], int] = {}
-    for i in range(len(words) - n + 1):
-        gram = tuple(words[i:i + n])
-        if gram in seen and i - seen[gram] >= n:
-            return i
-        seen.setdefault(gram, i)
-    return -1
-
-
 def _same_text(a: str, b: str) -> bool:
     strip = lambda t: " ".join(re.sub(r"\[[^\]]*\]", " ", t).lower().split()).strip(" .")  # noqa: E731
     return strip(a) == strip(b)
@@ -1102,9 +801,9 @@ def compare(parts: Components, ids: list[str], aspects: list[str] | None = None,
             progress=None, max_papers: int = DEFAULT_MAX_PAPERS, synthesis: bool = True) -> Comparison:
     """A side-by-side comparison of `ids` (arXiv ids with or without version, or paper keys).
 
-    aspects: None → the method-card fields; otherwise each aspect is a card field when it names one
-    ("training data", "baselines", "results") or is answered per paper from that paper's own passages.
-    Raises CompareError for unknown ids, fewer than 2 papers or more than `max_papers`."""
+    aspects: None → every paper-card field; otherwise each aspect is a card field when it names one
+    ("training data", "baselines", "results"), read from the paper's card, or is answered per paper from that
+    paper's own passages. Raises CompareError for unknown ids, fewer than 2 papers or more than `max_papers`."""
     t0 = time.perf_counter()
     ids = [i for i in (ids or []) if str(i).strip()]
     if len(ids) > max_papers:
@@ -1115,29 +814,36 @@ def compare(parts: Components, ids: list[str], aspects: list[str] | None = None,
     if len(papers) < 2:
         got = f"got {len(papers)}" + (f" ({papers[0].key})" if papers else "")
         raise CompareError(f"compare needs at least 2 different papers; {got}")
-    plan: list[tuple[str, FieldSpec | None, str]] = []  # (row label, card field or None, aspect text)
-    for a in (aspects if aspects else [f.label for f in CARD_FIELDS]):
+    plan: list[tuple[str, CardSpec | None, str]] = []  # (row label, card field or None, aspect text)
+    for a in (aspects if aspects else list(CARD_ROWS)):
         spec = field_for(a)
         plan.append((spec.label if spec else a, spec, a))
     plan = list({label: (label, spec, a) for label, spec, a in plan}.values())
+    card_keys = [spec.key for _, spec, _ in plan if spec]
+    full_card = set(card_keys) == set(CARD_ROWS)
     prog = engine.progress
     prog.start("compare", total=len(papers) * len(plan) + int(synthesis),
                description=f"Comparing {len(papers)} papers")
+    builder = CardBuilder(parts, progress=prog, raise_unavailable=True)
     rows: list[Row] = []
     columns = [p.column for p in papers]
     cells: dict[str, list[Cell]] = {label: [] for label, _, _ in plan}
     for p_i, paper in enumerate(papers):
+        card = builder.build(paper.record, fields=None if full_card else card_keys,
+                             task="compare") if card_keys else None
         for label, spec, aspect in plan:
+            if spec is not None:
+                cells[label].append(card_cell(card, spec.key))
+                continue
             prog.update("compare", description=f"{paper.key}: {label}")
-            cell = engine.field_cell(paper, spec) if spec else engine.aspect_cell(paper, aspect)
-            cells[label].append(cell)
+            cells[label].append(engine.aspect_cell(paper, aspect))
             prog.advance("compare")
         mine = [cells[label][p_i] for label, _, _ in plan]
         if all(c.status == "failed" for c in mine):
             columns[p_i].failure = f"every aspect failed; first: {mine[0].note}"
     for label, spec, _ in plan:
         rows.append(Row(aspect=label, field=spec.key if spec else "aspect", cells=cells[label]))
-    results_row = next((r for r in rows if r.field == "results"), None)
+    results_row = next((r for r in rows if r.field == RESULTS), None)
     numbers_rows = aligned_rows(papers, results_row)
     if numbers_rows:
         at = rows.index(results_row) + 1
@@ -1154,8 +860,31 @@ def compare(parts: Components, ids: list[str], aspects: list[str] | None = None,
         prog.advance("compare")
     prog.stop("compare")
     return Comparison(papers=columns, rows=rows, synthesis=text, synthesis_status=status, notes=notes,
-                      model=engine.model_id, llm_calls=engine.llm_calls, cached=engine.cached,
-                      seconds=round(time.perf_counter() - t0, 2))
+                      model=engine.model_id, llm_calls=engine.llm_calls + builder.llm_calls,
+                      cached=engine.cached + builder.cached, seconds=round(time.perf_counter() - t0, 2))
+
+
+def card_cell(card: PaperCard, key: str) -> Cell:
+    """The compare cell of a card field: its value, the pages of its quotes and the quotes themselves."""
+    abstract_only = card.abstract_only
+    if key == RESULTS:
+        f = card.results_field
+        if card.results:
+            results = [HeadlineResult(metric=r.metric, value=r.value, benchmark=r.benchmark, setting=r.setting,
+                                      pages=r.pages, quotes=r.quotes) for r in card.results]
+            return Cell(value="; ".join(f"{r.metric} {r.value}" for r in results), status="found",
+                        pages=sorted({p for r in results for p in r.pages}), results=results,
+                        quotes=list({(q.page, q.text): q for r in results for q in r.quotes}.values()),
+                        note=f.note if f else "", evidence=f.evidence if f else [], abstract_only=abstract_only)
+    else:
+        f = card.fields.get(key)
+    if f is None:
+        return Cell(status="failed", note=card.failure or "not extracted", abstract_only=abstract_only)
+    if f.found:
+        return Cell(value=f.value, status="found", pages=f.pages, quotes=f.quotes, note=f.note,
+                    evidence=f.evidence, abstract_only=abstract_only)
+    return Cell(status="failed" if f.status == "failed" else "not stated", note=f.note, evidence=f.evidence,
+                abstract_only=abstract_only)
 
 
 def compare_topic(parts: Components, topic: str, *, n: int = 3, since: str | None = None, until: str | None = None,
@@ -1182,15 +911,9 @@ def compare_topic(parts: Components, topic: str, *, n: int = 3, since: str | Non
     return result
 
 
-def method_card(parts: Components, paper: str) -> MethodCard:
-    """One paper's method card: every card field, each with the pages it came from or "not stated"."""
-    engine = Comparer(parts)
-    (p,) = engine.resolve([paper])
-    fields = {f.key: engine.field_cell(p, f) for f in CARD_FIELDS}
-    failed = all(c.status == "failed" for c in fields.values())
-    return MethodCard(paper_key=p.key, arxiv_id=p.arxiv_id, title=p.title, basis=p.column.basis,
-                      model=engine.model_id, prompt=load_prompt("method_card").key, fields=fields,
-                      failure=f"every field failed; first: {fields['task'].note}" if failed else "")
+def method_card(parts: Components, paper: str, *, refresh: bool = False) -> PaperCard:
+    """One paper's card (`rag.cards.build_card`): every field with its quotes, or "not stated"."""
+    return build_card(parts, paper, refresh=refresh)
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -49,20 +49,3 @@ def embedder():
     from indexes.embedder import Embedder
 
     return Embedder("all-MiniLM-L6-v2")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stand_in_cards_until_build_card_exists():
-    """Issue 12 builds the card extraction (`rag.cards.build_card`) and the digest composed from cards apart:
-    while `build_card` is not there, the digest reads stand-in cards (tests/fakes/cards.py) through its seam.
-    Remove this fixture once `build_card` has landed."""
-    import rag.cards
-
-    if hasattr(rag.cards, "build_card"):
-        yield
-        return
-    from fakes.cards import stand_in_card
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("rag.digest.writer.default_card_source", stand_in_card)
-        yield

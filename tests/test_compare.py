@@ -1,8 +1,10 @@
-"""Compare: method cards, per-paper evidence, page verification, number alignment, synthesis, CLI.
+"""Compare: card-field rows read from paper cards, free-form aspects with per-paper evidence, page verification,
+number alignment, synthesis, CLI.
 
 Over a real mini-index (generated PDFs with known facts, real MiniLM, Chroma). The logic around the model —
 repair, retry, per-paper failure, hallucination checks, citation validation, caching — is driven by a scripted
-LLM; the real 0.5B model runs the same path in test_compare_e2e.py.
+LLM; the real 0.5B model runs the same path in test_compare_e2e.py. The card extraction itself is tested in
+test_cards.py.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from indexes.call_log import count_calls
 from indexes.catalog import Catalog, chunk_id
 from paperrag.library import Library
 from paperrag.records import Chunk, PaperMeta
+from rag.cards import CardBuilder, PaperCard
 from rag.compare import (
     CompareError,
     Comparer,
@@ -100,29 +103,48 @@ def paper_of(messages) -> str:
     return ""
 
 
+def is_card(messages) -> bool:
+    return "numbered sentences quoted from ONE research paper" in messages[0]["content"]
+
+
+def sentences_of(messages) -> dict[int, str]:
+    """The numbered candidate sentences of a card_field prompt."""
+    block = messages[1]["content"].split("Sentences:", 1)[1].split("\nQuestion:", 1)[0]
+    return {int(n): t for n, t in re.findall(r"^\[(\d+)\] (.*)$", block, re.MULTILINE)}
+
+
+def cite(messages, value: str, phrase: str) -> str:
+    """{"value": value, "sentences": [the sentence holding phrase]}, or "not stated" when none holds it."""
+    hits = [n for n, t in sentences_of(messages).items() if phrase in t]
+    return json.dumps({"value": value, "sentences": hits[:1]}) if hits else '{"value": "not stated", "sentences": []}'
+
+
 def fact_reply(messages) -> str:
-    """A well-behaved model: answers from the known facts of the paper in its prompt."""
+    """A well-behaved model: answers from the known facts of the paper in its prompt, citing their sentences."""
     system = messages[0]["content"]
     if "numbered facts" in system:
         return "Both papers report WidgetBench accuracy [1][2]. Sparse Widget Attention trains on widgets [3]."
     q, title = question_of(messages), paper_of(messages)
     a = title.startswith("Sparse")
-    if '"results"' in system:
+    if is_card(messages) and "headline numeric results" in q:
         if title.startswith(("Sparse", "Graph")):
             value, setting = ("87.3", "") if a else ("79.4", "zero-shot")
+            n = [k for k, t in sentences_of(messages).items() if value in t][:1]
             return json.dumps({"results": [{"metric": "accuracy", "value": value, "benchmark": "WidgetBench",
-                                            "setting": setting}]})
+                                            "setting": setting, "sentences": n}]})
         return '{"results": []}'
     if "data" in q:
-        value = {"Sparse": "WidgetCorpus collection of 1.2 million annotated widgets",
-                 "Graph": "35,000 citation graphs from the OpenCite collection",
-                 "Tiny": "300 synthetic widgets"}.get(title.split()[0], "not stated")
-        return json.dumps({"value": value})
-    if "hardware" in q:
-        value = {"Sparse": "4 NVIDIA A100 GPUs for 14 hours", "Graph": "a single RTX 3090 GPU for 6 hours"}.get(
-            title.split()[0], "not stated")
-        return json.dumps({"value": value})
-    return '{"value": "not stated"}'
+        value, phrase = {"Sparse": ("WidgetCorpus collection of 1.2 million annotated widgets", "WidgetCorpus"),
+                         "Graph": ("35,000 citation graphs from the OpenCite collection", "OpenCite"),
+                         "Tiny": ("300 synthetic widgets", "300 synthetic")}.get(title.split()[0], ("", ""))
+    elif "hardware" in q:
+        value, phrase = {"Sparse": ("4 NVIDIA A100 GPUs for 14 hours", "A100"),
+                         "Graph": ("a single RTX 3090 GPU for 6 hours", "RTX 3090")}.get(title.split()[0], ("", ""))
+    else:
+        value, phrase = "", ""
+    if not value:
+        return '{"value": "not stated", "sentences": []}'
+    return cite(messages, value, phrase) if is_card(messages) else json.dumps({"value": value})
 
 
 ASPECTS = ["training data", "compute", "headline results"]
@@ -132,15 +154,19 @@ def test_cells_cite_the_pages_that_hold_their_values(corpus, embedder):
     llm = scripted(fact_reply)
     cmp = compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10002"], ASPECTS)
     assert [p.key for p in cmp.papers] == ["2405.10001v1", "2405.10002v1"]
-    assert [r.aspect for r in cmp.rows][:3] == ["Training data", "Compute / hardware", "Headline results"]
+    assert [r.aspect for r in cmp.rows][:3] == ["Data", "Compute / hardware", "Headline results"]
+    assert [r.field for r in cmp.rows][:3] == ["data", "compute", "results"]
     for row in cmp.rows:
         for paper, cell in zip(cmp.papers, row.cells, strict=True):
             assert cell.status == "found", (row.aspect, cell)
             assert cell.pages and re.search(r"\(pp?\.\d", cell.display())
+            assert cell.quotes and {q.page for q in cell.quotes} == set(cell.pages)
             text = " ".join(page_text(corpus, paper.key, p) for p in cell.pages)
+            quoted = " ".join(q.text for q in cell.quotes).replace(",", "")
             for n in re.findall(r"\d+(?:\.\d+)?", cell.value.replace(",", "")):
                 assert n in text.replace(",", ""), (n, cell.pages)
-    data = cmp.row("Training data").cells[0]
+                assert n in quoted, (n, cell.quotes)
+    data = cmp.row("Data").cells[0]
     assert "1.2 million" in data.value and data.display().endswith(")")
     # 4 model calls per paper at most: one per aspect, no retries; one synthesis call
     assert len(llm.calls) == 2 * len(ASPECTS) + 1 and cmp.llm_calls == len(llm.calls)
@@ -159,46 +185,49 @@ def test_same_benchmark_and_metric_are_aligned_and_differing_settings_are_said(c
                      r"\(p\.\d+\) \|", md), md
 
 
-def test_hallucinated_values_are_downgraded_to_not_stated(corpus, embedder):
+def test_hallucinated_values_are_retried_then_not_stated(corpus, embedder):
     def liar(messages):
         if "numbered facts" in messages[0]["content"]:
             return "Nothing to compare [1]."
-        if '"results"' in messages[0]["content"]:
-            return '{"results": [{"metric": "accuracy", "value": "99.9", "benchmark": "WidgetBench"}]}'
-        return '{"value": "trained on 9.9 million cat photos from the ImageNet collection"}'
+        if "headline numeric results" in question_of(messages):
+            return '{"results": [{"metric": "accuracy", "value": "99.9", "benchmark": "WidgetBench", "sentences": [1]}]}'
+        return '{"value": "trained on 9.9 million cat photos from the ImageNet collection", "sentences": [1]}'
 
-    cmp = compare(Library(corpus, llm=scripted(liar), embedder=embedder), ["2405.10001", "2405.10002"], ["training data", "results"])
+    llm = scripted(liar)
+    cmp = compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10002"], ["training data", "results"])
     for row in cmp.rows:
         for cell in row.cells:
-            assert cell.status == "unsupported" and cell.display() == "not stated", cell
-            assert not cell.pages
-    assert "not supported by the excerpts" in cmp.row("Training data").cells[0].note
+            assert cell.status == "not stated" and cell.display() == "not stated", cell
+            assert not cell.pages and not cell.quotes
+            assert cell.note.startswith("rejected after a retry")
+    assert "9.9" in cmp.row("Data").cells[0].note and "imagenet" in cmp.row("Data").cells[0].note.lower()
     assert "99.9" in cmp.row("Headline results").cells[0].note
+    assert len(llm.calls) == 2 * 2 * 2 and cmp.synthesis_status == "skipped"  # no fact: no synthesis call
 
 
 def test_malformed_json_is_repaired_without_a_retry(corpus, embedder):
-    replies = iter(['Here is the JSON:\n```json\n{"value": "35,000 citation graphs from the OpenCite collection",}'
-                    '\n```.'])
-    llm = scripted(lambda m: next(replies))
-    engine = Comparer(Library(corpus, llm=llm, embedder=embedder))
-    (paper,) = engine.resolve(["2405.10002"])
-    cell = engine.field_cell(paper, field_for("training data"))
-    assert cell.status == "found" and cell.value.startswith("35,000") and len(llm.calls) == 1
-    engine.parts.close()
+    def reply(messages):
+        n = next(k for k, t in sentences_of(messages).items() if "OpenCite" in t)
+        return ('Here is the JSON:\n```json\n{"value": "35,000 citation graphs from the OpenCite collection", '
+                f'"sentences": ["{n}"],}}\n```.')
+
+    llm = scripted(reply)
+    parts = Library(corpus, llm=llm, embedder=embedder)
+    card = CardBuilder(parts).build("2405.10002", fields=["data"])
+    f = card.field("data")
+    assert f.found and f.value.startswith("35,000") and "OpenCite" in f.quotes[0].text and len(llm.calls) == 1
+    parts.close()
 
 
 def test_invalid_json_is_retried_once_with_the_problem_spelled_out(corpus, embedder):
-    replies = iter(["The model is trained on WidgetCorpus.", '{"value": "WidgetCorpus collection of 1.2 million '
-                    'annotated widgets"}'])
-    llm = scripted(lambda m: next(replies))
-    engine = Comparer(Library(corpus, llm=llm, embedder=embedder))
-    (paper,) = engine.resolve(["2405.10001"])
-    cell = engine.field_cell(paper, field_for("training data"))
-    assert cell.status == "found" and "after a retry" in cell.note
+    llm = scripted(["The model is trained on WidgetCorpus.", fact_reply])
+    parts = Library(corpus, llm=llm, embedder=embedder)
+    f = CardBuilder(parts).build("2405.10001", fields=["data"]).field("data")
+    assert f.found and "after a retry" in f.note and "WidgetCorpus" in f.value
     retry = llm.calls[1]
     assert retry[-2] == {"role": "assistant", "content": "The model is trained on WidgetCorpus."}
-    assert "rejected" in retry[-1]["content"] and '{"value": "..."}' in retry[-1]["content"]
-    engine.parts.close()
+    assert "rejected" in retry[-1]["content"] and '{"sentences": [n], "value": "..."}' in retry[-1]["content"]
+    parts.close()
 
 
 def test_a_model_that_never_returns_json_fails_that_paper_only(corpus, embedder):
@@ -242,6 +271,7 @@ def test_abstract_only_papers_are_labelled_and_cite_the_abstract(corpus, embedde
     assert d.basis == "abstract only" and "(abstract only)" in d.label
     cell = cmp.rows[0].cells[1]
     assert cell.status == "found" and cell.display() == "300 synthetic widgets (abstract)"
+    assert cell.quotes and cell.quotes[0].abstract_only and "300 synthetic widgets" in cell.quotes[0].text
     assert any("abstract only" in n for n in cmp.notes)
     assert "(abstract only)" in cmp.to_markdown().splitlines()[2]
 
@@ -254,7 +284,7 @@ def test_bad_inputs_say_what_is_wrong(corpus, embedder):
         compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001"])
     with pytest.raises(CompareError, match="at least 2 different papers"):
         compare(Library(corpus, llm=llm, embedder=embedder), ["2405.10001", "2405.10001v1"])
-    with pytest.raises(CompareError, match=r"at most 8 at a time because every paper costs about 10 LLM calls.*"
+    with pytest.raises(CompareError, match=r"at most 8 at a time because every paper costs about 12 LLM calls.*"
                                            r"--max 20"):
         compare(Library(corpus, llm=llm, embedder=embedder), [f"2405.{10000 + i}" for i in range(20)])
     assert llm.calls == []
@@ -325,12 +355,23 @@ def test_second_run_is_served_from_the_cache_without_loading_a_model(corpus, emb
     assert again.model == "llamacpp:fake-cached-model"
 
 
-def test_method_card_has_every_field_with_pages_or_not_stated(corpus, embedder):
-    card = method_card(Library(corpus, llm=scripted(fact_reply), embedder=embedder), "2405.10001")
-    assert card.basis == "full text" and len(card.fields) == 10 and card.prompt == "method_card@v1"
-    assert card.fields["training_data"].status == "found" and card.fields["training_data"].pages
-    assert card.fields["limitations"].display() == "not stated"
-    assert "| Training data | WidgetCorpus" in card.to_markdown()
+def test_method_card_is_the_paper_card(corpus, embedder):
+    llm = scripted(fact_reply)
+    library = Library(corpus, llm=llm, embedder=embedder)
+    card = method_card(library, "2405.10001")
+    assert isinstance(card, PaperCard) and card.basis == "full text" and len(card.fields) == 11
+    assert card.prompt == "card_field@v1" and card.llm_calls == len(llm.calls) == 12
+    assert card.fields["data"].found and card.fields["data"].pages and card.fields["data"].quotes
+    assert card.fields["limitations"].status == "not stated"
+    md = card.to_markdown()
+    assert "| Data | WidgetCorpus collection of 1.2 million annotated widgets (p." in md
+    assert "| Limitations (authors) | not stated |" in md
+    again = library.method_card("2405.10001")  # the Library's use case: the same card, from the cache
+    assert again.cached and len(llm.calls) == 12 and again.fields == card.fields
+    # a comparison reads the same card: no further call for its card-field rows
+    cmp = compare(library, ["2405.10001", "2405.10002"], ["training data"], synthesis=False)
+    assert cmp.row("Data").cells[0].value == card.fields["data"].value
+    assert len(llm.calls) == 12 + 1  # paper B's data field only
 
 
 def test_output_formats(corpus, embedder):
@@ -338,10 +379,11 @@ def test_output_formats(corpus, embedder):
     rows = list(csv.reader(io.StringIO(cmp.to_csv())))
     assert rows[0] == ["aspect", "2405.10001v1", "2405.10002v1"]
     assert rows[1] == ["title", "Sparse Widget Attention", "Graph Crawlers for Citation Search"]
-    assert rows[2][0] == "Training data" and rows[2][1].startswith("WidgetCorpus") and "(p." in rows[2][1]
+    assert rows[2][0] == "Data" and rows[2][1].startswith("WidgetCorpus") and "(p." in rows[2][1]
     data = json.loads(cmp.to_json())
     assert data["papers"][0]["label"] == "2405.10001v1" and data["rows"][0]["cells"][0]["pages"]
     assert data["rows"][0]["cells"][0]["display"] == cmp.rows[0].cells[0].display()
+    assert "WidgetCorpus" in data["rows"][0]["cells"][0]["quotes"][0]["text"]
     md = cmp.to_markdown()
     assert md.splitlines()[2].startswith("| Aspect | 2405.10001v1 Sparse Widget Attention |")
     assert "### Synthesis" in md
@@ -358,7 +400,7 @@ def test_topic_picks_papers_by_paper_level_retrieval(corpus, embedder):
 def test_helpers():
     assert parse_aspects("action representation, data") == ["action representation", "data"]
     assert parse_aspects(None) is None and parse_aspects(" , ") is None
-    assert field_for("Training Data").key == "training_data" and field_for("code").key == "availability"
+    assert field_for("Training Data").key == "data" and field_for("code").key == "code_data"
     assert field_for("action representation") is None
     facts = [{"n": 1, "cite": "[2405.10001 p.5]"}, {"n": 2, "cite": "[2405.10002 abstract]"}]
     text, cited, invalid = resolve_fact_citations("A [1]. B [2][7]. C [2405.10001 p. 5]. D [1706.03762 p.2].", facts)
@@ -407,10 +449,10 @@ def test_cli_compare_over_ollama_then_from_the_cache(cli_home, monkeypatch):
         assert topic.exit_code == 0, topic.output
         picked = json.loads(topic.stdout)
         assert len(picked["papers"]) == 2 and picked["notes"][0].startswith("papers picked for the topic")
-        assert picked["rows"][0]["aspect"] == "Training data"
+        assert picked["rows"][0]["aspect"] == "Data"
     rows = list(csv.reader(io.StringIO(first.stdout)))
     assert rows[0] == ["aspect", "2405.10001v1", "2405.10002v1"]
-    assert rows[2][0] == "Training data" and "1.2 million" in rows[2][1] and "(p." in rows[2][1]
+    assert rows[2][0] == "Data" and "1.2 million" in rows[2][1] and "(p." in rows[2][1]
     assert rows[3][0] == "Compute / hardware" and "RTX 3090" in rows[3][2]
     assert second.stdout == first.stdout
     assert "LLM calls: 0" in second.stderr and f"LLM calls: {sent}" in first.stderr
@@ -457,10 +499,10 @@ def test_numbers_on_the_same_benchmark_align_across_spellings():
     assert r.note == "settings differ: unspecified vs zero-shot"
 
 
-def test_a_prompt_too_big_for_the_context_is_retried_with_the_best_excerpt(corpus, embedder):
+def test_an_aspect_prompt_too_big_for_the_context_is_retried_with_the_best_excerpt(corpus, embedder):
     from rag.llm.base import ContextOverflow
 
-    llm = scripted(fact_reply)
+    llm = scripted('{"value": "WidgetCorpus collection of 1.2 million annotated widgets"}')
     real_chat = llm.chat
     sizes = []
 
@@ -473,7 +515,7 @@ def test_a_prompt_too_big_for_the_context_is_retried_with_the_best_excerpt(corpu
     llm.chat = chat
     engine = Comparer(Library(corpus, llm=llm, embedder=embedder))
     (paper,) = engine.resolve(["2405.10001"])
-    cell = engine.field_cell(paper, field_for("training data"))
+    cell = engine.aspect_cell(paper, "the WidgetCorpus collection of annotated widgets")
     assert sizes == [3, 1] and cell.status == "found" and len(cell.evidence) == 1
     assert "did not fit the context" in cell.note
     engine.parts.close()
@@ -491,7 +533,7 @@ def test_uncited_synthesis_sentences_get_the_facts_they_repeat_or_are_left_out(c
     assert re.fullmatch(r"Sparse Widget Attention trains on the WidgetCorpus collection of 1\.2 million annotated "
                         r"widgets \[2405\.10001 p\.\d+\]\.", cmp.synthesis), cmp.synthesis
     page = int(re.search(r"p\.(\d+)", cmp.synthesis).group(1))
-    assert page in cmp.row("Training data").cells[0].pages
+    assert page in cmp.row("Data").cells[0].pages
     assert any("cited no fact in 1 sentence(s)" in n for n in cmp.notes)
     assert any("left out 1 sentence(s) with numbers not in the facts" in n for n in cmp.notes)
     assert any("left out 1 sentence(s) that match no fact" in n for n in cmp.notes)

@@ -1,8 +1,9 @@
 """Compare end to end with the real embedded 0.5B model (llama.cpp, temperature 0, short outputs).
 
-Two generated papers with known facts, ingested with the real embedder. Whatever the small model writes, every
-cell must either cite pages whose text (the catalog's chunks of that page) holds the value — every number in it
-and some of its words — or say "not stated" / "failed: …". A second run makes no LLM call.
+Two generated papers with known facts, ingested with the real embedder; the rows are card fields, read from the
+papers' cards (rag.cards). Whatever the small model writes, every cell must either stand on quotes verified on
+their pages whose text holds the value — every number and name of it — and cite those pages (whose chunks hold
+the value too), or say "not stated" / "failed: …". A second run makes no LLM call.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from fakes.data import A_DATA, A_HW, A_RESULT, B_DATA, B_HW, B_RESULT
 from fakes.models import small_gguf
 
 from indexes.call_log import count_calls
+from indexes.catalog import Catalog
 from paperrag.library import Library
 from paperrag.settings import Settings
 from rag.compare import compare
+from rag.quotes import PageTexts, unbacked
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +51,9 @@ def _supported(value: str, text: str) -> bool:
 
 
 def test_every_cell_cites_a_page_that_supports_it_or_says_not_stated(papers, embedder):
-    first = compare(Library(papers, embedder=embedder), ["2405.20001", "2405.20002"], ASPECTS)
+    library = Library(papers, embedder=embedder)
+    first = compare(library, ["2405.20001", "2405.20002"], ASPECTS)
+    texts = PageTexts(Catalog(papers.catalog_path), library.pdf_cache)
     found = 0
     for row in first.rows:
         for paper, cell in zip(first.papers, row.cells, strict=True):
@@ -59,6 +64,9 @@ def test_every_cell_cites_a_page_that_supports_it_or_says_not_stated(papers, emb
             found += 1
             items = cell.results or [cell]
             for item in items:
+                quotes = [q.quote() for q in item.quotes]
+                assert quotes and all(texts.verify(q) for q in quotes), (row.aspect, item)
+                assert unbacked(item.value, quotes) == [], (row.aspect, item.value, quotes)
                 assert item.pages, (row.aspect, cell)
                 assert re.search(r"\(pp?\.\d+", item.display() if cell.results else shown)
                 text = "\n".join(page_text(papers, paper.key, p) for p in item.pages)

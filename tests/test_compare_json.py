@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from rag.compare import clean_value, parse_results, parse_value
+from rag.cards import clean_value, parse_results, parse_value
 from rag.compare_json import JsonRepairError, repair_json
 
 BAD = Path(__file__).resolve().parent / "fixtures" / "bad_json"

@@ -13,7 +13,8 @@ from fakes.data import A_DATA, A_RESULT, CRAWLER, SPARSE
 from indexes.call_log import count_calls
 from paperrag.library import Library
 from paperrag.settings import Settings
-from rag.compare import Excerpt, parse_results, parse_value, support
+from rag.cards import parse_field, parse_results
+from rag.compare import Excerpt, parse_value, support
 from rag.digest import validate
 from rag.digest.writer import ASK, LANGUAGE_NAMES
 from rag.llm.base import ContextOverflow, LLMTimeout, LLMUnavailable
@@ -73,12 +74,12 @@ def test_every_prompt_is_recognised_without_its_id():
     """Callers that pass no prompt_id (or an Ollama-style reply function) still get the right answer."""
     variables = {
         "answer": dict(papers=[], question="q", language_name="English"),
+        "card_field": dict(title="T", candidates=[], question="q", kind="value"),
         "compare_aspect": dict(title="T", passages=[], aspect="memory"),
         "compare_synthesis": dict(papers=[], facts=[], max_sentences=4),
         "condense_question": dict(history=[], question="q"),
         "digest_span": dict(language_name="English", title="T", quotes=["q"], label="Core idea",
                             value="v", ask="Write it."),
-        "method_card": dict(title="T", passages=[], question="q", kind="value"),
         "translate_title": dict(title="T", language_name="English"),
         "translate_query": dict(question="q"),
     }
@@ -120,32 +121,36 @@ def test_follow_up_and_chinese_question(corpus, embedder):
 # ------------------------------------------------------------------------------------------ compare
 def test_compare_json_quotes_the_excerpts_and_passes_page_verification(corpus, embedder):
     lib = Library(corpus.settings, embedder=embedder)
-    cmp = lib.compare(["2405.30001", "2405.30002"], ["training data", "headline results"])
+    cmp = lib.compare(["2405.30001", "2405.30002"], ["compute", "headline results"])
     cells = {(row.field, p.key): c for row in cmp.rows for p, c in zip(cmp.papers, row.cells, strict=True)}
-    data = cells[("training_data", "2405.30001v1")]
-    assert data.status == "found" and data.pages and "WidgetCorpus" in data.value
     result = cells[("results", "2405.30001v1")]
-    assert result.status == "found" and "87.3" in result.value
+    assert result.status == "found" and "87.3" in result.value and "87.3" in result.quotes[0].text
+    assert result.pages == [result.quotes[0].page]
     assert cmp.synthesis_status == "ok" and "[2405.30001 p." in cmp.synthesis
     again = Library(corpus.settings, embedder=embedder).compare(["2405.30001", "2405.30002"],
-                                                                ["training data", "headline results"])
+                                                                ["compute", "headline results"])
     assert again.to_markdown() == cmp.to_markdown() and again.llm_calls == 0  # cached under fake:scripted
 
 
-def test_json_answers_parse_and_are_supported_by_excerpt_one():
-    ex = [Excerpt(1, "k#0", 3, 3, "5 Experiments", A_RESULT), Excerpt(2, "k#1", 2, 2, "4 Data", A_DATA)]
+def test_json_answers_point_at_sentences_and_quote_excerpt_one():
     llm = FakeLLM()
-    results = load_prompt("method_card").messages(title="Sparse Widget Attention", passages=ex,
-                                                  question="What are the headline results?", kind="results")
-    out = parse_results(llm.chat(results, prompt_id="method_card", json_mode=True).text)
-    assert [r.value for r in out.results] == ["87.3"] and out.results[0].benchmark == "WidgetBench"
-    assert support(out.results[0].value, ex) is not None
+    cands = [{"n": 1, "text": "We train the widget model on the WidgetCorpus collection."},
+             {"n": 2, "text": A_RESULT}]
+    results = load_prompt("card_field").messages(title="Sparse Widget Attention", candidates=cands,
+                                                 question="What are the paper's headline numeric results?",
+                                                 kind="results")
+    out = parse_results(llm.chat(results, prompt_id="card_field", json_mode=True).text)
+    assert [(r.value, r.benchmark, r.sentences) for r in out.results] == [("87.3", "WidgetBench", [2])]
+    value = load_prompt("card_field").messages(title="Sparse Widget Attention", candidates=cands,
+                                               question="What data is the widget model trained on?", kind="value")
+    got = parse_field(llm.chat(value, prompt_id="card_field", json_mode=True).text)
+    assert got.sentences == [1] and got.value in cands[0]["text"]
+    none = load_prompt("card_field").messages(title="T", candidates=[], question="Results?", kind="results")
+    assert parse_results(llm.chat(none, prompt_id="card_field").text).results == []  # no sentence: no result
+    ex = [Excerpt(1, "k#0", 3, 3, "5 Experiments", A_RESULT), Excerpt(2, "k#1", 2, 2, "4 Data", A_DATA)]
     value = load_prompt("compare_aspect").messages(title="Sparse Widget Attention", passages=ex, aspect="accuracy")
     got = parse_value(llm.chat(value, prompt_id="compare_aspect", json_mode=True).text).value
     assert got in A_RESULT and support(got, ex) == [ex[0]]
-    plain = [Excerpt(1, "k#2", 1, 1, "1 Introduction", "We describe the widget model and its training in detail.")]
-    empty = load_prompt("method_card").messages(title="T", passages=plain, question="Results?", kind="results")
-    assert parse_results(llm.chat(empty, prompt_id="method_card").text).results == []  # no number: no result
     unknown = load_prompt("compare_aspect").messages(title="T", passages=[], aspect="memory")
     assert parse_value(llm.chat(unknown, prompt_id="compare_aspect").text).value == "not stated"
 

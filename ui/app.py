@@ -195,12 +195,12 @@ class ReaderLinks:
 # ------------------------------------------------------------------------------------------- Compare
 def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
     with gr.Tab("Compare", id="compare"):
-        gr.Markdown("Compare papers of your library side by side: the method-card fields, or the aspects you name. "
+        gr.Markdown("Compare papers of your library side by side: the paper-card fields, or the aspects you name. "
                     "Every cell cites the pages it came from.")
         with gr.Row():
             papers = gr.Dropdown(label="Papers (two or more)", multiselect=True, allow_custom_value=True, choices=[],
                                  scale=3, elem_id="paperrag-compare-papers")
-            aspects = gr.Textbox(label="Aspects (comma-separated; empty = the method-card fields)", scale=2,
+            aspects = gr.Textbox(label="Aspects (comma-separated; empty = the paper-card fields)", scale=2,
                                  placeholder="training data, action representation, results")
         go = gr.Button("Compare", variant="primary", elem_id="paperrag-compare")
         out = gr.Markdown(elem_id="paperrag-compare-result")

@@ -459,16 +459,16 @@ def open_page(
 @app.command()
 def compare(
     ids: Annotated[Optional[list[str]], typer.Argument(help="arXiv ids (with or without version) of 2+ indexed papers.")] = None,
-    aspects: Annotated[Optional[str], typer.Option("--aspects", "-a", help='Comma-separated rows, e.g. "action representation, training data"; default: the method-card fields.')] = None,
+    aspects: Annotated[Optional[str], typer.Option("--aspects", "-a", help='Comma-separated rows, e.g. "action representation, training data"; default: the paper-card fields.')] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md, csv or json.")] = "md",
     topic: Annotated[Optional[str], typer.Option("--topic", help="Instead of ids: compare the papers that best match this topic.")] = None,
     n_papers: Annotated[int, typer.Option("--papers", "-n", help="With --topic: how many papers to pick.")] = 3,
     since: SinceOpt = None, until: UntilOpt = None, category: CategoryOpt = None,
-    max_papers: Annotated[int, typer.Option("--max", help="Refuse more papers than this (each costs ~10 LLM calls: ~2 min with the 0.5B, ~3.5 with the 1.5B on 2 CPU threads).")] = 8,
+    max_papers: Annotated[int, typer.Option("--max", help="Refuse more papers than this (each costs ~12 LLM calls, one per card field: ~2 min with the 0.5B on 2 CPU threads).")] = 8,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table to this file instead of stdout.")] = None,
 ) -> None:
-    """Side-by-side table of papers (task, idea, data, benchmarks, headline numbers …), every cell citing its page,
-    plus a short cited synthesis. Cached: running it again makes no LLM call."""
+    """Side-by-side table of papers (their paper cards: problem, idea, data, setup, headline numbers …), every cell
+    citing its page, plus a short cited synthesis. Cached: running it again makes no LLM call."""
     if fmt not in ("md", "csv", "json"):
         raise CliError(f"unknown format {fmt!r}: use md, csv or json")
     if topic and ids:
@@ -493,6 +493,30 @@ def compare(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     err_console.print(f"{len(result.papers)} papers · LLM calls: {result.llm_calls} · from cache: {result.cached} · "
                       f"{result.seconds:.1f} s · model {result.model}", highlight=False)
+
+
+@app.command()
+def card(
+    paper: Annotated[str, typer.Argument(help="arXiv id (with or without version) of an indexed paper.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+    refresh: Annotated[bool, typer.Option("--refresh", help="Extract again even when the card is cached.")] = False,
+) -> None:
+    """One paper's card: problem, motivation, core idea, method steps, data, setup, headline results, baselines,
+    ablations, limitations, compute, code/data, each with the verbatim quotes (and pages) it stands on, or "not
+    stated". Read once per paper version and model: running it again makes no LLM call."""
+    if fmt not in ("md", "json"):
+        raise CliError(f"unknown format {fmt!r}: use md or json")
+    lib = _lib()
+    with RichProgress(console=err_console) as progress:
+        result = lib.method_card(paper, refresh=refresh, progress=progress)
+    text = result.model_dump_json(indent=1) if fmt == "json" else result.to_markdown()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    found = sum(f.found for f in result.fields.values()) + bool(result.results)
+    err_console.print(f"{found} of {len(result.fields) + 1} fields stated · LLM calls: {result.llm_calls} · "
+                      f"{'from cache' if result.cached else f'{result.seconds:.1f} s'} · model {result.model}",
+                      highlight=False)
+    if result.failure:
+        raise CliError(f"card failed: {result.failure}")
 
 
 # --------------------------------------------------------------------------- eval

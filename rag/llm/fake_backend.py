@@ -6,9 +6,11 @@ a caller passes none) with small outputs that pass the product's own checks:
 
 * `answer`: the numbered sentence that shares most words with the question, cited by its number (in Chinese
   when the prompt asks for Chinese); `NOT_IN_PAPERS` when no sentence shares a word with it.
-* `method_card` / `compare_aspect`: JSON quoting excerpt [1] - `{"value": "<its best sentence, ≤ 25 words>"}`,
-  or for the results field `{"results": [{"metric", "value": <a number printed in excerpt [1]>, ...}]}`
-  (`{"results": []}` when it has no number).
+* `card_field`: points at the numbered sentence that shares most (stemmed) words with the question,
+  `{"value": "<that sentence, ≤ 20 words>", "sentences": [n]}` (`{"value": "not stated", "sentences": []}` when
+  no sentence shares a word), or for the results field `{"results": [{"metric", "value": <a number printed in
+  the best sentence with a number>, "benchmark", "setting", "sentences": [n]}]}` (`{"results": []}` without one).
+* `compare_aspect`: JSON quoting excerpt [1] - `{"value": "<its best sentence, ≤ 25 words>"}`.
 * `compare_synthesis`: one sentence per numbered fact (at most the number asked for), each citing its fact.
 * `digest_span`: one sentence in the prompt's language stating the fact, with the fact's numbers copied (they
   are in its quotes when the card is right); `translate_title`: the title with a Chinese gloss.
@@ -218,7 +220,7 @@ _MARKERS = [
     ("answer", "numbered sentences you are given"),
     ("condense_question", "standalone question"),
     ("translate_query", "English search query"),
-    ("method_card", "You extract one fact from numbered excerpts"),
+    ("card_field", "numbered sentences quoted from ONE research paper"),
     ("compare_aspect", "You answer one question about ONE research paper"),
     ("compare_synthesis", "numbered facts you are given"),
     ("digest_span", "You write one short passage of a research digest"),
@@ -321,23 +323,39 @@ _METRIC_SKIP = _STOP | {"reaches", "reach", "achieves", "achieve", "obtains", "o
                         "takes", "our", "up", "about", "around", "only", "all", "each", "every", "single"}
 
 
-def _results(user: str) -> str:
-    from rag.compare import numbers
+def _candidates(user: str) -> list[tuple[int, str]]:
+    """The numbered sentences of a `card_field` prompt: [(n, text)]."""
+    block = user.split("Sentences:", 1)[-1].split("\nQuestion:", 1)[0]
+    return [(int(n), t.strip()) for n, t in re.findall(r"^\[(\d+)\] (.*)$", block, re.MULTILINE)]
 
-    text = _excerpt(user)
+
+def _card_field(system: str, user: str) -> str:
+    from rag.cards import content_stems
+    from rag.quotes import numbers
+
+    cands = _candidates(user)
     question = _question(user)
-    with_numbers = [s for s in _sentences(text, min_words=2) if numbers(s)]
-    if not with_numbers:
-        return json.dumps({"results": []})
-    sentence = _best_sentence(" ".join(with_numbers), question + " accuracy score result benchmark")
-    m = next(iter(re.finditer(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?%?", sentence)), None)
-    if m is None:
-        return json.dumps({"results": []})
-    before = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]+", sentence[: m.start()]) if w.lower() not in _METRIC_SKIP]
-    bench = re.search(r"\b[Oo]n (?:the )?([A-Z][\w\-]+)", sentence)
-    item = {"metric": before[-1] if before else "result", "value": m.group(0),
-            "benchmark": bench.group(1) if bench else "", "setting": ""}
-    return json.dumps({"results": [item]})
+    if "Reply {\"results\"" in user:
+        with_numbers = [(n, t) for n, t in cands if numbers(t)]
+        if not with_numbers:
+            return json.dumps({"results": []})
+        q = content_stems(question + " accuracy score result benchmark")
+        n, sentence = max(with_numbers, key=lambda c: (len(content_stems(c[1]) & q), -c[0]))
+        m = next(iter(re.finditer(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?%?", sentence)), None)
+        if m is None:
+            return json.dumps({"results": []})
+        before = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]+", sentence[: m.start()])
+                  if w.lower() not in _METRIC_SKIP]
+        bench = re.search(r"\b[Oo]n (?:the )?([A-Z][\w\-]+)", sentence)
+        item = {"metric": before[-1] if before else "result", "value": m.group(0),
+                "benchmark": bench.group(1) if bench else "", "setting": "", "sentences": [n]}
+        return json.dumps({"results": [item]})
+    q = content_stems(question)
+    scored = [(len(content_stems(t) & q), -n, n, t) for n, t in cands]
+    if not scored or max(scored)[0] == 0:
+        return json.dumps({"value": "not stated", "sentences": []})
+    _, _, n, sentence = max(scored)
+    return json.dumps({"value": _cut_words(sentence, 20).rstrip(" .…"), "sentences": [n]}, ensure_ascii=False)
 
 
 def _value(user: str) -> str:
@@ -346,10 +364,6 @@ def _value(user: str) -> str:
         return json.dumps({"value": "not stated"})
     sentence = _cut_words(_best_sentence(text, _question(user)), 25).rstrip(" .")
     return json.dumps({"value": sentence}, ensure_ascii=False)
-
-
-def _method_card(system: str, user: str) -> str:
-    return _results(user) if '"results"' in system else _value(user)
 
 
 def _aspect(system: str, user: str) -> str:
@@ -407,7 +421,7 @@ _WRITERS = {
     "answer": _answer,
     "condense_question": _condense,
     "translate_query": _translate_query,
-    "method_card": _method_card,
+    "card_field": _card_field,
     "compare_aspect": _aspect,
     "compare_synthesis": _synthesis,
     "digest_span": _span,
