@@ -8,8 +8,9 @@ The page (HTML, parsed with selectolax) gives what the feed cannot:
 The declared counts tell a broken parse (the page says 40 entries, we read 0) from an empty day (the page says 0).
 
 `cross_check(feed, listing, previous_ids)` compares the two sources of one category and day: agreement, the ids
-only one source had (the union is taken), and a stale feed (its ids are mostly yesterday's batch, or its date is
-older than the listing's) that is not trusted.
+only one source had (the union is taken), a stale feed (its ids are mostly yesterday's batch, or its date is
+older than the listing's) that is not trusted, and a weekend/holiday morning (the feed is empty and dated after
+the listing, which still shows the last announcement: not a disagreement).
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class SourceCheck:
     day: str
     feed_ids: list[str]
     listing_ids: list[str]
-    verdict: Literal["agree", "disagree", "feed only", "listing only", "stale feed", "empty", "failed"]
+    verdict: Literal["agree", "disagree", "feed only", "listing only", "feed off day", "stale feed", "empty", "failed"]
     only_feed: list[str] = field(default_factory=list)
     only_listing: list[str] = field(default_factory=list)
     stale_ids: list[str] = field(default_factory=list)  # feed ids that were yesterday's batch
@@ -218,6 +219,13 @@ def cross_check(feed, listing: Listing | None, previous_ids: set[str] | None = N
             check.note += "; no listing to fall back on"
         return check
     listing_ok = listing is not None and listing.status in ("ok", "empty")
+    if (not feed_ids and feed.status == "empty" and listing is not None and listing.status == "ok"
+            and listing.date and feed.feed_date and feed.feed_date > listing.date):
+        # a weekend or holiday: the feed is dated today and empty (<skipDays>), the listing still shows the last
+        # announcement; the feed did not miss its ids, it is about another day
+        return SourceCheck(category, day, [], listing_ids, "feed off day", trusted=listing_ids,
+                           note=f"no feed for {listing.date}: the feed of {feed.feed_date} is empty (no announcement "
+                                "that day: weekend or holiday); the listing's ids taken")
     if not feed.ok and feed.status != "empty":
         if listing is not None and listing.status == "ok":
             return SourceCheck(category, day, [], listing_ids, "listing only", only_listing=listing_ids,

@@ -336,43 +336,84 @@ def _decide_entries(result: Plan, settings: Settings, catalog: Catalog, checks, 
 # --------------------------------------------------------------------------- catch-up (missed announcement days)
 CATCH_UP_MAX_DAYS = 7
 _CUTOFF_ET = (14, 0)  # arXiv's daily submission deadline, 14:00 US Eastern
+# arXiv's holidays, as its availability page lists them (https://info.arxiv.org/help/availability.html, source
+# arXiv/arxiv-docs source/help/availability.md): on such a day there is no 14:00 ET deadline and no 20:00 ET
+# announcement, so no listing/feed is dated the day after, and the submissions wait for the next announcement
+# (arXiv's wording, December 2020: "no new submission announcement at 20:00 Eastern Sunday 27 December. Papers
+# submitted after 14:00 Eastern on Thursday 24 December and before 14:00 Eastern on Monday 28 December will be
+# announced at 20:00 Eastern on Monday 28 December"). To be extended when arXiv publishes a new year's list; a
+# holiday missing here makes the catch-up fetch a day arXiv never announced (its papers then show up a day early).
+ARXIV_HOLIDAYS = frozenset({
+    "2025-01-01", "2025-01-20", "2025-06-19", "2025-07-06", "2025-09-01", "2025-11-27", "2025-12-25", "2025-12-30",
+    "2026-01-01", "2026-01-19", "2026-06-19", "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25", "2026-12-29",
+    "2026-12-31",
+})
+
+
+def _deadline_on_or_before(d):
+    """The latest submission deadline (Monday–Friday 14:00 ET, not on a holiday) on or before the date `d`."""
+    from datetime import timedelta
+
+    while d.weekday() >= 5 or d.isoformat() in ARXIV_HOLIDAYS:
+        d -= timedelta(days=1)
+    return d
+
+
+def _window_deadlines(day: str):
+    """The deadlines (dates) that open and close the submissions announced in the listing dated `day`: it is
+    announced the evening before (Sunday–Thursday 20:00 ET) and holds what came in after the deadline the
+    previous announcement evening closed on, up to the latest deadline before its own evening."""
+    from datetime import date, timedelta
+
+    evening = date.fromisoformat(day) - timedelta(days=1)
+    previous = evening - timedelta(days=1)
+    while previous.weekday() in (4, 5) or previous.isoformat() in ARXIV_HOLIDAYS:  # no Fri/Sat announcements
+        previous -= timedelta(days=1)
+    return _deadline_on_or_before(previous), _deadline_on_or_before(evening)
+
+
+def is_announcement_day(day: str) -> bool:
+    """arXiv dates a listing and a feed `day`: a weekday whose evening before was an announcement (not a
+    holiday) with submissions to announce (a holiday Friday leaves the next Monday without one)."""
+    from datetime import date, timedelta
+
+    d = date.fromisoformat(day)
+    if d.weekday() >= 5 or (d - timedelta(days=1)).isoformat() in ARXIV_HOLIDAYS:
+        return False
+    opened, closed = _window_deadlines(day)
+    return closed > opened
 
 
 def announcement_days(after: str, before: str, *, limit: int = CATCH_UP_MAX_DAYS) -> list[str]:
-    """The announcement days (Monday–Friday) strictly between `after` and `before`, the latest `limit` of them."""
+    """The announcement days strictly between `after` and `before` (Monday–Friday, less the days arXiv's holidays
+    leave without an announcement), the latest `limit` of them."""
     from datetime import date, timedelta
 
     start, end = date.fromisoformat(after), date.fromisoformat(before)
     days = []
     d = start + timedelta(days=1)
     while d < end:
-        if d.weekday() < 5:
+        if is_announcement_day(d.isoformat()):
             days.append(d.isoformat())
         d += timedelta(days=1)
     return days[-limit:] if limit else days
 
 
 def submission_window(day: str) -> tuple[str, str]:
-    """The submittedDate window (GMT, YYYYMMDDHHMM) of the papers announced on `day`: from the deadline of two
-    business days before to the deadline of the business day before (14:00 US Eastern)."""
-    from datetime import date, datetime, timedelta
+    """The submittedDate window (GMT, YYYYMMDDHHMM) of the papers announced on `day`: from the deadline that closed
+    the previous announcement to the latest deadline before `day`'s announcement evening (14:00 US Eastern), so
+    normally from two business days before to the business day before, longer after a holiday."""
+    from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    def previous_business_day(d: date) -> date:
-        d -= timedelta(days=1)
-        while d.weekday() >= 5:
-            d -= timedelta(days=1)
-        return d
-
-    end_day = previous_business_day(date.fromisoformat(day))
-    start_day = previous_business_day(end_day)
     eastern, utc = ZoneInfo("America/New_York"), ZoneInfo("UTC")
 
-    def cutoff(d: date) -> str:
+    def cutoff(d) -> str:
         local = datetime(d.year, d.month, d.day, *_CUTOFF_ET, tzinfo=eastern)
         return local.astimezone(utc).strftime("%Y%m%d%H%M")
 
-    return cutoff(start_day), cutoff(end_day)
+    opened, closed = _window_deadlines(day)
+    return cutoff(opened), cutoff(closed)
 
 
 def catch_up_query(category: str, day: str) -> str:
@@ -496,7 +537,7 @@ def _verdict(r: dict) -> tuple[str, str]:
     why, notes = [], []
     if r["sources"] == "listing only" or (r["sources"] == "stale feed" and not r["listing"]):
         why.append(r["sources_note"])
-    elif r["sources"] in ("disagree", "stale feed"):
+    elif r["sources"] in ("disagree", "stale feed", "feed off day"):
         notes.append(r["sources_note"])
     if listing and listing.get("status") == "error":
         why.append(f"listing unusable: {listing.get('reason')}")

@@ -417,3 +417,44 @@ def test_ingest_feed_records_the_receipt_like_daily(arxiv_server, tmp_path, embe
     run_id, receipts = lib.last_receipt()
     assert run_id is not None and receipts[0]["only_listing"] == ["2512.20999"]
     assert lib.catalog.previous_intake_ids("cs.AI", "2025-12-26")  # tomorrow's stale-feed check knows today
+
+
+# ------------------------------------------------------------------------------------------ arXiv's calendar
+def test_arxiv_holidays_leave_days_without_announcement_and_widen_the_next_window():
+    """arXiv's 2025 holidays Thu 25 and Tue 30 Dec (and Thu 1 Jan 2026): no deadline and no 20:00 ET announcement
+    that day, so no listing dated Fri 26 Dec, Wed 31 Dec, Fri 2 Jan; the next announcement takes the submissions
+    of the skipped deadline too. A catch-up after the holiday fetches no phantom day."""
+    assert sources.announcement_days("2025-12-24", "2026-01-05", limit=0) == [
+        "2025-12-25", "2025-12-29", "2025-12-30", "2026-01-01"]
+    assert sources.announcement_days("2025-12-25", "2025-12-29") == []  # nothing missed over Christmas
+    assert not sources.is_announcement_day("2025-12-26") and not sources.is_announcement_day("2025-12-27")
+    assert sources.submission_window("2025-12-25") == ("202512231900", "202512241900")  # an ordinary day
+    assert sources.submission_window("2025-12-29") == ("202512241900", "202512261900")  # Wed 24 → Fri 26
+    assert sources.submission_window("2026-01-01") == ("202512291900", "202512311900")  # Mon 29 → Wed 31
+    assert sources.submission_window("2025-12-01") == ("202511261900", "202511281900")  # after Thanksgiving
+    assert sources.submission_window("2025-12-22") == ("202512181900", "202512191900")  # unchanged
+    # a holiday Friday (19 Jun 2026) has no deadline: the Monday after announces nothing, Tuesday takes it all
+    assert not sources.is_announcement_day("2026-06-22")
+    assert sources.submission_window("2026-06-23") == ("202606181800", "202606221800")
+
+
+def test_a_weekend_feed_is_not_a_disagreement_with_the_last_listing(arxiv_server, tmp_path):
+    """Saturday: the feed is empty (skipDays) and dated today, the listing still shows Thursday's announcement.
+    The feed missed nothing: no 'sources disagree', no 'only the listing had', and the listing's day is complete."""
+    weekend = (FIXTURES / "feeds" / "rss_weekend_empty.xml").read_bytes()  # Sat 27 Dec 2025, no items
+    feed, listing = parse_feed(weekend, "cs.AI"), parse_listing(LISTING, "cs.AI")
+    check = cross_check(feed, listing)
+    assert check.verdict == "feed off day" and check.only_listing == [] and len(check.trusted) == 7
+    assert check.day == "2025-12-25" and "weekend or holiday" in check.note
+
+    arxiv_server.feed("cs.AI", weekend)
+    _listing(arxiv_server, "cs.AI", LISTING)
+    settings = _settings(tmp_path, arxiv_server)
+    plan = sources.plan(settings, feed=True, catalog=Catalog(settings.catalog_path))
+    (r,) = plan.receipts
+    assert r["sources"] == "feed off day" and r["only_listing"] == [] and r["feed"]["announced"] == 0
+    assert plan.feed_date == "2025-12-25" and not any("disagree" in n for n in plan.notes)
+    assert sources.finish_receipts(plan.receipts, [])[0]["verdict"] == "complete"
+    # an empty feed dated the listing's own day is still a disagreement (the feed lost that day's items)
+    same_day = parse_feed(weekend.replace(b"27 Dec 2025", b"25 Dec 2025"), "cs.AI")
+    assert cross_check(same_day, listing).verdict == "disagree"
