@@ -24,7 +24,7 @@ from paperrag.components import Components
 from paperrag.errors import PaperragError
 from rag.budget import estimate_tokens, fit, prompt_budget
 from rag.gated import OnError, Rejection, accept, generate_gated
-from rag.grounding import GroundedSentence, ground, pop_sentences
+from rag.grounding import GroundedSentence, ground, missing_premise, pop_sentences
 from rag.llm.base import ChatResult, ChatStream, ContextOverflow, LLMError
 from rag.prompts import load_prompt
 from rag.quotes import Candidate, PageTexts, Quote, normalise, passage_quotes
@@ -216,6 +216,11 @@ class Asker:
                 "no indexed passage is relevant enough" if evidence else "no passage matched the filters")
             return AnswerStream(iter([result.answer]), result)
         result.evidence = evidence
+        absent = missing_premise(result.search_query, [p.text for p in evidence])
+        if absent:  # a false premise ("… on TriviaQA" where no passage names TriviaQA): no model call
+            self._abstain(result, question)
+            result.notes.append(f"no retrieved passage mentions {', '.join(absent[:4])}")
+            return AnswerStream(iter([result.answer]), result)
         result.candidates = self._candidates(result.search_query, evidence)
         if not result.candidates:
             self._abstain(result, question)
@@ -342,7 +347,7 @@ class Asker:
             for sentence in sentences:
                 if NOT_IN_PAPERS in sentence:
                     continue
-                checked = ground(sentence, result.candidates, question=f"{question} {result.search_query}")
+                checked = ground(sentence, result.candidates)
                 result.sentences.append(checked)
                 if checked.published and not checked.refusal:
                     text = checked.rendered()
@@ -374,9 +379,10 @@ class Asker:
 
 
 def _data(text: str) -> str:
-    """Text from a PDF as the prompt shows it: a line of its own, no `[n]` that could pass for a pointer."""
+    """Text from a PDF as the prompt shows it: a line of its own, without the reference marks ("[36]", "[4, 12]")
+    that a model would copy and that could pass for pointers."""
     text = " ".join((text or "").split())
-    return re.sub(r"\[(\d+)\]", r"(\1)", text)
+    return re.sub(r"\s*\[\d+(?:\s*[,–-]\s*\d+)*\]", "", text)
 
 
 def _first_line(text: str) -> str:

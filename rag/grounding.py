@@ -114,6 +114,30 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text))
 
 
+_ASKING = frozenset("""what which who whom whose when where why how does do did is are was were can could should
+would will the a an in on of for and or with by from to at as paper papers model models method approach table
+figure section according""".split())
+
+
+def premise_terms(query: str) -> list[str]:
+    """The proper names a question rests on: acronym-like names and capitalised words after its first word
+    ("… on CIFAR-10 in the Batch Normalization paper" → CIFAR-10, Batch, Normalization)."""
+    words = re.findall(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]", query or "")
+    out = []
+    for i, w in enumerate(words):
+        if w.lower() in _ASKING or len(w) < 3:
+            continue
+        if names(w) or (i > 0 and w[0].isupper()):
+            out.append(w)
+    return list(dict.fromkeys(out))
+
+
+def missing_premise(query: str, texts: Sequence[str]) -> list[str]:
+    """Premise terms of `query` that none of `texts` (the retrieved passages with their title lines) mentions."""
+    hay = " ".join(texts).lower()
+    return [t for t in premise_terms(query) if t.lower() not in hay]
+
+
 def content_words(text: str) -> set[str]:
     return {w.lower().rstrip("s") for w in _WORD.findall(text) if w.lower() not in _STOP}
 
@@ -130,8 +154,13 @@ def attribute(text: str, cands: Sequence[Candidate], *, also: str = "", limit: i
     [] when none do. Used for sentences that cite nothing, or cite sentences that do not hold their claim."""
     if not cands:
         return []
-    needed = [x for x in sorted(numbers(text)) if x not in numbers(also)]
-    needed += [x for x in sorted(names(text)) if x not in also.lower()]
+    needed = [("num", x) for x in sorted(numbers(text)) if x not in numbers(also)]
+    needed += [("name", x) for x in sorted(names(text)) if x not in also.lower()]
+
+    def holds(c: Candidate, item: tuple[str, str]) -> bool:
+        kind, value = item
+        return value in numbers(c.quote.text) if kind == "num" else value in c.quote.text.lower()
+
     ranked = sorted(cands, key=lambda c: -_overlap(text, c.quote))
     if not needed:
         if _cjk(text):
@@ -140,9 +169,9 @@ def attribute(text: str, cands: Sequence[Candidate], *, also: str = "", limit: i
         return [best] if _overlap(text, best.quote) >= 0.5 else []
     chosen: list[Candidate] = []
     for item in needed:
-        if any(not unbacked(item, [c.quote]) for c in chosen):
+        if any(holds(c, item) for c in chosen):
             continue
-        holder = next((c for c in ranked if not unbacked(item, [c.quote])), None)
+        holder = next((c for c in ranked if holds(c, item)), None)
         if holder is None:
             return []
         chosen.append(holder)
@@ -179,14 +208,19 @@ class GroundedSentence:
                                                  for q in self.quotes]}
 
 
-def ground(sentence: str, cands: Sequence[Candidate], *, question: str = "") -> GroundedSentence:
-    """Check one sentence of the answer against the candidates it points at; correct or reject it."""
+def ground(sentence: str, cands: Sequence[Candidate]) -> GroundedSentence:
+    """Check one sentence of the answer against the candidates it points at; correct or reject it.
+
+    Only the cited papers' titles and ids may supply a name the quotes lack — never the question: a question
+    with a false premise ("… on CIFAR-10 in the BatchNorm paper?") must not lend the answer its CIFAR-10."""
     text, nums = parse_cites(sentence)
     by_n = {c.n: c for c in cands}
     pointed = [by_n[n] for n in nums if n in by_n]
-    titles = " ".join(f"{c.quote.title} {c.quote.arxiv_id}" for c in cands)
-    also = f"{question} {titles}"
+    also = " ".join(f"{c.quote.title} {c.quote.arxiv_id}" for c in cands)
     out = GroundedSentence(text=text, refusal=is_refusal(text))
+    if (not text or not re.search(r"\w", text)) and pointed:  # pointers only: the quotes are the answer
+        out.text, out.quotes, out.cited = f"“{pointed[0].quote.text}”", [pointed[0].quote], [pointed[0].n]
+        return out
     if not text or not re.search(r"\w", text):
         out.problem = "empty"
         return out

@@ -123,6 +123,13 @@ def test_the_relevance_floor_keeps_enough_passages(corpus, embedder):
     assert len({c.quote.text for c in result.candidates}) == len(result.candidates)  # each sentence once
 
 
+def test_a_false_premise_abstains_without_calling_the_llm(corpus, embedder):
+    llm = ScriptedLLM(lambda m: "should not be called")
+    result = Library(corpus, llm=llm, embedder=embedder).asker.ask(
+        "How many keys does sparse widget attention keep on ImageNet?")
+    assert result.abstained and llm.calls == [] and any("ImageNet" in n for n in result.notes)
+
+
 def test_no_relevant_passage_abstains_without_calling_the_llm(corpus, embedder):
     llm = ScriptedLLM(lambda m: "should not be called")
     result = Library(corpus, llm=llm, embedder=embedder).asker.ask("What is the boiling point of tungsten in kelvin?")

@@ -8,7 +8,7 @@ from fakes.corpus import Paper, build_corpus
 from fakes.data import SPARSE
 
 from paperrag.library import Library
-from rag.grounding import attribute, ground, is_refusal, parse_cites, pop_sentences
+from rag.grounding import attribute, ground, is_refusal, missing_premise, parse_cites, pop_sentences, premise_terms
 from rag.quotes import Candidate, PageTexts, Quote, normalise, numbers, unbacked
 
 
@@ -86,3 +86,19 @@ def test_quotes_are_verified_against_the_parsed_text_of_their_page(paper):
     assert not texts.verify(Quote(key, "2405.00001", 1, page + 1, sentence))  # right words, wrong page
     assert not texts.verify(Quote(key, "2405.00001", 1, page, sentence.replace("64", "65")))
     assert not texts.verify(Quote("2405.99999v1", "2405.99999", 1, page, sentence))  # unknown paper
+
+
+def test_pointers_alone_publish_the_quote_itself_and_the_question_lends_no_names():
+    c = cands("Training took 3.5 days on 8 P100 GPUs.", "The big model reaches 28.4 BLEU on WMT 2014.")
+    only = ground("[2]", c)
+    assert only.published and only.text == f"“{c[1].quote.text}”" and only.cited == [2]
+    premise = ground("It reaches 28.4 BLEU on CIFAR-10 [2].", c)  # CIFAR-10 came from the question, not a quote
+    assert not premise.published and "cifar-10" in premise.problem
+
+
+def test_a_premise_no_passage_mentions_is_caught_before_the_model():
+    q = "What exact match does REALM reach on the TriviaQA benchmark?"
+    assert premise_terms(q) == ["REALM", "TriviaQA"]
+    assert missing_premise(q, ["REALM: Retrieval-Augmented Language Model Pre-Training › 4 Experiments\nOn "
+                                "NaturalQuestions REALM reaches 40.4 exact match."]) == ["TriviaQA"]
+    assert missing_premise("Which paper proposes a masked language model retriever?", ["anything"]) == []
