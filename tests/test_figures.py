@@ -120,7 +120,7 @@ def test_the_figure_is_under_the_papers_header_in_markdown_and_html():
         assert head < img < md.index("Authors" if fmt == "report" else "### Details", head)
         assert "*Figure 1: Overview of ActionFlow \\*bold\\* &lt;b>x&lt;/b>.*" in md
         page = render.render_html(d, fmt)
-        assert page.count("<img ") == 1 and '<img alt="Figure 1" loading="lazy" src="figures/2512.20276v1.png">' in page
+        assert page.count("<img ") == 1 and '<img alt="Figure 1" src="figures/2512.20276v1.png">' in page
         assert "<b>x</b>" not in page and "img-src 'self' data:" in page
     assert "figures/" not in render.render_markdown(d, "table")  # one row a paper: no figure
 
@@ -145,3 +145,17 @@ def test_figure_1_of_the_classic_papers_is_found_for_at_least_90_percent(tmp_pat
     attention = results["1706.03762"]  # the Transformer: its architecture diagram on page 3
     assert attention.page == 3 and attention.caption == "Figure 1: The Transformer - model architecture."
     assert not results["distillation"].found  # a paper without figures gets none
+
+
+def test_the_web_app_shows_the_figure_inlined_from_the_day_folder(tmp_path):
+    from rag.digest.stored import digest_html
+
+    d = make_digest("en", "report")
+    data, _ = figure_paper()
+    d.papers[0].figure = KeyFigure("figures/2512.20276v1.png", 1, "Figure 1: Overview.", 1)
+    files = render.write_digest(d, "report", tmp_path)
+    F.find_key_figure(open_pdf(data), files["html"].parent / "figures" / "2512.20276v1.png")
+    frag = digest_html(files["html"].parent, "report")
+    assert frag.count('src="data:image/png;base64,iVBOR') == 1 and 'src="figures/' not in frag
+    (files["html"].parent / "figures" / "2512.20276v1.png").unlink()  # deleted by hand: no broken link to it
+    assert 'src="figures/' not in digest_html(files["html"].parent, "report")

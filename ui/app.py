@@ -59,6 +59,7 @@ CSS = """
   vertical-align: top; }
 .paperrag-digest h1 { font-size: 1.6rem; } .paperrag-digest h2 { font-size: 1.3rem; margin-top: 1.6rem; }
 .paperrag-digest h3 { font-size: 1.1rem; }
+.paperrag-digest img { max-width: 100%; height: auto; border: 1px solid var(--border-color-primary); }
 .paperrag-digest blockquote { border-left: 3px solid var(--border-color-primary); margin-left: 0; padding-left: .8rem; }
 .paperrag-digest :target, .paperrag-digest a[id]:target + h2 { scroll-margin-top: 1rem; }
 #paperrag-sources { max-height: 640px; overflow-y: auto; }

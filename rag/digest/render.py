@@ -810,7 +810,6 @@ class _Sanitizer(Treeprocessor):
         for parent in list(root.iter()):
             for i, child in enumerate(list(parent)):
                 if child.tag == "img" and child.get("src") in self.figures and FIGURE_SRC.match(child.get("src")):
-                    child.set("loading", "lazy")
                     continue
                 if child.tag == "img":
                     alt = child.get("alt") or child.get("src") or ""
@@ -823,14 +822,12 @@ class _Sanitizer(Treeprocessor):
                     parent.remove(child)
                     parent.insert(i, repl)
         for el in root.iter():
-            allowed = _ATTRS | _TAG_ATTRS.get(el.tag, set()) | ({"loading"} if el.tag == "img" else set())
+            allowed = _ATTRS | _TAG_ATTRS.get(el.tag, set())
             for name in list(el.attrib):
                 value = el.attrib[name]
                 ok = name in allowed
                 if ok and name == "src":
                     ok = value in self.figures
-                elif ok and name == "loading":
-                    ok = value == "lazy"
                 elif ok and name == "href":
                     safe = _safe_href(value)
                     ok = safe is not None
