@@ -190,3 +190,26 @@ def test_a_translated_title_keeps_its_formulas(corpus, embedder):
     _, w = writer(corpus, embedder, llm)
     title, outcome = w.title(meta, "zh")
     assert (title, outcome) == ("", Outcome.FALLBACK) and len(llm.calls) == 2
+
+
+def n_of(messages, needle: str) -> int:
+    for n, text in re.findall(r"^\[(\d+)\] (.+)$", messages[-1]["content"], re.MULTILINE):
+        if needle in text:
+            return int(n)
+    raise AssertionError(f"no candidate sentence contains {needle!r}")
+
+
+def test_an_answer_uses_formulas_only_as_given(corpus, embedder):
+    question = "How many keys $k$ does sparse widget attention keep for every query?"
+
+    def reply(m):
+        assert "$k$" not in m[-1]["content"] and "[M1]" in m[-1]["content"]  # the model sees the placeholder
+        n = n_of(m, "64 highest")
+        return (f"It keeps the 64 highest-scoring keys as [M1] for every query [{n}]. "
+                f"So $k = 64$ keys are kept for every query [{n}].")
+
+    lib = Library(corpus.settings, llm=ScriptedLLM(reply), embedder=embedder)
+    result = lib.asker.ask(question)
+    assert [s.published for s in result.sentences] == [True, False]
+    assert "as $k$ for every query" in result.answer and "$k = 64$" not in result.answer
+    assert "changed or made up the formula $k = 64$" in result.sentences[1].problem
