@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pymupdf
 
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2
 MAX_PAGES = 30  # a key figure is in the paper's body, not its 40th appendix page
 DPI = 144
 MAX_SIDE = 1800  # pixels
@@ -203,11 +203,17 @@ def furniture(doc: pymupdf.Document, max_pages: int = MAX_PAGES) -> dict[int, li
     return {pno: [r for key, r in items if count[key] >= 2] for pno, items in zone.items()}
 
 
+def body_size(doc: pymupdf.Document, pages: int = 6) -> float:
+    """The body text's font size: the most common one over the first pages (a page's own can be a figure's)."""
+    return _body_size([b for pno in range(min(len(doc), pages)) for b in _blocks(doc[pno])])
+
+
 def region(page: pymupdf.Page, cap: _Caption, others: list[_Caption] = (),
-           furniture_rects: list[pymupdf.Rect] = ()) -> tuple[pymupdf.Rect | None, str]:
-    """The figure region that `cap` captions (above it, else below it) and why none when None."""
+           furniture_rects: list[pymupdf.Rect] = (), body: float | None = None) -> tuple[pymupdf.Rect | None, str]:
+    """The figure region that `cap` captions (above it, else below it) and why none when None. `body`: the
+    document's body font size (`body_size`; the page's own when not given)."""
     blocks = _blocks(page)
-    body = _body_size(blocks)
+    body = body or _body_size(blocks)
     boxes = _graphics(page)
     H = page.rect.height
     top_limit = max([r.y1 for r in furniture_rects if r.y1 <= H / 2] + [page.rect.y0])
@@ -338,7 +344,8 @@ def find_key_figure(doc: pymupdf.Document, out_png: Path | None = None, *, dpi: 
         return KeyFigure(False, reason=why, candidates=seen)
     cap, how = pick
     page = doc[cap.page]
-    rect, why = region(page, cap, [c for c in caps if c.page == cap.page], furniture(doc).get(cap.page, []))
+    rect, why = region(page, cap, [c for c in caps if c.page == cap.page], furniture(doc).get(cap.page, []),
+                       body_size(doc))
     if rect is None:
         return KeyFigure(False, cap.number, cap.page + 1, cap.text, reason=f"Figure {cap.number}: {why}",
                          chosen=how, candidates=seen)
