@@ -181,6 +181,8 @@ class DigestSettings(Section):
     must_read_min: float = Field(0.45, description="the least relevance score a 'must read' paper has")
     rating_half_life_days: float = Field(
         90.0, description="a 👍/👎 counts half as much in the ranking after this many days (0 = never fades)")
+    figures: bool = Field(
+        True, description="show each paper's key figure (Figure 1 or its method figure, cut from the cached PDF)")
 
 
 class UISettings(Section):
@@ -252,6 +254,11 @@ class Settings(BaseSettings):
     def reader_dir(self) -> Path:
         """Pages the local reader rendered (PNG per PDF sha256, page and dpi): derived, safe to delete."""
         return self.home / "reader"
+
+    @property
+    def figures_dir(self) -> Path:
+        """Key figures cut from the cached PDFs (PNG + JSON per PDF sha256): derived, safe to delete."""
+        return self.home / "figures"
 
     @property
     def models_dir(self) -> Path:

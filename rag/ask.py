@@ -22,6 +22,7 @@ import numpy as np
 
 from paperrag.components import Components
 from paperrag.errors import PaperragError
+from paperrag.latex import MathTable, math_problems
 from rag.budget import estimate_tokens, fit, prompt_budget
 from rag.gated import OnError, Rejection, accept, generate_gated
 from rag.grounding import GroundedSentence, ground, missing_premise, pop_sentences
@@ -302,15 +303,19 @@ class Asker:
             self._page_texts = PageTexts(self.parts.catalog, self.parts.pdf_cache)
         return self._page_texts
 
-    def _messages(self, question: str, result: AskResult) -> list[dict]:
+    def _messages(self, question: str, result: AskResult, math: MathTable | None = None) -> list[dict]:
+        """The answer prompt; with `math`, every LaTeX formula of the titles, sentences and question is its
+        placeholder ([M1]), put back in each sentence of the answer before it is checked."""
         prompt = load_prompt("answer")
         language_name = LANGUAGE_NAMES.get(result.language, "the same language as the question")
+        hide = math.protect if math is not None else (lambda t: t)
         papers: dict[str, dict] = {}
         for c in result.candidates:
             paper = papers.setdefault(c.quote.paper_key, {
-                "title": _data(c.quote.title), "arxiv_id": c.quote.arxiv_id, "sentences": []})
-            paper["sentences"].append({"n": c.n, "text": _data(c.quote.text)})
-        return prompt.messages(papers=list(papers.values()), question=question, language_name=language_name)
+                "title": _data(hide(c.quote.title)), "arxiv_id": c.quote.arxiv_id, "sentences": []})
+            paper["sentences"].append({"n": c.n, "text": _data(hide(c.quote.text))})
+        return prompt.messages(papers=list(papers.values()), question=hide(question), language_name=language_name,
+                               math=bool(math and math.active))
 
     def _abstain(self, result: AskResult, question: str) -> None:
         result.abstained = True
@@ -321,6 +326,7 @@ class Asker:
         """Streams the answer sentence by sentence, each only once it is checked against its quotes."""
         prompt = load_prompt("answer")
         cfg = self.settings.ask
+        math = MathTable.for_texts([question, *(t for c in result.candidates for t in (c.quote.title, c.quote.text))])
 
         def attempt(prev: Rejection | None) -> ChatStream:
             if prev is not None:  # the prompt overflowed the context: half the sentences
@@ -328,7 +334,7 @@ class Asker:
                 result.candidates = [Candidate(i, c.quote, c.section, c.chunk_id, c.score)
                                      for i, c in enumerate(keep, 1)]
                 result.notes.append("evidence trimmed to fit the model's context")
-            return self.llm.stream(self._messages(question, result), max_tokens=cfg.answer_max_tokens,
+            return self.llm.stream(self._messages(question, result, math), max_tokens=cfg.answer_max_tokens,
                                    temperature=0.0, purpose="ask", prompt_id=prompt.id,
                                    prompt_version=str(prompt.version))
 
@@ -347,7 +353,11 @@ class Asker:
             for sentence in sentences:
                 if NOT_IN_PAPERS in sentence:
                     continue
+                sentence = math.restore(sentence)
+                wrong = math_problems(sentence, table=math)  # a formula changed or made up: not published
                 checked = ground(sentence, result.candidates)
+                if wrong and not checked.refusal:
+                    checked.problem = "; ".join(wrong)
                 result.sentences.append(checked)
                 if checked.published and not checked.refusal:
                     text = checked.rendered()

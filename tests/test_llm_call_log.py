@@ -31,8 +31,8 @@ def test_chat_is_logged_with_everything(srv, db):
     llm = LoggedLLM(OllamaLLM(MODEL, srv.url, context_tokens=4096), db)
     assert isinstance(llm, LLM) and (llm.backend, llm.model, llm.context_tokens) == ("ollama", MODEL, 4096)
     assert count_calls(db) == 0
-    r = llm.chat(MSGS, max_tokens=50, purpose="answer", prompt_id="answer", prompt_version="3")
-    assert count_calls(db) == 1 and count_calls(db, purpose="answer", prompt_id="answer", prompt_version="3") == 1
+    r = llm.chat(MSGS, max_tokens=50, purpose="answer", prompt_id="answer", prompt_version="4")
+    assert count_calls(db) == 1 and count_calls(db, purpose="answer", prompt_id="answer", prompt_version="4") == 1
     assert count_calls(db, purpose="digest") == 0
     row = recent_calls(db)[0]
     assert row["backend"] == "ollama" and row["model"] == MODEL and row["outcome"] == "ok"

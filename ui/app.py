@@ -59,6 +59,7 @@ CSS = """
   vertical-align: top; }
 .paperrag-digest h1 { font-size: 1.6rem; } .paperrag-digest h2 { font-size: 1.3rem; margin-top: 1.6rem; }
 .paperrag-digest h3 { font-size: 1.1rem; }
+.paperrag-digest img { max-width: 100%; height: auto; border: 1px solid var(--border-color-primary); }
 .paperrag-digest blockquote { border-left: 3px solid var(--border-color-primary); margin-left: 0; padding-left: .8rem; }
 .paperrag-digest :target, .paperrag-digest a[id]:target + h2 { scroll-margin-top: 1rem; }
 #paperrag-sources { max-height: 640px; overflow-y: auto; }
@@ -203,7 +204,7 @@ def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
             aspects = gr.Textbox(label="Aspects (comma-separated; empty = the paper-card fields)", scale=2,
                                  placeholder="training data, action representation, results")
         go = gr.Button("Compare", variant="primary", elem_id="paperrag-compare")
-        out = gr.Markdown(elem_id="paperrag-compare-result")
+        out = gr.Markdown(elem_id="paperrag-compare-result", latex_delimiters=R.LATEX_DELIMITERS)
         with gr.Accordion("Copy as Markdown", open=False):
             as_markdown = gr.Code(language="markdown", buttons=["copy", "download"], interactive=False, lines=8)
         paper_dropdowns.append(papers)
@@ -239,7 +240,7 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Answers cite paper, section and page", height=520, elem_id="paperrag-chat",
-                                     buttons=["copy"], feedback_options=None,
+                                     buttons=["copy"], feedback_options=None, latex_delimiters=R.LATEX_DELIMITERS,
                                      placeholder="Ask anything about the indexed papers — in English or 中文. "
                                                  "Answers cite `[arXiv id §section p.page]`; follow-up questions "
                                                  "keep the context.")
@@ -265,7 +266,8 @@ def _ask_tab(ctx: AppContext, paper_dropdowns: list, category_dropdowns: list, d
                                              choices=[])
             with gr.Column(scale=2):
                 sources = gr.Markdown("*The sources an answer cites appear here, with the quoted evidence.*",
-                                      elem_id="paperrag-sources", container=True, padding=True)
+                                      elem_id="paperrag-sources", container=True, padding=True,
+                                      latex_delimiters=R.LATEX_DELIMITERS)
                 with gr.Accordion("Copy the last answer as Markdown", open=False):
                     as_markdown = gr.Code(language="markdown", label="Answer with citations and sources",
                                           buttons=["copy", "download"], interactive=False, lines=8, wrap_lines=True,

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
+from paperrag.latex import MathSpan, split_math
 from paperrag.library import CorpusHealth, RunView
 from paperrag.records import PaperRecord
 
@@ -20,9 +21,32 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~])")
 FORMATS = ("report", "monitor", "table")
 
 
+# LaTeX in the app: Gradio's Markdown and Chatbot render math with the KaTeX that Gradio itself serves (its
+# frontend assets, no CDN), on the delimiters below. "\\(" and "\\[" are not among them, because md_escape
+# writes "\\(" and "\\[" for literal brackets: math spans are written with dollars (`math_md`), and a dollar
+# that is not math as "&#36;" (a "\\$" would still open math there).
+LATEX_DELIMITERS = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+def math_md(span: MathSpan) -> str:
+    """A math span for Gradio's markdown: `$…$` / `$$…$$` whatever its delimiters, "<" and ">" as `\\lt`/`\\gt`
+    (the same formula; no tag can start inside it)."""
+    tex = span.tex.replace("<", "\\lt ").replace(">", "\\gt ")
+    return f"$${tex}$$" if span.display else f"${tex}$"
+
+
 def md_escape(text: object) -> str:
-    """Text from a paper or a model, shown literally inside markdown."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text or "").split()))
+    """Text from a paper or a model, shown literally inside markdown; its LaTeX math rendered."""
+    out = []
+    for piece, span in split_math(" ".join(str(text or "").split())):
+        out.append(math_md(span) if span else _MD_SPECIAL.sub(r"\\\1", piece).replace("$", "&#36;"))
+    return "".join(out)
+
+
+def with_math(text: str) -> str:
+    """Markdown written by code around model text (an answer): its math spans as `math_md` writes them, other
+    dollars as "&#36;"; the rest unchanged."""
+    return "".join(math_md(span) if span else piece.replace("$", "&#36;") for piece, span in split_math(text or ""))
 
 
 def shorten(text: str, n: int) -> str:
@@ -45,6 +69,7 @@ def linkify(text: str, versions: dict[str, int] | None = None,
     Labels of local PDFs (no arXiv page) link only to the reader, or stay plain text."""
     versions = versions or {}
     reader = reader or {}
+    text = with_math(text or "")
 
     def one(m: re.Match) -> str:
         arxiv_id, page = m["id"], m["page"]

@@ -8,6 +8,7 @@ all match and the files exist, nothing is ingested, generated or written again.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from rag.digest.key_findings import key_findings
 from rag.digest.model import Digest, PaperEntry
 from rag.digest.writer import DigestWriter
 from rag.prompts import load_prompt
+
+log = logging.getLogger(__name__)
 
 PROMPTS_BY_FORMAT = {"table": ["translate_title", "digest_span"], "report": ["digest_span"],
                      "monitor": ["digest_span"]}
@@ -105,6 +108,13 @@ def write_day(settings, digest: Digest, writer: DigestWriter, *, formats=None,
 
     files: dict[str, Path] = {}
     out_root = settings.digests_dir
+    if getattr(settings.digest, "figures", True):
+        for entry in digest.papers:
+            try:
+                entry.figure = writer.key_figure(entry.meta, out_root / digest.date)
+            except Exception:  # noqa: BLE001 - a figure is an extra: the digest is written without it
+                log.warning("%s: key figure failed", entry.meta.key, exc_info=True)
+                entry.figure = None
     for fmt in formats:
         for entry in digest.papers:
             entry.analysis = analyses.get(fmt, {}).get(entry.meta.key)

@@ -67,6 +67,17 @@ class Analysis:
 
 
 @dataclass
+class KeyFigure:
+    """The paper's key figure as the digest shows it: a PNG next to the digest (`figures/<paper>.png`, relative
+    to the day's folder), the figure's number and its caption as printed in the PDF (ingest/figures.py)."""
+
+    path: str
+    number: int
+    caption: str
+    page: int = 0  # 1-based page of the PDF it was cut from
+
+
+@dataclass
 class PaperEntry:
     n: int  # 1-based position in the digest; anchors and the executive summary refer to it
     meta: PaperMeta
@@ -79,6 +90,7 @@ class PaperEntry:
     score: float | None = None  # relevance to the reader's seeds and ratings (rag/rank.py); None: not ranked
     reason: str = ""  # why it ranks where it does, in words
     must_read: bool = False  # one of the top-ranked papers of the day
+    figure: KeyFigure | None = None  # Figure 1 or the method figure, cut from the cached PDF; None: none found
 
     @property
     def anchor(self) -> str:

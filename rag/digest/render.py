@@ -28,6 +28,7 @@ from __future__ import annotations
 import email.utils
 import html
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date as Date
 from pathlib import Path
@@ -44,9 +45,11 @@ from markupsafe import Markup  # jinja2's own dependency
 
 from ingest.text_clean import clean_abstract as _clean_abstract_text
 from ingest.text_clean import trim_url
+from paperrag.latex import MathSpan, split_math
 from rag.digest.formats import BASIS_LABEL
 from rag.digest.io import atomic_write_text
-from rag.digest.model import Cited, Digest, Item, PaperEntry, Part
+from rag.digest.mathml import to_mathml
+from rag.digest.model import Cited, Digest, Item, KeyFigure, PaperEntry, Part
 from rag.gated import Outcome
 
 FORMATS = ("table", "report", "monitor")
@@ -192,9 +195,10 @@ class MD(str):
     """A markdown fragment built by this module: templates print it as it is."""
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # incl. Python-Markdown's \x02/\x03 placeholders
+# incl. Python-Markdown's \x02/\x03 placeholders and this module's math markers (U+E000/U+E001)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ue000\ue001]")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what would open an HTML tag, comment or declaration
-_ESCAPABLE = set("\\`*_{}[]()>#+-.!|")  # Python-Markdown's ESCAPED_CHARS with tables' '|'
+_ESCAPABLE = set("\\`*_{}[]()>#+-.!|$")  # Python-Markdown's ESCAPED_CHARS with tables' '|' and our '$'
 _BLOCK_START = re.compile(r"^(#|>|[-+=]|\d+[.)](?=\s|$))")
 ANCHOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -227,14 +231,43 @@ def _escape_inline(s: str, *, pipes: bool = False) -> str:
     return _TAG_START.sub("&lt;", "".join(out))
 
 
+# LaTeX math. In the markdown a span is written as it is (`$x_{ij}$`, not escaped for markdown: a reader's
+# markdown viewer with math support renders it, the LaTeX is byte-identical to the source) except that a "<"
+# that could open an HTML tag becomes `\lt ` and, in a table cell, "|" becomes `\vert ` (same formula). A "$"
+# that is not math is escaped (`\$`). While `render_html` renders, each span is a marker instead (U+E000 n
+# U+E001: untrusted text cannot hold one, `_plain` drops them) that `markdown_to_html` replaces by MathML.
+_MATH_SINK: ContextVar[list[MathSpan] | None] = ContextVar("paperrag_math_sink", default=None)
+_MATH_MARK = re.compile("\ue000(\\d+)\ue001")
+
+
+def _math_md(span: MathSpan, *, pipes: bool = False) -> str:
+    sink = _MATH_SINK.get()
+    if sink is not None:
+        sink.append(span)
+        return f"\ue000{len(sink) - 1}\ue001"
+    text = _TAG_START.sub(r"\\lt ", span.text)
+    if pipes:
+        text = text.replace("\\|", "\\Vert ").replace("|", "\\vert ")
+    return text
+
+
+def _escape_text(s: str, *, pipes: bool = False) -> str:
+    """`_escape_inline` for the text between math spans; the spans as `_math_md` writes them."""
+    out = []
+    for piece, span in split_math(s):
+        out.append(_math_md(span, pipes=pipes) if span else _escape_inline(piece, pipes=pipes).replace("$", "\\$"))
+    return "".join(out)
+
+
 def md_inline(text: object) -> MD:
-    """Untrusted text as one line of literal markdown text (no markup, no HTML, no line break)."""
-    return MD(_escape_inline(_plain(text)))
+    """Untrusted text as one line of literal markdown text (no markup, no HTML, no line break); its LaTeX math
+    spans kept as they are."""
+    return MD(_escape_text(_plain(text)))
 
 
 def md_cell(text: object) -> MD:
     """Untrusted text for a markdown table cell: one line, pipes escaped."""
-    return MD(_escape_inline(_plain(text), pipes=True))
+    return MD(_escape_text(_plain(text), pipes=True))
 
 
 def md_paragraphs(text: object) -> MD:
@@ -242,7 +275,7 @@ def md_paragraphs(text: object) -> MD:
     paras = re.split(r"\n\s*\n", _CONTROL.sub(" ", str(text or "").replace("\r\n", "\n")))
     out = []
     for para in paras:
-        line = _escape_inline(_plain(para))
+        line = _escape_text(_plain(para))
         if not line:
             continue
         if _BLOCK_START.match(line):  # would start a heading, quote, list or rule
@@ -395,6 +428,7 @@ class _PaperView:
     plain_title: str = ""
     rejected: int = 0
     relevance: MD = MD("")  # monitor: "0.71 · **must read** · close to “Seed” (0.71); keyword 'x'" when ranked
+    figure: MD = MD("")  # report / monitor: the key figure and its caption under the paper's header ("" = none)
 
 
 def _is_arxiv(meta) -> bool:
@@ -534,7 +568,24 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
         reason=(a.reason if a else "no analysis") or "",
         rejected=a.rejected if a else 0,
         plain_title=_plain(meta.title or key),
+        figure=figure_md(p.figure),
     )
+
+
+FIGURE_SRC = re.compile(r"^figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
+CAPTION_CHARS = 600
+
+
+def figure_md(fig: KeyFigure | None) -> MD:
+    """The paper's key figure as markdown: the image (a PNG next to the digest, `figures/…`) and its caption,
+    the caption cut at CAPTION_CHARS. "" when the paper has none (or its path is not one this module writes)."""
+    if fig is None or not FIGURE_SRC.match(fig.path or ""):
+        return MD("")
+    caption = _plain(fig.caption)
+    if len(caption) > CAPTION_CHARS:
+        caption = caption[: CAPTION_CHARS - 1].rstrip() + "…"
+    alt = f"Figure {int(fig.number)}"
+    return MD(f"![{alt}]({fig.path})\n\n*{md_inline(caption)}*")
 
 
 def _empty_kind(text: str) -> str:
@@ -710,7 +761,8 @@ _SAFE_SCHEMES = {"http", "https", "mailto", "file"}
 # No "id": at this point every id comes from attr_list in paper/model text (the TOC extension names the
 # headings afterwards), and one could take over a paper anchor.
 _ATTRS = {"title"}
-_TAG_ATTRS = {"a": {"href"}, "ol": {"start"}, "th": {"style", "align"}, "td": {"style", "align"}, "code": {"class"}}
+_TAG_ATTRS = {"a": {"href"}, "ol": {"start"}, "th": {"style", "align"}, "td": {"style", "align"}, "code": {"class"},
+              "img": {"src", "alt"}}
 
 
 def _safe_href(href: str) -> str | None:
@@ -747,11 +799,18 @@ class _AnchorPreprocessor(Preprocessor):
 
 
 class _Sanitizer(Treeprocessor):
-    """Allow-list of attributes and URL schemes; images become links (no external assets on the page)."""
+    """Allow-list of attributes and URL schemes; images become links (no external assets on the page) except
+    the key figures this module wrote (`figures`: their relative paths)."""
+
+    def __init__(self, md, figures: set[str] | None = None):
+        super().__init__(md)
+        self.figures = figures or set()
 
     def run(self, root):
         for parent in list(root.iter()):
             for i, child in enumerate(list(parent)):
+                if child.tag == "img" and child.get("src") in self.figures and FIGURE_SRC.match(child.get("src")):
+                    continue
                 if child.tag == "img":
                     alt = child.get("alt") or child.get("src") or ""
                     href = _safe_href(child.get("src", ""))
@@ -767,7 +826,9 @@ class _Sanitizer(Treeprocessor):
             for name in list(el.attrib):
                 value = el.attrib[name]
                 ok = name in allowed
-                if ok and name == "href":
+                if ok and name == "src":
+                    ok = value in self.figures
+                elif ok and name == "href":
                     safe = _safe_href(value)
                     ok = safe is not None
                     if ok and re.match(r"^https?:", safe, re.I):
@@ -785,33 +846,65 @@ class _Sanitizer(Treeprocessor):
 
 
 class _SafeExtension(Extension):
-    def __init__(self, anchors: set[str]):
+    def __init__(self, anchors: set[str], figures: set[str] | None = None):
         super().__init__()
         self.anchors = anchors
+        self.figures = figures or set()
 
     def extendMarkdown(self, md):
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
+        if "$" not in md.ESCAPED_CHARS:
+            md.ESCAPED_CHARS.append("$")  # "\$": a dollar that is not math (md_inline writes it so)
         md.preprocessors.register(_AnchorPreprocessor(md, self.anchors), "paper_anchors", 24)
-        md.treeprocessors.register(_Sanitizer(md), "sanitize", 6)  # after attr_list (8), before toc (5)
+        md.treeprocessors.register(_Sanitizer(md, self.figures), "sanitize", 6)  # after attr_list (8), before toc (5)
 
 
-def markdown_to_html(text: str, anchors: set[str] | frozenset[str] = frozenset()) -> tuple[str, str]:
-    """(body HTML, TOC HTML) of `text`; raw HTML is shown as text except the given paper anchors."""
+def _math_html(span: MathSpan) -> str:
+    """One math span as HTML: MathML, or its LaTeX as text when it cannot be rendered."""
+    return to_mathml(span.tex, span.display) or html.escape(span.text, quote=False)
+
+
+def fill_math(html_text: str, spans: list[MathSpan]) -> str:
+    """Replace the math markers `_math_md` wrote by the spans' MathML (inside a tag, e.g. an id, by nothing)."""
+    if "\ue000" not in html_text:
+        return html_text
+    parts = re.split(r"(<[^>]*>)", html_text)
+    for i, part in enumerate(parts):
+        if i % 2:
+            parts[i] = _MATH_MARK.sub("", part)
+        else:
+            parts[i] = _MATH_MARK.sub(
+                lambda m: _math_html(spans[int(m[1])]) if int(m[1]) < len(spans) else "", part)
+    return "".join(parts)
+
+
+def markdown_to_html(text: str, anchors: set[str] | frozenset[str] = frozenset(), *,
+                     math: list[MathSpan] | None = None, figures: set[str] | frozenset[str] = frozenset(),
+                     ) -> tuple[str, str]:
+    """(body HTML, TOC HTML) of `text`; raw HTML is shown as text except the given paper anchors. `math`: the
+    spans whose markers `text` holds (rendered as MathML); `figures`: the key figures' paths (shown as images)."""
     md = markdown.Markdown(
-        extensions=[*MARKDOWN_EXTENSIONS, _SafeExtension(set(anchors))],
+        extensions=[*MARKDOWN_EXTENSIONS, _SafeExtension(set(anchors), set(figures))],
         extension_configs={"toc": {"marker": "", "toc_depth": "1-2", "slugify": slugify_unicode}},
         output_format="html",
     )
     body = md.convert(text)
-    return body, (md.toc if getattr(md, "toc_tokens", None) else "")
+    toc = md.toc if getattr(md, "toc_tokens", None) else ""
+    return fill_math(body, math or []), fill_math(toc, math or [])
 
 
 def render_html(digest: Digest, fmt: str) -> str:
     """The same content as `render_markdown`, as a standalone page: inline CSS, TOC, no external assets."""
     ctx = _context(digest, fmt)
-    text = render_markdown(digest, fmt)
-    body, toc = markdown_to_html(text, {str(p.anchor) for p in ctx["papers"]})
+    spans: list[MathSpan] = []
+    sink = _MATH_SINK.set(spans)
+    try:
+        text = render_markdown(digest, fmt)
+    finally:
+        _MATH_SINK.reset(sink)
+    figures = {p.figure.path for p in digest.papers if p.figure is not None and figure_md(p.figure)}
+    body, toc = markdown_to_html(text, {str(p.anchor) for p in ctx["papers"]}, math=spans, figures=figures)
     lang = digest.language
     return _HTML_ENV.get_template("page.html.j2").render(
         lang="zh-CN" if lang == "zh" else "en",

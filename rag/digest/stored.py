@@ -3,6 +3,7 @@ day's page as a sanitised HTML fragment (`Library.digest_view`)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,24 @@ def digest_files(day_dir: Path, fmt: str) -> dict[str, Path]:
 
 _PAGE = re.compile(r'<div class="page">(?P<inner>.*)</div>\s*</body>', re.S)
 _EXTERNAL = re.compile(r'<a href="(https?://[^"]*)"(?![^>]*\btarget=)')
+_FIGURE = re.compile(r'<img (?P<pre>[^>]*?)src="(?P<src>figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png)"')
+FIGURE_MAX_BYTES = 4_000_000
+
+
+def inline_figures(inner: str, day_dir: Path) -> str:
+    """The key figures of a digest page (`<img src="figures/x.png">`, next to the page) as data: URLs, so the
+    page shown inside the app (which does not serve the digest folder) has them; a missing one is dropped."""
+    def one(m: re.Match) -> str:
+        path = day_dir / m["src"]
+        try:
+            data = path.read_bytes() if path.stat().st_size <= FIGURE_MAX_BYTES else b""
+        except OSError:
+            data = b""
+        if not data.startswith(b"\x89PNG"):
+            return f'<img {m["pre"]}src=""'
+        return f'<img {m["pre"]}src="data:image/png;base64,{base64.b64encode(data).decode()}"'
+
+    return _FIGURE.sub(one, inner)
 
 
 def digest_html(day_dir: Path, fmt: str) -> str:
@@ -60,7 +79,7 @@ def digest_html(day_dir: Path, fmt: str) -> str:
     if "html" in files:
         page = files["html"].read_text(encoding="utf-8")
         m = _PAGE.search(page)
-        inner = m["inner"] if m else page
+        inner = inline_figures(m["inner"] if m else page, day_dir)
     elif "md" in files:
         from rag.digest.render import (
             markdown_to_html,  # the run report is markdown only

@@ -22,17 +22,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexes.artifacts import ArtifactCache
 from paperrag.components import Components
+from paperrag.latex import MathTable, math_problems, math_spans
 from paperrag.records import PaperMeta
 from rag.budget import fit_messages
 from rag.cards import PaperCard
 from rag.digest import compose, validate
 from rag.digest.formats import FIELD_NAMES
-from rag.digest.model import Analysis, Cited, Digest, Item, Part
+from rag.digest.model import Analysis, Cited, Digest, Item, KeyFigure, Part
 from rag.gated import (
     Check,
     Gated,
@@ -164,9 +166,15 @@ class DigestWriter:
             kind = cached.extra.get("kind", "model")
             cited = Cited(cached.content, quotes, "model") if kind == "model" else _quoted(quotes)
             return SpanRecord(cited, cached.outcome, cached.reason)
-        messages = prompt.messages(language_name=LANGUAGE_NAMES[language], title=card.title, quotes=[q.text for q in shown], label=label, value=value,
+        # LaTeX never reaches the model: each formula is a placeholder ([M1]) put back after, and the output is
+        # rejected when a formula of the field's value is lost or any formula changed (paperrag.latex)
+        math = MathTable.for_texts([value, card.title, *(q.text for q in shown)])
+        messages = prompt.messages(language_name=LANGUAGE_NAMES[language], title=math.protect(card.title),
+                                   quotes=[math.protect(q.text) for q in shown], label=label,
+                                   value=math.protect(value), math=math.active,
                                    ask=ASK[language].format(label=FIELD_NAMES[language][key]))
         instructions = messages[0]["content"]
+        need = math_spans(value)
 
         def attempt(prev: Rejection | None) -> ChatResult:
             extra = [] if prev is None or prev.raw is None else [
@@ -175,9 +183,11 @@ class DigestWriter:
                               max_tokens=SPAN_MAX_TOKENS)
 
         def check(out: ChatResult) -> Check:
-            v = validate.check_span(out.text, language=language, quotes=quotes, also=card.title,
+            text = math.restore(out.text)
+            v = validate.check_span(text, language=language, quotes=quotes, also=card.title,
                                     instructions=instructions, finish_reason=out.finish_reason)
-            return Check.accept(v.text) if v.ok else Check.reject(*v.problems)
+            problems = [*v.problems, *math_problems(v.text, required=need, table=math)]
+            return Check.accept(v.text) if not problems else Check.reject(*problems)
 
         g: Gated[str] = generate_gated(
             attempt, check, fallback=lambda _problems: "", on_error=OnError.STOP,
@@ -265,11 +275,15 @@ class DigestWriter:
         cached = self.cache.get("title", meta.key, prompt.key, self.model_id, language)
         if cached is not None and cached.extra.get("source") == meta.title:
             return cached.content, cached.outcome
-        messages = prompt.messages(title=meta.title, language_name=LANGUAGE_NAMES[language])
+        math = MathTable.for_texts([meta.title])
+        messages = prompt.messages(title=math.protect(meta.title), language_name=LANGUAGE_NAMES[language],
+                                   math=math.active)
 
         def check(out: ChatResult) -> Check:
-            v = validate.check_title(out.text, language=language, source=meta.title, finish_reason=out.finish_reason)
-            return Check.accept(v.text) if v.ok else Check.reject(*v.problems)
+            v = validate.check_title(math.restore(out.text), language=language, source=meta.title,
+                                     finish_reason=out.finish_reason)
+            problems = [*v.problems, *math_problems(v.text, required=math_spans(meta.title), table=math)]
+            return Check.accept(v.text) if not problems else Check.reject(*problems)
 
         g = generate_gated(  # the retry asks the same again: a second sample, not a correction
             lambda _prev: self._chat(messages, prompt, purpose=f"title:{meta.key}", max_tokens=TITLE_MAX_TOKENS),
@@ -279,6 +293,35 @@ class DigestWriter:
                            reason=g.reason, extra={"source": meta.title})
         self.stats.count(g.outcome)
         return g.value or "", g.outcome
+
+    # ------------------------------------------------------------------ key figure
+    def key_figure(self, meta: PaperMeta, day_dir) -> KeyFigure | None:
+        """The paper's key figure (ingest.figures: Figure 1 or its method figure, cached by the PDF's sha256),
+        copied next to the digest as `figures/<paper>.png`; None when the PDF is not cached or has none."""
+        import shutil
+        from pathlib import Path
+
+        from ingest.figures import key_figure
+
+        row = self.catalog.get_paper(meta.key)
+        sha = (row.content_sha256 or "").lower() if row is not None else ""
+        if row is None or not row.fulltext or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            return None
+        pdf = self.parts.pdf_cache.path_for(sha)
+        if not pdf.is_file():
+            return None
+        fig = key_figure(pdf, self.settings.figures_dir, sha256=sha)
+        if not fig.found:
+            log.info("%s: no key figure: %s", meta.key, fig.reason)
+            return None
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", meta.key).strip("-.") or sha[:16]
+        rel = f"figures/{name}.png"
+        dest = Path(day_dir) / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(fig.png, tmp)
+        tmp.replace(dest)
+        return KeyFigure(rel, fig.number, fig.caption, fig.page)
 
     # ------------------------------------------------------------------ plumbing
     def _chat(self, messages, prompt: Prompt, *, purpose: str, max_tokens: int) -> ChatResult:

@@ -401,6 +401,9 @@ def _span(system: str, user: str) -> str:
     text = "论文在这一方面的说明是：该要点依据所给的原文句子写成，内容与原文一致"
     if nums:
         text += "，涉及的数字为 " + "、".join(dict.fromkeys(nums))
+    formulas = re.findall(r"\[(?:M|MATH)X*\d+\]", value)  # formula placeholders (paperrag.latex): kept as given
+    if formulas:
+        text += "，公式为 " + "、".join(formulas)
     return text + "。"
 
 

@@ -301,3 +301,86 @@ def image_only_pdf(pages: int = 2) -> bytes:
         page = doc.new_page(width=W, height=H)
         page.insert_image(pymupdf.Rect(50, 50, W - 50, H - 50), pixmap=pix)
     return doc.tobytes()
+
+
+# ================================================================================ key figures (ingest.figures)
+FIG_BODY = ("Widget networks read synthetic documents and write short summaries of them. " * 6).strip()
+
+
+def _draw_diagram(page: pymupdf.Page, box: pymupdf.Rect, labels: tuple[str, ...]) -> None:
+    """A method diagram in `box`: a frame, one stage box per label (with its label) and arrows between them."""
+    page.draw_rect(box, color=(0.2, 0.2, 0.2), width=0.8)
+    n = len(labels)
+    w = (box.width - 20 * (n + 1)) / n
+    y0, y1 = box.y0 + box.height * 0.3, box.y0 + box.height * 0.7
+    prev = None
+    for i, label in enumerate(labels):
+        x0 = box.x0 + 20 + i * (w + 20)
+        r = pymupdf.Rect(x0, y0, x0 + w, y1)
+        page.draw_rect(r, color=(0.1, 0.3, 0.6), fill=(0.85, 0.9, 1.0), width=1)
+        page.insert_text((r.x0 + 4, (r.y0 + r.y1) / 2 + 3), label, fontname="helv", fontsize=7)
+        if prev is not None:
+            page.draw_line((prev.x1, (y0 + y1) / 2), (r.x0, (y0 + y1) / 2), color=(0, 0, 0), width=1)
+        prev = r
+    page.insert_text((box.x0 + 6, box.y1 - 6), "input", fontname="helv", fontsize=6)
+
+
+def figure_paper(*, caption: str = "Figure 1: Overview of the widget pipeline: an encoder, a retriever and a "
+                 "decoder, each a stage of its own.", columns: int = 1, image: bool = False,
+                 caption_above: bool = False, figure: bool = True,
+                 labels: tuple[str, ...] = ("Encoder", "Retriever", "Decoder")) -> tuple[bytes, pymupdf.Rect]:
+    """A two-page paper with one figure on page 1 between two body paragraphs: a vector diagram (or, with
+    `image`, an embedded raster image) with its `caption` below it (above with `caption_above`), in a one- or
+    two-column layout (`columns`; the figure then sits in the right column). Running header and page numbers on
+    both pages. Returns (PDF bytes, the figure's rectangle on page 1). `figure=False`: the caption's words with
+    no figure at all (a caption-like line of body text)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=W, height=H)
+    if columns == 1:
+        x0, width = 72.0, W - 144.0
+    else:
+        x0, width = W / 2 + 8, W / 2 - 8 - 54
+        left = _Col(page, 54, 72, W / 2 - 8 - 54)
+        for _ in range(6):
+            left.para(FIG_BODY)
+    col = _Col(page, x0, 72, width)
+    col.para("BODYABOVE " + FIG_BODY)
+    col.gap(10)
+    fig_h = 150.0
+    cap_lines = _wrap(caption, width)
+    cap_h = len(cap_lines) * LEADING
+    if caption_above:
+        col.lines(cap_lines)
+        col.gap(6)
+        fig = pymupdf.Rect(x0 + 10, col.y, x0 + width - 10, col.y + fig_h)
+        col.y = fig.y1 + 12
+    else:
+        fig = pymupdf.Rect(x0 + 10, col.y, x0 + width - 10, col.y + fig_h)
+        col.y = fig.y1 + 14
+    if figure:
+        if image:
+            pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 120, 60), False)
+            for yy in range(60):
+                for xx in range(120):
+                    pix.set_pixel(xx, yy, (xx * 2 % 256, yy * 4 % 256, 160))
+            page.insert_image(fig, pixmap=pix)
+        else:
+            _draw_diagram(page, fig, labels)
+    if not caption_above:
+        col.lines(cap_lines)
+        col.gap(10)
+    col.y += cap_h * 0 + 6
+    col.para("BODYBELOW " + FIG_BODY)
+    col.para(FIG_BODY)
+    _furniture_fig(page, 1)
+    p2 = doc.new_page(width=W, height=H)
+    c2 = _Col(p2, 72, 72, W - 144)
+    for _ in range(4):
+        c2.para(FIG_BODY)
+    _furniture_fig(p2, 2)
+    return doc.tobytes(), fig
+
+
+def _furniture_fig(page: pymupdf.Page, number: int) -> None:
+    page.insert_text((72, 40), "Widget Networks — Preprint", fontname="tiro", fontsize=8)
+    page.insert_text((W / 2 - 3, H - 30), str(number), fontname="tiro", fontsize=BODY)
