@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import re
 
 import pytest
-from fakes.corpus import Paper, build_corpus, page_text
+from fakes.corpus import Paper, add_abstract_only, build_corpus, page_text
 from fakes.data import A_DATA, A_HW, A_RESULT, B_DATA, B_HW, B_RESULT
 from fakes.llm import ScriptedLLM
+from fakes.llm import scripted as make_scripted
 
 from indexes.call_log import count_calls
-from indexes.catalog import Catalog, chunk_id
 from paperrag.library import Library
-from paperrag.records import Chunk, PaperMeta
 from rag.cards import CardBuilder, PaperCard
 from rag.compare import (
     CompareError,
@@ -60,29 +58,11 @@ def corpus(tmp_path_factory, embedder):
 
 
 def _add_abstract_only(settings, embedder) -> None:
-    from indexes.vector_store import open_collection, write_chunks
-
-    meta = PaperMeta(arxiv_id="2405.10004", version=1, title="Tiny Widget Nets", abstract=ABSTRACT_D,
-                     categories=["cs.LG"], primary_category="cs.LG", published="2024-05-20")
-    chunks = [Chunk(text=f"{meta.title} › Abstract\n{ABSTRACT_D}", section="Abstract", page_start=1, page_end=1,
-                    kind="body", n_tokens=30, ordinal=0)]
-    catalog = Catalog(settings.catalog_path)
-    catalog.mark_indexing(meta)
-    write_chunks(open_collection(settings, embedder.identity), [chunk_id(meta.key, 0)], meta, chunks,
-                 embedder.embed([c.text for c in chunks]))
-    catalog.commit_paper(meta.key, chunks, content_sha256="", fulltext=False, n_pages=0,
-                         embedder=embedder.identity, error="download: HTTP 404")
-    catalog.close()
-
-
-_models = itertools.count()
+    add_abstract_only(settings, embedder, "2405.10004", ABSTRACT_D, published="2024-05-20")
 
 
 def scripted(reply, **kw) -> ScriptedLLM:
-    """A scripted LLM with a model name of its own, so no test reads cells another test cached."""
-    llm = ScriptedLLM(reply, **kw)
-    llm.model = f"scripted-{next(_models)}"
-    return llm
+    return make_scripted(reply, prefix="scripted", **kw)
 
 
 def question_of(messages) -> str:

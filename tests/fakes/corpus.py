@@ -130,3 +130,25 @@ def add_paper(settings, embedder, catalog, collection, arxiv_id, title, cats, pu
     catalog.commit_paper(meta.key, chunks, content_sha256="x", fulltext=True, n_pages=len(chunks),
                          embedder=embedder.identity)
     return meta.key
+
+
+def add_abstract_only(settings, embedder, arxiv_id: str, abstract: str, *, title: str = "Tiny Widget Nets",
+                      category: str = "cs.LG", published: str = "2024-06-20") -> str:
+    """A paper whose PDF could not be fetched: its abstract is its only chunk (as the pipeline stores it after a
+    404). Returns its key."""
+    from indexes.catalog import Catalog, chunk_id
+    from indexes.vector_store import open_collection, write_chunks
+    from paperrag.records import Chunk, PaperMeta
+
+    meta = PaperMeta(arxiv_id=arxiv_id, version=1, title=title, abstract=abstract, categories=[category],
+                     primary_category=category, published=published)
+    chunks = [Chunk(text=f"{meta.title} › Abstract\n{abstract}", section="Abstract", page_start=1, page_end=1,
+                    kind="body", n_tokens=30, ordinal=0)]
+    catalog = Catalog(settings.catalog_path)
+    catalog.mark_indexing(meta)
+    write_chunks(open_collection(settings, embedder.identity), [chunk_id(meta.key, 0)], meta, chunks,
+                 embedder.embed([c.text for c in chunks]))
+    catalog.commit_paper(meta.key, chunks, content_sha256="", fulltext=False, n_pages=0,
+                         embedder=embedder.identity, error="download: HTTP 404")
+    catalog.close()
+    return meta.key

@@ -89,3 +89,13 @@ class ValidWriterLLM(FakeLLM):
 def writer_reply(messages: list[dict]) -> str:
     """What ValidWriterLLM answers to `messages` (for servers that take a reply function, e.g. the Ollama one)."""
     return ValidWriterLLM().reply(messages)
+
+
+_models = __import__("itertools").count()
+
+
+def scripted(reply, *, prefix: str = "scripted", **kw) -> ScriptedLLM:
+    """A scripted LLM with a model name of its own, so no test reads what another test cached."""
+    llm = ScriptedLLM(reply, **kw)
+    llm.model = f"{prefix}-{next(_models)}"
+    return llm
