@@ -68,6 +68,7 @@ from rag.llm.base import (
     ModelMissing,
 )
 from rag.quotes import Candidate, PageTexts, Quote, candidates, numbers, unbacked
+from rag.retrieval.retriever import Passage
 
 if TYPE_CHECKING:
     from paperrag.components import Components
@@ -620,22 +621,6 @@ def find_paper(catalog, ident: str) -> PaperRecord | None:
     return row if row is not None and row.status == "indexed" else None
 
 
-@dataclass(frozen=True)
-class _Source:
-    """A passage of the paper, shaped as `rag.quotes` reads passages."""
-
-    chunk_id: str
-    arxiv_id: str
-    version: int
-    paper_key: str
-    title: str
-    section: str
-    page_start: int
-    page_end: int
-    text: str
-    kind: str = "body"
-
-
 _UNREADABLE = "unreadable reply: "
 
 
@@ -810,24 +795,23 @@ class CardBuilder:
                 self._vectors[t] = v
         return np.stack([self._vectors[t] for t in texts])
 
-    def _sources(self, rec: PaperRecord, spec: CardSpec) -> list[_Source]:
+    def _sources(self, rec: PaperRecord, spec: CardSpec) -> list[Passage]:
         """The paper's best passages for the field; an abstract-only paper: its abstract (its chunks)."""
-        out: list[_Source] = []
+        out: list[Passage] = []
         if rec.fulltext:
             from rag.retrieval.filters import SearchFilters
 
             hits = self.parts.retriever.search(spec.query, k=PASSAGES_PER_FIELD + 3,
                                                filters=SearchFilters(arxiv_ids=(rec.key,)))
-            out = [_Source(h.chunk_id, rec.arxiv_id, rec.version, rec.key, rec.title, h.section, h.page_start,
-                           h.page_end, h.text, h.kind) for h in hits if h.kind != "references"][:PASSAGES_PER_FIELD]
+            out = [h for h in hits if h.kind != "references"][:PASSAGES_PER_FIELD]
         if not out:  # abstract only, or nothing matched: the paper's first chunks
             limit = None if not rec.fulltext else PASSAGES_PER_FIELD
             chunks = [c for c in self.parts.catalog.chunks_of(rec.key) if c.kind != "references"][:limit]
-            out = [_Source(c.id, rec.arxiv_id, rec.version, rec.key, rec.title, c.section, c.page_start,
-                           c.page_end or c.page_start, c.text, c.kind) for c in chunks]
+            out = [Passage(c.id, rec.arxiv_id, rec.version, rec.key, rec.title, c.section, c.page_start,
+                           c.page_end or c.page_start, c.kind, c.text, 0.0) for c in chunks]
         if not out and rec.abstract:
-            out = [_Source(f"{rec.key}#abstract", rec.arxiv_id, rec.version, rec.key, rec.title, "Abstract", 1, 1,
-                           rec.abstract)]
+            out = [Passage(f"{rec.key}#abstract", rec.arxiv_id, rec.version, rec.key, rec.title, "Abstract", 1, 1,
+                           "body", rec.abstract, 0.0)]
         return out
 
     def _extract(self, rec: PaperRecord, spec: CardSpec) -> tuple[CardField, list[ResultItem]]:
