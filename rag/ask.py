@@ -7,8 +7,9 @@
     result = stream.result          # AskResult: candidates, checked sentences with their quotes, abstained
 
 Flow: (follow-up → standalone question) → (non-English → English search query) → two-stage hybrid retrieval
-→ relevance gate (abstain without the LLM when nothing is close) → numbered passages within the context
-budget → streamed answer → citations resolved against the passages that were in the prompt.
+→ relevance and premise gates (abstain without the LLM when nothing is close, or a name of the question is in
+no passage) → the candidate sentences closest to the question, numbered → 1-3 short sentences pointing at them
+→ each sentence checked against its quotes as it streams (`rag.grounding`) and shown with `[id p.N]` labels.
 """
 
 from __future__ import annotations
