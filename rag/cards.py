@@ -1060,13 +1060,20 @@ def _back(text: str, nums: Sequence[int | str], shown: Sequence[Candidate], text
     return quotes, "" if quotes else "the sentences that hold it cannot be found on their pages", note
 
 
-def _check_value(out: ChatResult, spec: CardSpec, shown: Sequence[Candidate], texts: PageTexts
-                 ) -> Check[tuple[CardField, list[ResultItem]]]:
+def _parsed(out: ChatResult, parse):
+    """(the parsed reply, None) or (None, the rejection naming why it could not be read)."""
     try:
-        ans = parse_field(out.text)
+        return parse(out.text), None
     except (JsonRepairError, ValidationError) as exc:
         extra = " (the reply hit the output limit)" if out.finish_reason == "length" else ""
-        return Check.reject(_UNREADABLE + json_problem(exc) + extra)
+        return None, Check.reject(_UNREADABLE + json_problem(exc) + extra)
+
+
+def _check_value(out: ChatResult, spec: CardSpec, shown: Sequence[Candidate], texts: PageTexts
+                 ) -> Check[tuple[CardField, list[ResultItem]]]:
+    ans, unreadable = _parsed(out, parse_field)
+    if unreadable:
+        return unreadable
     if is_not_stated(ans.value):
         return Check.accept((CardField(key=spec.key, status="not stated",
                                        note="the model found no sentence that states it"), []))
@@ -1079,11 +1086,9 @@ def _check_value(out: ChatResult, spec: CardSpec, shown: Sequence[Candidate], te
 
 def _check_results(out: ChatResult, shown: Sequence[Candidate], texts: PageTexts
                    ) -> Check[tuple[CardField, list[ResultItem]]]:
-    try:
-        ans = parse_results(out.text)
-    except (JsonRepairError, ValidationError) as exc:
-        extra = " (the reply hit the output limit)" if out.finish_reason == "length" else ""
-        return Check.reject(_UNREADABLE + json_problem(exc) + extra)
+    ans, unreadable = _parsed(out, parse_results)
+    if unreadable:
+        return unreadable
     if not ans.results:
         return Check.accept((CardField(key=RESULTS, status="not stated",
                                        note="the model found no numeric result"), []))
