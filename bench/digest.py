@@ -8,7 +8,8 @@ Papers: the bundled sample day (`ingest/sample_day`) and the first `--papers` PD
 `../shared/corpus/pdfs/classic` (or `--ids`), ingested into a temporary home (not timed). Then, per paper, one
 `DigestWriter` call path as `paperrag daily` runs it: the card (through the writer's seam, by default
 `rag.cards.build_card`) + the analysis of `--format` (`table`: the translated title and the card's cell), timed
-from the first card call to the analysis, with its LLM calls and tokens from the call log (`llm_calls`; the first
+from the first card call to the analysis, with its LLM calls and tokens from the call log (`llm_calls`: tokens in,
+out, and "reused": prompt tokens llama.cpp kept from its KV cache because the call shared a prefix; the first
 paper's time includes loading the model). For every published span of the analysis:
 
 * **cited**: each sentence's quotes are verbatim on the cited page (`rag.quotes.PageTexts.verify`, an
@@ -197,11 +198,12 @@ def main() -> None:
         row = {"paper": key, "title": meta.title[:60], "basis": card.basis if card else "—", "outcome": outcome,
                "rejected_spans": rejected, "seconds": round(seconds, 1), "card_seconds": round(t_card, 1),
                "calls": int(s["calls"]), "tokens_in": round(s["calls"] * s["tokens_in"]),
-               "tokens_out": round(s["calls"] * s["tokens_out"]), **a,
+               "tokens_out": round(s["calls"] * s["tokens_out"]),
+               "tokens_cached": round(s["calls"] * s["tokens_cached"]), **a,
                "reason": ("" if card is not None else writer.card_errors.get(key, "")) or getattr(result, "reason", "")}
         rows.append(row)
         print(f"{key:<16} {row['basis']:<13} {outcome:<13} {row['seconds']:>7.1f}s {row['calls']:>4} calls "
-              f"{row['tokens_in']:>6}/{row['tokens_out']:<5} tok  cited {a['cited']}/{a['sentences']}  "
+              f"{row['tokens_in']:>6}/{row['tokens_out']:<5} tok ({row['tokens_cached']} reused)  cited {a['cited']}/{a['sentences']}  "
               f"unbacked {a['unbacked']}", flush=True)
         if args.show and args.format != "table":
             entry = PaperEntry(n=1, meta=meta, analysis=result)
@@ -221,11 +223,11 @@ def main() -> None:
     cached_calls = count_calls(settings.catalog_path) - before
 
     print()
-    header = "| paper | basis | outcome | s | calls | tok in/out | cited | unbacked |"
-    print(header + "\n|---|---|---|---|---|---|---|---|")
+    header = "| paper | basis | outcome | s | calls | tok in/out | reused | cited | unbacked |"
+    print(header + "\n|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['paper']} {r['title'][:40]} | {r['basis']} | {r['outcome']} | {r['seconds']} | {r['calls']} | "
-              f"{r['tokens_in']}/{r['tokens_out']} | {r['cited']}/{r['sentences']} | {r['unbacked']} |")
+              f"{r['tokens_in']}/{r['tokens_out']} | {r['tokens_cached']} | {r['cited']}/{r['sentences']} | {r['unbacked']} |")
     for r in rows:
         for m in r["misses"][:5]:
             print(f"  {r['paper']}: {m}")
@@ -246,6 +248,7 @@ def main() -> None:
         "unbacked_sentences": sum(r["unbacked"] for r in rows),
         "calls": sum(r["calls"] for r in rows), "tokens_in": sum(r["tokens_in"] for r in rows),
         "tokens_out": sum(r["tokens_out"] for r in rows), "cached_calls": cached_calls,
+        "tokens_reused": sum(r["tokens_cached"] for r in rows),
         "per_paper": [{k: v for k, v in r.items() if k != "misses"} for r in rows],
     }
     if args.json:

@@ -17,6 +17,7 @@ TABLE = "llm_calls"
 COLUMNS = (
     "id", "ts", "backend", "model", "purpose", "prompt_id", "prompt_version", "messages", "params",
     "response", "tokens_in", "tokens_out", "latency_s", "first_token_s", "finish_reason", "outcome", "error",
+    "tokens_cached",
 )  # fmt: skip
 # The table is made by the catalog's migration ledger (indexes.migrations.m002_llm_calls).
 
@@ -117,19 +118,20 @@ def last_call_id(db_path: Path | str) -> int:
 
 
 def call_stats(db_path: Path | str, after_id: int = 0) -> dict[str, float]:
-    """Means over the calls with id > after_id: {"calls", "latency_s", "tokens_in", "tokens_out"} (0 when none)."""
+    """Means over the calls with id > after_id: {"calls", "latency_s", "tokens_in", "tokens_out", "tokens_cached"}
+    (0 when none; tokens_cached over the calls whose backend reports it)."""
     db_path = Path(db_path)
-    empty = {"calls": 0, "latency_s": 0.0, "tokens_in": 0.0, "tokens_out": 0.0}
+    empty = {"calls": 0, "latency_s": 0.0, "tokens_in": 0.0, "tokens_out": 0.0, "tokens_cached": 0.0}
     if not db_path.exists():
         return empty
     con = connect(db_path, readonly=True)
     try:
         if not _table_exists(con):
             return empty
-        n, lat, tin, tout = con.execute(
-            f"SELECT COUNT(*), AVG(latency_s), AVG(tokens_in), AVG(tokens_out) FROM {TABLE} WHERE id > ?",
-            (after_id,)).fetchone()
+        n, lat, tin, tout, cached = con.execute(
+            f"SELECT COUNT(*), AVG(latency_s), AVG(tokens_in), AVG(tokens_out), AVG(COALESCE(tokens_cached, 0)) "
+            f"FROM {TABLE} WHERE id > ?", (after_id,)).fetchone()
     finally:
         con.close()
     return {"calls": int(n or 0), "latency_s": float(lat or 0), "tokens_in": float(tin or 0),
-            "tokens_out": float(tout or 0)}
+            "tokens_out": float(tout or 0), "tokens_cached": float(cached or 0)}

@@ -210,6 +210,14 @@ CREATE TABLE IF NOT EXISTS paper_vectors (
 """)
 
 
+@migration
+def m007_llm_calls_cached(conn: sqlite3.Connection) -> None:
+    """llm_calls.tokens_cached: prompt tokens the backend reused from its KV cache (NULL when it cannot say)."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(llm_calls)")}
+    if "tokens_cached" not in cols:
+        conn.execute("ALTER TABLE llm_calls ADD COLUMN tokens_cached INTEGER")
+
+
 # --------------------------------------------------------------------------- the ledger
 def applied(conn: sqlite3.Connection) -> list[str]:
     """Names in the ledger, in the order they were applied ([] when there is no ledger); reads only."""

@@ -39,6 +39,12 @@ ABSTAIN = {
     "en": "The indexed papers do not say {what}.",
     "zh": "已收录的论文没有提到{what}。",
 }
+# "Which paper …?" / "哪篇论文…？": answered by code from a yes/no check per candidate paper (`Asker._find`)
+FIND_QUESTION = re.compile(
+    r"^\s*(?:which|what)\s+(?:(?:\w+\s+){0,2}?)(?:papers?|works?|articles?|stud(?:y|ies)|publications?)\b"
+    r"|哪(?:一)?篇|哪些论文|哪个论文|哪一项研究", re.IGNORECASE)
+FIND_PAPERS = 2  # candidate papers checked, best first
+FIND_WORD_SUPPORT = 0.3  # share of the question's content words the chosen sentences and title must hold
 RELATIVE_SCORE_FLOOR = 0.5  # passages scoring under half the best one are dropped before the prompt …
 MIN_PASSAGES = 4  # … but never below this many: the floor must not starve an answerable question
 
@@ -228,6 +234,10 @@ class Asker:
             self._abstain(result, question)
             result.notes.append("the retrieved passages hold no sentence that could be quoted")
             return AnswerStream(iter([result.answer]), result)
+        if FIND_QUESTION.search(question) and not history:
+            found = self._find(result)
+            if found is not None:
+                return AnswerStream(iter([found]), result)
         return AnswerStream(self._generate(question, result), result)
 
     # ------------------------------------------------------------------ steps
@@ -297,6 +307,48 @@ class Asker:
         section_of = {p.paper_key + "#" + str(r): p.section for r, p in enumerate(evidence)}
         return [Candidate(i, q, section_of.get(f"{q.paper_key}#{rank}", ""), evidence[rank].chunk_id, score)
                 for i, (score, rank, _, q) in enumerate(kept, 1)]
+
+    def _find(self, result: AskResult) -> str | None:
+        """A which-paper question: the candidate papers, best first, each checked by one small JSON call ("is
+        this the paper? which sentences show it?"); the first that matches on sentences holding enough of the
+        question's words is the answer, written by code (its title) and cited with those sentences. None: no
+        paper matched, the usual answer path runs."""
+        from rag.cards import content_stems
+        from rag.compare_json import JsonRepairError, repair_json
+
+        prompt = load_prompt("find_paper")
+        by_paper: dict[str, list[Candidate]] = {}
+        for c in result.candidates:
+            by_paper.setdefault(c.quote.paper_key, []).append(c)
+        asked = content_stems(result.search_query)
+        for cands in sorted(by_paper.values(), key=lambda cs: -max(c.score for c in cs))[:FIND_PAPERS]:
+            shown = [Candidate(i, c.quote, c.section, c.chunk_id, c.score) for i, c in enumerate(cands, 1)]
+            title = shown[0].quote.title
+            messages = prompt.messages(title=_data(title), question=result.search_query,
+                                       sentences=[{"n": c.n, "text": _data(c.quote.text)} for c in shown])
+            try:
+                out = self.llm.chat(messages, max_tokens=48, temperature=0.0, json_mode=True, purpose="ask:find",
+                                    prompt_id=prompt.id, prompt_version=str(prompt.version))
+                reply = repair_json(out.text)
+            except (LLMError, JsonRepairError) as exc:
+                result.notes.append(f"which-paper check of {shown[0].quote.paper_key} failed: {exc}")
+                continue
+            if not isinstance(reply, dict) or reply.get("match") is not True:
+                continue
+            nums = [n for n in reply.get("sentences") or [] if isinstance(n, int) and 1 <= n <= len(shown)][:3]
+            picked = [shown[n - 1] for n in dict.fromkeys(nums)]
+            held = content_stems(" ".join([title, *(c.quote.text for c in picked)]))
+            if not picked or len(asked & held) < FIND_WORD_SUPPORT * max(1, len(asked)):
+                result.notes.append(f"{shown[0].quote.paper_key}: the model said it matches, but the sentences it "
+                                    f"pointed at do not hold the question's words")
+                continue
+            text = (f"这篇论文是《{title}》。" if result.language == "zh" else f"The paper is “{title}”.")
+            sentence = GroundedSentence(text, [c.quote for c in picked],
+                                        cited=[result.candidates.index(cands[c.n - 1]) + 1 for c in picked])
+            result.sentences.append(sentence)
+            result.answer = sentence.rendered()
+            return result.answer
+        return None
 
     @property
     def page_texts(self) -> PageTexts:

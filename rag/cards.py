@@ -226,7 +226,18 @@ CARD_ROWS: tuple[str, ...] = ("problem", "motivation", "core_idea", "method_step
                               "baselines", "ablations", "limitations", "compute", "code_data")  # a card's order
 
 PASSAGES_PER_FIELD = 4  # within-paper passages whose sentences become the candidates
-MAX_CANDIDATES = 10  # numbered sentences shown to the model (fewer when the context is small)
+MAX_CANDIDATES = 10  # a field's own best sentences considered (fewer when the context is small)
+# Fields read over one shared block of numbered sentences, one after another: the block is the prompt's prefix,
+# so llama.cpp evaluates it once per group and each further field of the group costs only its question and its
+# reply (measured in bench/digest.py: the card's prompt tokens fall ~3x). A group's fields are about the same
+# part of a paper, so their best sentences overlap.
+FIELD_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("problem", "motivation", "core_idea", "limitations"),
+    ("method_steps", "data", "compute", "code_data"),
+    ("setup", RESULTS, "baselines", "ablations"),
+)
+GROUP_PER_FIELD = 6  # each field's best sentences taken into its group's block (round-robin)
+GROUP_MAX = 20  # sentences in a group's block
 SHOWN_CHARS = 320  # a candidate longer than this is shown cut (its whole text is the quote)
 MAX_QUOTES = 3  # quotes attached to one value
 VALUE_MAX_TOKENS = 80
@@ -434,12 +445,12 @@ def _sentence_numbers(v: Any) -> list[int | str]:
     if isinstance(v, str):
         if not v.strip():
             return []
-        return [int(x) for x in re.findall(r"\d+", v)][:8] if _POINTER.match(v) else [v.strip()]
+        return [int(x) for x in re.findall(r"\d+", v)][:GROUP_MAX] if _POINTER.match(v) else [v.strip()]
     if isinstance(v, (list, tuple)):
         out: list[int | str] = []
         for x in v:
             out += _sentence_numbers(x) if isinstance(x, (int, float, str)) and not isinstance(x, bool) else []
-        return out[:8]
+        return out[:GROUP_MAX]
     raise ValueError("sentences must be a list of sentence numbers")
 
 
@@ -647,6 +658,7 @@ class CardBuilder:
         self.cached = 0
         self._texts: PageTexts | None = None
         self._vectors: dict[str, Any] = {}
+        self._blocks: dict[tuple[str, int], list[Candidate]] = {}
 
     # ------------------------------------------------------------------ identity
     @property
@@ -684,7 +696,8 @@ class CardBuilder:
         """The card of `paper`: every field (`fields` None), or only `fields` (keys of CARD_ROWS; a partial card,
         its fields cached one by one). `task`: a progress task (started by the caller) advanced per field."""
         rec = self.resolve(paper)
-        want = list(CARD_ROWS) if fields is None else [k for k in CARD_ROWS if k in set(fields)]
+        asked = set(CARD_ROWS) if fields is None else set(fields)
+        want = [k for group in FIELD_GROUPS for k in group if k in asked]  # a group's fields one after another
         unknown = [k for k in (fields or ()) if k not in CARD_ROWS]
         if unknown:
             raise CardError(f"unknown card field(s): {', '.join(unknown)}; the fields are {', '.join(CARD_ROWS)}")
@@ -786,6 +799,26 @@ class CardBuilder:
         best = candidates(sources, self.texts, limit=limit, scores=[float(x) for x in scores])
         return _renumber([c for c in best if not addresses_a_model(c.quote.text)])
 
+    def block_for(self, rec: PaperRecord, spec: CardSpec) -> list[Candidate]:
+        """The numbered sentences shown for `spec`: its group's shared block — each field of the group contributes
+        its best GROUP_PER_FIELD (round-robin, so every field has its best sentences in), at most GROUP_MAX, in
+        reading order. The same list for every field of the group, so their prompts share it as a prefix."""
+        g = group_index(spec.key)
+        if (rec.key, g) in self._blocks:
+            return self._blocks[(rec.key, g)]
+        ranked = [sorted(self.candidates_for(rec, CARD_SPECS[k], limit=GROUP_PER_FIELD), key=lambda c: -c.score)
+                  for k in FIELD_GROUPS[g]]
+        picked: dict[tuple[str, str], Candidate] = {}
+        for rank in range(GROUP_PER_FIELD):
+            for own in ranked:
+                if rank < len(own) and len(picked) < GROUP_MAX:
+                    c = own[rank]
+                    picked.setdefault((c.chunk_id, c.quote.text), c)
+        order = sorted(picked.values(), key=lambda c: (c.quote.page, _ordinal(c.chunk_id), c.n))
+        block = [dataclasses.replace(c, n=i) for i, c in enumerate(order, 1)]
+        self._blocks[(rec.key, g)] = block
+        return block
+
     def _embed(self, texts: list[str]):
         import numpy as np
 
@@ -816,7 +849,7 @@ class CardBuilder:
 
     def _extract(self, rec: PaperRecord, spec: CardSpec) -> tuple[CardField, list[ResultItem]]:
         base = CardField(key=spec.key)
-        cands = self.candidates_for(rec, spec)
+        cands = self.block_for(rec, spec)
         base.evidence = list(dict.fromkeys(c.chunk_id for c in cands))
         if not cands:
             return base.model_copy(update={"note": "no usable sentence in the paper's text for this field; "
@@ -829,7 +862,7 @@ class CardBuilder:
         results = spec.kind == "results"
         max_tokens = RESULTS_MAX_TOKENS if results else VALUE_MAX_TOKENS
         ctx = int(getattr(llm, "context_tokens", 0) or self.settings.llm.context_tokens)
-        shown = _fit(cands, prompt, rec.title, spec, ctx, max_tokens)
+        shown = _fit_block(cands, prompt, rec.title, group_index(spec.key), ctx)
         messages = _messages(prompt, rec.title, spec, shown)
         reply = ('{"results": [{"sentences": [n], "metric": "...", "value": "...", "benchmark": "...", '
                  '"setting": "..."}]}, each result citing the sentence that states its number, or {"results": []}'
@@ -947,6 +980,22 @@ def _fit(cands: Sequence[Candidate], prompt, title: str, spec: CardSpec, ctx: in
     room = prompt_budget(ctx, max_tokens, fixed)
     ranked = sorted(cands, key=lambda c: -c.score)
     return _renumber(fit(ranked, room, cost=lambda c: estimate_tokens(_shown_text(c)) + 4))
+
+
+def _fit_block(cands: Sequence[Candidate], prompt, title: str, group: int, ctx: int) -> list[Candidate]:
+    """A group's block cut to what fits next to the group's longest question and the longest reply: the same
+    sentences for every field of the group (their shared prefix)."""
+    fits = [_fit(cands, prompt, title, CARD_SPECS[k], ctx, RESULTS_MAX_TOKENS) for k in FIELD_GROUPS[group]]
+    return min(fits, key=len)  # the same best-scored sentences cut shortest: what fits every field's prompt
+
+
+def group_index(key: str) -> int:
+    return next(i for i, g in enumerate(FIELD_GROUPS) if key in g)
+
+
+def _ordinal(chunk_id: str) -> int:
+    tail = chunk_id.rsplit("#", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _retry_problem(rejection: Rejection) -> str:

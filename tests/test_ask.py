@@ -235,3 +235,45 @@ def test_llamacpp_end_to_end_answer_cites_resolvable_passages(corpus, embedder):
     printed = re.findall(r"\[[^\]]*\]", result.answer)
     assert all(lab in labels for lab in printed), (printed, labels)  # every citation shown is a candidate's quote
     assert result.abstained or all(s.quotes for s in result.published)  # published sentences all stand on quotes
+
+
+def _find_reply(match: bool, needle: str):
+    def reply(messages):
+        if "English search query" in messages[0]["content"]:
+            return "Which paper keeps only the 64 highest-scoring keys per query in sparse attention"
+        if "is the paper a question asks for" not in messages[0]["content"]:
+            return "NOT_IN_PAPERS"
+        lines = re.findall(r"^\[(\d+)\] (.+)$", messages[-1]["content"], re.MULTILINE)
+        hit = next((int(n) for n, text in lines if needle in text), None)
+        if hit is None:
+            return '{"sentences": [], "match": false}'
+        return f'{{"sentences": [{hit}], "match": {str(match).lower()}}}'
+    return reply
+
+
+def test_which_paper_is_answered_by_code_with_the_title_and_the_sentences_that_show_it(corpus, embedder):
+    llm = ScriptedLLM(_find_reply(True, "64 highest"))
+    lib = Library(corpus, llm=llm, embedder=embedder)
+    result = lib.asker.ask("Which paper keeps only the 64 highest-scoring keys per query in sparse attention?")
+    assert not result.abstained and result.answer.startswith("The paper is “Sparse Widget Attention”")
+    [sentence] = result.published
+    assert [q.arxiv_id for q in sentence.quotes] == ["2405.00001"] and "64 highest" in sentence.quotes[0].text
+    assert lib.asker.page_texts.verify(sentence.quotes[0]) and sentence.quotes[0].label in result.answer
+    checks = [m for m in llm.calls if "is the paper a question asks for" in m[0]["content"]]
+    assert checks and all(m[-1]["content"].count("Paper: ") == 1 for m in checks)  # one paper per call
+
+    zh = lib.asker.ask("哪篇论文只保留每个查询得分最高的 64 个键？", lang="zh")
+    assert zh.answer.startswith("这篇论文是《Sparse Widget Attention》")
+
+
+def test_which_paper_falls_back_to_the_answer_path_when_no_paper_matches(corpus, embedder):
+    llm = ScriptedLLM(_find_reply(False, "64 highest"))
+    lib = Library(corpus, llm=llm, embedder=embedder)
+    result = lib.asker.ask("Which paper keeps only the 64 highest-scoring keys per query in sparse attention?")
+    assert result.abstained  # the scripted answer path says NOT_IN_PAPERS
+    assert any("numbered sentences you are given" in m[0]["content"] for m in llm.calls)
+    # a "match" on sentences that do not hold the question's words is not an answer either
+    off = ScriptedLLM(_find_reply(True, "crawler"))
+    result = Library(corpus, llm=off, embedder=embedder).asker.ask(
+        "Which paper keeps only the 64 highest-scoring keys per query in sparse attention?")
+    assert not result.answer.startswith("The paper is “Graph Crawlers")

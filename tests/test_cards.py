@@ -104,7 +104,7 @@ def lib(settings, llm=None, embedder=None) -> Library:
 # ------------------------------------------------------------------------------------------ the fake backend
 def test_every_filled_field_carries_quotes_verified_on_their_pages(corpus, embedder):
     card = build_card(lib(corpus, embedder=embedder), "2406.10001")
-    assert isinstance(card, PaperCard) and card.basis == "full text" and card.prompt == "card_field@v1"
+    assert isinstance(card, PaperCard) and card.basis == "full text" and card.prompt == "card_field@v2"
     assert set(card.fields) == set(FIELD_KEYS) and card.results_field is not None
     assert card.llm_calls == len(CARD_ROWS) and not card.cached and card.seconds > 0  # one call per field
     texts = PageTexts(Catalog(corpus.catalog_path), lib(corpus, embedder=embedder).pdf_cache)
@@ -276,7 +276,7 @@ def test_context_overflow_retries_with_fewer_sentences_then_fails_without_crashi
     s = lib(corpus, always, embedder)
     f = build_card(s, "2406.10001", fields=["compute"]).field("compute")
     assert f.status == "failed" and f.note.startswith("the prompt did not fit the context")
-    assert s.artifacts.get("paper_card_field", "2406.10001v1", "card_field@v1/card1:compute", s.model_id,
+    assert s.artifacts.get("paper_card_field", "2406.10001v1", "card_field@v2/card1:compute", s.model_id,
                            "en") is None  # not cached: a bigger context may fit next time
 
 

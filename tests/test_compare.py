@@ -340,7 +340,7 @@ def test_method_card_is_the_paper_card(corpus, embedder):
     library = Library(corpus, llm=llm, embedder=embedder)
     card = method_card(library, "2405.10001")
     assert isinstance(card, PaperCard) and card.basis == "full text" and len(card.fields) == 11
-    assert card.prompt == "card_field@v1" and card.llm_calls == len(llm.calls) == 12
+    assert card.prompt == "card_field@v2" and card.llm_calls == len(llm.calls) == 12
     assert card.fields["data"].found and card.fields["data"].pages and card.fields["data"].quotes
     assert card.fields["limitations"].status == "not stated"
     md = card.to_markdown()

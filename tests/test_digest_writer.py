@@ -24,7 +24,7 @@ from rag.digest.validate import spaced
 from rag.digest.writer import DigestWriter
 from rag.gated import Outcome
 from rag.llm.base import LLMUnavailable
-from rag.llm.fake_backend import FakeLLM
+from rag.llm.fake_backend import FakeLLM, request_of
 from rag.quotes import PageTexts, unbacked
 
 MOTIVATION = "Dense attention stores every key for every query, which makes long sequences expensive in memory."
@@ -125,7 +125,7 @@ def test_chinese_report_every_span_written_checked_and_cited(corpus, embedder):
 
 def test_a_number_not_in_the_quotes_is_retried_then_shown_as_labelled_quotes(corpus, embedder):
     def reply(messages):
-        return "该方法只保留得分最高的 128 个键。" if "\nCore idea: " in messages[1]["content"] else GOOD_ZH
+        return "该方法只保留得分最高的 128 个键。" if "\nCore idea: " in request_of(messages) else GOOD_ZH
 
     llm = ScriptedLLM(reply, model="w-unbacked")
     lib = library(corpus, embedder, llm)
@@ -135,10 +135,10 @@ def test_a_number_not_in_the_quotes_is_retried_then_shown_as_labelled_quotes(cor
     assert [q.text for q in rec.cited.quotes] == [SPARSE]
     assert "core_idea, try 1: not in the paper's sentences: 128" in rec.reason and "try 2" in rec.reason
     # the retry sent the problem back, after the rejected answer (the prompt's prefix unchanged)
-    core = [m for m in llm.calls if "\nCore idea: " in m[1]["content"]]
-    assert len(core) == 2 and core[1][:2] == core[0][:2]
-    assert core[1][2] == {"role": "assistant", "content": "该方法只保留得分最高的 128 个键。"}
-    assert "128" in core[1][3]["content"] and "Chinese" in core[1][3]["content"]
+    core = [m for m in llm.calls if "\nCore idea: " in request_of(m)]
+    assert len(core) == 2 and core[1][:-2] == core[0]
+    assert core[1][-2] == {"role": "assistant", "content": "该方法只保留得分最高的 128 个键。"}
+    assert "128" in core[1][-1]["content"] and "Chinese" in core[1][-1]["content"]
 
     entry = entry_of(lib, KEY)
     entry.analysis = a = w.analysis(entry.meta, "monitor", "zh")
@@ -157,7 +157,7 @@ def test_english_in_a_chinese_span_is_rejected_then_retried(corpus, embedder):
     w = writer_for(lib)
     rec = w.span(w.card(entry_of(lib, KEY).meta), "core_idea", "zh")
     assert rec.outcome == Outcome.AFTER_RETRY and rec.cited.text == "稀疏注意力只为每个查询保留 64 个键。"
-    assert "span is not in Chinese" in rec.reason and "not in Chinese" in llm.calls[1][3]["content"]
+    assert "span is not in Chinese" in rec.reason and "not in Chinese" in llm.calls[1][-1]["content"]
 
 
 def test_the_reader_never_sees_the_validators_words(corpus, embedder, tmp_path):
@@ -297,3 +297,20 @@ def test_executive_summary_key_findings_and_table_come_from_the_cards(corpus, em
     assert "- accuracy：87.3（WidgetBench） \\[[p." in md.split("**Key Findings:**", 1)[1]
     table = render.render_markdown(digest, "table")
     assert "**核心思想**：论文在这一方面的说明是：" in table and "**accuracy**：87.3（WidgetBench）" in table
+
+
+def test_a_span_that_copies_the_worked_example_is_rejected_then_retried(corpus, embedder):
+    """The Chinese prompt shows worked examples about made-up papers; a model that hands one back is caught even
+    when it carries no number or name to trip the quote check."""
+    from rag.prompts import load_prompt
+
+    prompt = load_prompt("digest_span")
+    example = next(ex["assistant"] for ex in prompt.examples if ex.get("language") == "zh")
+    llm = ScriptedLLM([example, "稀疏注意力只为每个查询保留 64 个键。"], model="w-echo")
+    lib = library(corpus, embedder, llm)
+    w = writer_for(lib)
+    rec = w.span(w.card(entry_of(lib, KEY).meta), "core_idea", "zh")
+    assert rec.outcome == Outcome.AFTER_RETRY and "copies the worked example" in rec.reason
+    first = llm.calls[0]
+    assert [m["role"] for m in first[:3]] == ["system", "user", "assistant"]  # the examples come first …
+    assert "\nCore idea: " in first[-1]["content"]  # … and the request last

@@ -128,3 +128,22 @@ def test_min_tokens_is_a_lower_bound_for_the_real_tokenizer(llm):
     ]
     for text in samples:
         assert llm.count_tokens(text) >= min_tokens(text), text[:40]
+
+
+def test_a_call_sharing_the_previous_prompts_prefix_reuses_its_kv_cache_and_says_so(llm, tmp_path):
+    """llama.cpp keeps the longest common prefix of consecutive prompts; the backend reports how many prompt tokens
+    it reused, and the call log keeps it (how the digest's and the cards' prompt ordering is measured)."""
+    from indexes.call_log import recent_calls
+    from rag.llm.logged import LoggedLLM
+
+    shared = [{"role": "system", "content": "You answer questions about printing. " * 20}]
+    logged = LoggedLLM(llm, tmp_path / "catalog.sqlite")
+    first = logged.chat([*shared, {"role": "user", "content": "Who invented movable type?"}], max_tokens=4)
+    second = logged.chat([*shared, {"role": "user", "content": "When was the Gutenberg Bible printed?"}],
+                         max_tokens=4)
+    other = logged.chat([{"role": "user", "content": "Name a colour."}], max_tokens=4)
+    assert first.tokens_cached is not None and first.tokens_cached < first.tokens_in
+    assert second.tokens_in - 20 < second.tokens_cached < second.tokens_in  # the whole system prompt, not the question
+    assert other.tokens_cached < 5  # a different prompt shares only the chat template's first tokens
+    logged_rows = {r["response"]: r for r in recent_calls(tmp_path / "catalog.sqlite")}
+    assert logged_rows[second.text]["tokens_cached"] == second.tokens_cached

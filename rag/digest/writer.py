@@ -63,6 +63,17 @@ PROMPT_QUOTES = 3  # quotes of a field shown to the model
 FALLBACK_QUOTES = 2  # quotes shown to the reader when the model's span is rejected
 
 CardSource = Callable[[Components, str, object], PaperCard]
+EXAMPLE_ECHO_CHARS = 12  # this long a run of a worked example's answer in a span: the model copied the example
+
+
+def copied_example(text: str, prompt: Prompt) -> list[str]:
+    """A span that copies a worked example's answer (the prompt's examples are made-up papers, not this one)."""
+    flat = re.sub(r"\s+", "", text)
+    for ex in prompt.examples:
+        model = re.sub(r"\s+", "", ex["assistant"])
+        if any(model[i:i + EXAMPLE_ECHO_CHARS] in flat for i in range(0, max(1, len(model) - EXAMPLE_ECHO_CHARS + 1))):
+            return ["it copies the worked example's answer instead of stating this paper's fact"]
+    return []
 
 
 def default_card_source(parts: Components, paper_key: str, progress=None) -> PaperCard:
@@ -169,7 +180,8 @@ class DigestWriter:
         # LaTeX never reaches the model: each formula is a placeholder ([M1]) put back after, and the output is
         # rejected when a formula of the field's value is lost or any formula changed (paperrag.latex)
         math = MathTable.for_texts([value, card.title, *(q.text for q in shown)])
-        messages = prompt.messages(language_name=LANGUAGE_NAMES[language], title=math.protect(card.title),
+        messages = prompt.messages(language=language, language_name=LANGUAGE_NAMES[language],
+                                   title=math.protect(card.title),
                                    quotes=[math.protect(q.text) for q in shown], label=label,
                                    value=math.protect(value), math=math.active,
                                    ask=ASK[language].format(label=FIELD_NAMES[language][key]))
@@ -186,7 +198,8 @@ class DigestWriter:
             text = math.restore(out.text)
             v = validate.check_span(text, language=language, quotes=quotes, also=card.title,
                                     instructions=instructions, finish_reason=out.finish_reason)
-            problems = [*v.problems, *math_problems(v.text, required=need, table=math)]
+            problems = [*v.problems, *math_problems(v.text, required=need, table=math),
+                        *copied_example(v.text, prompt)]
             return Check.accept(v.text) if not problems else Check.reject(*problems)
 
         g: Gated[str] = generate_gated(

@@ -74,6 +74,7 @@ class ChatResult:
     first_token_s: float | None
     backend: str
     model: str
+    tokens_cached: int | None = None  # prompt tokens the backend reused from its KV cache (None: not known)
 
     @property
     def prompt_tokens_per_s(self) -> float | None:
@@ -276,6 +277,7 @@ class BaseLLM(ABC):
         tokens_out: int | None,
         t0: float,
         first_token_s: float | None,
+        tokens_cached: int | None = None,
     ) -> ChatResult:
         return ChatResult(
             text=text,
@@ -286,6 +288,7 @@ class BaseLLM(ABC):
             first_token_s=first_token_s,
             backend=self.backend,
             model=self.model,
+            tokens_cached=tokens_cached,
         )
 
     def __repr__(self) -> str:

@@ -14,6 +14,8 @@ a caller passes none) with small outputs that pass the product's own checks:
 * `compare_synthesis`: one sentence per numbered fact (at most the number asked for), each citing its fact.
 * `digest_span`: one sentence in the prompt's language stating the fact, with the fact's numbers copied (they
   are in its quotes when the card is right); `translate_title`: the title with a Chinese gloss.
+* `find_paper`: `{"sentences": [n], "match": …}` for the sentence sharing most words with the question, a match
+  when it shares at least two.
 * `condense_question`: the follow-up with the previous question as context; `translate_query`: the
   question's ASCII terms (English keywords).
 * anything else (e.g. `paperrag doctor`'s speed test): a fixed sentence.
@@ -168,7 +170,7 @@ class FakeLLM(BaseLLM):
         messages = list(messages)
         pid = prompt_id or prompt_id_of(messages)
         system = next((m["content"] for m in messages if m.get("role") == "system"), "")
-        user = next((m["content"] for m in messages if m.get("role") == "user"), "")
+        user = request_of(messages, pid)
         make = _WRITERS.get(pid)
         if make is None:
             return DEFAULT_REPLY
@@ -220,6 +222,7 @@ _MARKERS = [
     ("answer", "numbered sentences you are given"),
     ("condense_question", "standalone question"),
     ("translate_query", "English search query"),
+    ("find_paper", "is the paper a question asks for"),
     ("card_field", "numbered sentences quoted from ONE research paper"),
     ("compare_aspect", "You answer one question about ONE research paper"),
     ("compare_synthesis", "numbered facts you are given"),
@@ -236,6 +239,19 @@ def prompt_id_of(messages: Sequence[Message]) -> str:
         if marker in system:
             return pid
     return ""
+
+
+def request_of(messages: Sequence[Message], pid: str = "") -> str:
+    """The request of a rendered prompt: its first user message that is not one of the prompt's worked examples
+    (a retry's feedback comes after it)."""
+    examples: set[str] = set()
+    pid = pid or prompt_id_of(messages)
+    if pid:
+        from rag.prompts import load_prompt
+
+        examples = {ex["user"].strip() for ex in load_prompt(pid).examples}
+    return next((str(m["content"]) for m in messages if m.get("role") == "user"
+                 and str(m.get("content", "")).strip() not in examples), "")
 
 
 def _zh(system: str) -> bool:
@@ -290,6 +306,14 @@ def _answer(system: str, user: str) -> str:
     if _zh(system):
         return f"根据检索到的句子：{_end(sentence, f'[{n}]').rstrip('.')}。"
     return _end(sentence, f"[{n}]")
+
+
+def _find_paper(system: str, user: str) -> str:
+    """The sentence sharing most words with the question; a match when it shares at least two."""
+    cands = re.findall(r"^\[(\d+)\] (.+)$", user, re.M)
+    q = _words(user.rsplit("Question:", 1)[-1].split("\n", 1)[0])
+    best = max(((len(_words(t) & q), -int(n), int(n)) for n, t in cands), default=(0, 0, 0))
+    return json.dumps({"sentences": [best[2]] if best[0] else [], "match": best[0] >= 2})
 
 
 def _condense(system: str, user: str) -> str:
@@ -424,6 +448,7 @@ _WRITERS = {
     "answer": _answer,
     "condense_question": _condense,
     "translate_query": _translate_query,
+    "find_paper": _find_paper,
     "card_field": _card_field,
     "compare_aspect": _aspect,
     "compare_synthesis": _synthesis,

@@ -226,7 +226,8 @@ class LlamaCppLLM(BaseLLM):
 
         fmt = llama_chat_format.format_chatml(messages)
         llm = self.llama
-        n_prompt = len(llm.tokenize(fmt.prompt.encode("utf-8"), add_bos=True, special=True))
+        tokens = llm.tokenize(fmt.prompt.encode("utf-8"), add_bos=True, special=True)
+        n_prompt = len(tokens)
         if n_prompt >= self.context_tokens:
             raise ContextOverflow(
                 f"prompt is {n_prompt} tokens but the context is {self.context_tokens} (llm.context_tokens); "
@@ -245,6 +246,9 @@ class LlamaCppLLM(BaseLLM):
         if opts.json_mode:
             kw["grammar"] = llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
         kw["_n_prompt"] = n_prompt
+        # what llama.cpp will keep of its KV cache: the longest common prefix with the previous call's tokens
+        # (Llama.generate does the same comparison); logged per call, so prefix reuse is measured, not assumed
+        kw["_n_cached"] = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), max(n_prompt - 1, 0))
         return kw
 
     def _timeout(self) -> LLMTimeout:
@@ -270,6 +274,7 @@ class LlamaCppLLM(BaseLLM):
             watch = _Watch(t0, self.timeout_s)
             kw = self._prepare(messages, opts, stream=False, watch=watch)
             n_prompt = kw.pop("_n_prompt")
+            n_cached = kw.pop("_n_cached")
             try:
                 out = llm.create_completion(**kw)
             except Exception as exc:
@@ -285,6 +290,7 @@ class LlamaCppLLM(BaseLLM):
             usage.get("completion_tokens"),
             t0,
             watch.first,
+            n_cached,
         )
 
     def _stream(self, messages: list[Message], opts: ChatOptions) -> Generator[str, None, ChatResult]:
@@ -294,6 +300,7 @@ class LlamaCppLLM(BaseLLM):
             watch = _Watch(t0, self.timeout_s)
             kw = self._prepare(messages, opts, stream=True, watch=watch)
             n_prompt = kw.pop("_n_prompt")
+            n_cached = kw.pop("_n_cached")
             pieces: list[str] = []
             finish: str | None = None
             chunks = None
@@ -318,7 +325,8 @@ class LlamaCppLLM(BaseLLM):
             raise self._timeout()
         # sampled tokens = criterion calls, minus the one extra call after the loop, minus an end-of-turn token
         tokens_out = max(watch.calls - 1 - (1 if finish == "stop" else 0), 0)
-        return self._result("".join(pieces), map_finish_reason(finish), n_prompt, tokens_out, t0, watch.first)
+        return self._result("".join(pieces), map_finish_reason(finish), n_prompt, tokens_out, t0, watch.first,
+                            n_cached)
 
     # ------------------------------------------------------------------ extras
     def count_tokens(self, text: str) -> int:

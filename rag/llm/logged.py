@@ -63,6 +63,7 @@ class LoggedLLM:
             "tokens_out": r.tokens_out,
             "latency_s": r.latency_s,
             "first_token_s": r.first_token_s,
+            "tokens_cached": r.tokens_cached,
             "finish_reason": r.finish_reason,
             "backend": r.backend,
             "model": r.model,
