@@ -437,7 +437,7 @@ def open_page(
     view = lib.page_view(paper, page, quotes)  # unknown paper, PDF missing, no such page: one error line
     ui = lib.settings.ui
     host = "127.0.0.1" if ui.host in ("0.0.0.0", "", "::") else ui.host
-    url = f"http://{host}:{ui.port}/" + lib.reader_url(view.paper_key, page, quotes)
+    url = ui.app_url + lib.reader_url(view.paper_key, page, quotes)
     print(url)
     for note in view.notes:
         sys.stderr.write(f"note: {note}\n")
