@@ -222,7 +222,7 @@ class Comparison(BaseModel):
             page = int(m[2].removeprefix("p.").strip())
             quotes = [q for row in self.rows for q in row.cells[i].quotes] + \
                 [q for row in self.rows for r in row.cells[i].results for q in r.quotes]
-            return f"\\[{m[1]} {PageLinks(paper, reader).markdown([page], quotes, brackets=False)}\\]"
+            return f"[{m[1]} {PageLinks(paper, reader).markdown([page], quotes, brackets=False)}]"
 
         return _LABEL.sub(one, self.synthesis)
 

@@ -17,6 +17,7 @@ from fakes.pdfs import figure_paper
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from ingest import figures as F
+from paperrag.latex import find_math
 from paperrag.settings import Settings, UISettings
 from rag.cards import QuoteRef
 from rag.compare import Cell, Comparison, HeadlineResult, PaperColumn, Row
@@ -69,7 +70,8 @@ def test_digest_citations_open_the_reader_at_the_page_with_its_quotes_and_arxiv_
     files = render.write_digest(d, "report", tmp_path, reader=APP)
     md = files["md"].read_text(encoding="utf-8")
     # readable as text: reference links, their addresses at the end with a note saying what they need
-    assert re.search(r"\\\[\[p\.2\]\[c\d+\] \[↗\]\[c\d+\]", md)
+    assert re.search(r"\[\[p\.2\]\[c\d+\] \[↗\]\[c\d+\]", md)
+    assert find_math(md) == []  # no "\\[…\\]" a math-aware Markdown viewer would read as a formula
     assert "](http://127.0.0.1:7860/reader/" not in md
     defs = dict(re.findall(r'^\[(c\d+)\]: (\S+) "[^"]*"$', md, re.M))
     assert defs and all(u.startswith((APP + "reader/", "https://arxiv.org/pdf/")) for u in defs.values())

@@ -366,7 +366,8 @@ def cite_md(quotes) -> MD:
     """The pages of `quotes` at the end of a span: `[p.3, p.6]` ("[abstract]" for a paper read from its abstract
     only), each page linked to the local reader with its quotes highlighted and to the PDF page on arXiv (↗), or
     to arXiv only outside `render_markdown` / without the app's address. Code writes these from the verified
-    quotes; the model never does."""
+    quotes; the model never does. The brackets are written as they are, not escaped: "\\[…\\]" would be display
+    math to a Markdown viewer that renders LaTeX (and to `find_math`); a "[" that opens no link is text."""
     if not quotes:
         return MD("")
     pages: dict[int, object] = {}
@@ -375,7 +376,7 @@ def cite_md(quotes) -> MD:
             pages.setdefault(q.page, q)
     if not pages:
         url = md_url(quotes[0].pdf_url())
-        return MD(f"\\[[abstract]({url})\\]" if url else "\\[abstract\\]")
+        return MD(f"[[abstract]({url})]" if url else "[abstract]")
     links = _LINKS.get()
     if links is not None and links.base:
         from rag.reader import page_citations
@@ -389,12 +390,12 @@ def cite_md(quotes) -> MD:
             if arxiv:
                 text += f" [↗][{links.ref(arxiv, f'p.{c.page} on arXiv')}]"
             out.append(text)
-        return MD("\\[" + ", ".join(out) + "\\]")
+        return MD("[" + ", ".join(out) + "]")
     out = []
     for page in sorted(pages):
         url = md_url(pages[page].pdf_url())
         out.append(f"[p.{page}]({url})" if url else f"p.{page}")
-    return MD("\\[" + ", ".join(out) + "\\]")
+    return MD("[" + ", ".join(out) + "]")
 
 
 def cited_md(c: Cited, lang: str, *, cell: bool = False) -> MD:
