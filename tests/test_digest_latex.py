@@ -76,7 +76,6 @@ def test_sample_day_html_digests_have_no_raw_latex(tmp_path, embedder, monkeypat
 @pytest.mark.skipif(not CLASSIC.is_dir(), reason=f"needs the classic papers at {CLASSIC} (../shared)")
 def test_ten_classic_papers_html_digests_have_no_raw_latex(tmp_path, embedder, monkeypatch):
     from indexes.catalog import Catalog
-    from ingest.pipeline import Ingestor  # noqa: F401  (the real pipeline, through Library.ingest)
 
     monkeypatch.setattr("rag.digest.writer.default_card_source", stand_in_card)
     base = Settings(home=tmp_path / "home")
