@@ -141,6 +141,13 @@ def test_a_citation_in_the_digest_opens_the_reader_at_the_page_with_the_quote_hi
     reader.screenshot(animations="disabled", path=str(SHOTS / "digest-citation-reader.png"))
     outside = {u for u in page.requests if not u.startswith(("http://127.0.0.1:", "data:", "blob:"))}
     assert not outside, f"loaded from outside this machine: {sorted(outside)[:5]}"
+    # the download is read outside the app: its citations keep the app's address (and arXiv second)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download .html").click()
+    assert dl.value.suggested_filename == f"paperrag-{DAY}-report.html"
+    saved = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert "http://127.0.0.1:7860/reader/2405.00001v1?page=" in saved and 'src="figures/' not in saved
+    assert "paperrag ui" in saved  # the note on what the reader links need
 
 
 def test_a_citation_in_a_compare_cell_opens_the_reader_at_the_page_with_the_quote_highlighted(page, app):
