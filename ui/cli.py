@@ -412,6 +412,9 @@ def ui(
     lib = _lib()
     host = host or lib.settings.ui.host
     port = port or lib.settings.ui.port
+    served = lib.settings.ui.model_copy(update={"host": host, "port": port})
+    if served != lib.settings.ui:  # digests rewritten from this app cite its reader on the address it serves
+        lib = Library(lib.settings.model_copy(update={"ui": served}))
     console.print(f"paperrag ui on http://{host}:{port}  (home {lib.settings.home}; Ctrl-C to stop)", highlight=False)
     launch(lib, host=host, port=port, auth=auth, quiet=True, insecure=insecure)
 
