@@ -3,7 +3,8 @@
 languages with the fake writer (stand-in cards made of the papers' own verified sentences), each page is parsed
 with selectolax, and the text outside <math> must hold no LaTeX span: no `$…$` / `$$…$$` by the digest's own
 rules (paperrag.latex.find_math), no `\\(…\\)` / `\\[…\\]` delimiter, no `\\frac`-like command. Every formula the
-Markdown keeps as written is a <math> element in the HTML.
+Markdown keeps as written is a <math> element in the HTML. The classic day also measures how many of the
+digest's page citations the reader highlights (the quote located on its page).
 """
 
 from __future__ import annotations
@@ -43,6 +44,20 @@ def raw_latex_outside_math(html: str) -> list[str]:
 def formulas_kept(md: str) -> list[str]:
     """The formulas of a Markdown digest that the HTML shows as MathML (those latex2mathml can read)."""
     return [s.text for s in find_math(md) if to_mathml(s.tex, s.display)]
+
+
+def highlighted(lib: Library, html: str) -> tuple[int, int]:
+    """(quotes located, quotes) over every reader link of a digest page, as the reader would draw them."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    located = total = 0
+    for href in {a.attributes["href"] for a in LexborHTMLParser(html).css('main a[href*="/reader/"]')}:
+        parts = urlsplit(href)
+        query = parse_qs(parts.query)
+        view = lib.page_view(unquote(parts.path.rsplit("/", 1)[-1]), int(query["page"][0]), query.get("q", []))
+        located += sum(h.located for h in view.highlights)
+        total += len(view.highlights)
+    return located, total
 
 
 def check_day(files: dict[str, Path]) -> dict[str, int]:
@@ -100,5 +115,9 @@ def test_ten_classic_papers_html_digests_have_no_raw_latex(tmp_path, embedder, m
         cited = {a.attributes["href"].split("/reader/")[1].split("?")[0]
                  for a in LexborHTMLParser(report).css('main a[href*="/reader/"]')}
         assert len(cited) == 10  # every paper analysed from its full text, its pages cited
+        if language == "en":
+            located, total = highlighted(lib, report)
+            print(f"digest citations of 10 classic papers highlighted by the reader: {located}/{total}")
+            assert located >= 0.9 * total
         counts[language] = check_day(written.files)
     print("MathML elements per page:", counts)
