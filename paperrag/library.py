@@ -515,7 +515,15 @@ class Library:
         """A written day's digest as the web app shows it (`rag.digest.stored.DigestView`), None if not written."""
         from rag.digest.stored import digest_view
 
-        return digest_view(self._settings.digests_dir, day, fmt)
+        return digest_view(self._settings.digests_dir, day, fmt, app_url=self._settings.ui.app_url)
+
+    def digest_download(self, day: str, fmt: str, kind: str, folder: Path) -> Path | None:
+        """A self-contained copy of a written digest for download, into `folder` (`rag.digest.stored.
+        download_copy`): the .html with its key figures inlined as data: URLs; the .md alone, or with its
+        figures as a .zip. None when that file was not written."""
+        from rag.digest.stored import download_copy
+
+        return download_copy(self._settings.digests_dir / day, fmt, kind, Path(folder))
 
     # ================================================================== search, ask, compare
     def search(self, query: str, *, k: int = 10, filters: SearchFilters | None = None, rerank: int = 0) -> list[Passage]:
@@ -613,13 +621,9 @@ class Library:
     @staticmethod
     def reader_url(paper: str, page: int = 1, quotes: Sequence[str] = (), *, cite: int | None = None) -> str:
         """The reader's address relative to the web app's root: `reader/2405.00001v1?page=3&q=…`."""
-        from urllib.parse import quote, urlencode
+        from rag.reader import reader_url
 
-        params: list[tuple[str, str]] = [("page", str(int(page)))]
-        if cite is not None and cite != page:
-            params.append(("cite", str(int(cite))))
-        params += [("q", q) for q in quotes if q]
-        return f"reader/{quote(paper, safe='')}?{urlencode(params)}"
+        return reader_url(paper, page, quotes, cite=cite)
 
     def has_pdf(self, paper: str) -> bool:
         """The paper is in the catalog and its PDF is in the local cache (the reader can show it)."""

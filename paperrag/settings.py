@@ -189,6 +189,18 @@ class UISettings(Section):
     host: str = Field("127.0.0.1", description="address the Gradio app binds")
     port: int = Field(7860, description="port of the Gradio app")
     auth: str = Field("", description="user:pass for the Gradio app; empty = no auth (loopback only!)")
+    url: str = Field("", description="address of the web app written into digests' page citations (they open its "
+                     "local reader); empty = http://127.0.0.1:<ui.port>/ (or ui.host when it is one address)")
+
+    @property
+    def app_url(self) -> str:
+        """The web app's address as links use it, ending in "/": `ui.url`, else http://host:port/ (a wildcard
+        bind address is reached on 127.0.0.1)."""
+        if self.url.strip():
+            return self.url.strip().rstrip("/") + "/"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/"
 
 
 def _config_file() -> Path | None:

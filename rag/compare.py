@@ -114,10 +114,12 @@ class HeadlineResult(BaseModel):
     pages: list[int] = Field(default_factory=list)
     quotes: list[QuoteRef] = Field(default_factory=list)  # the card's quotes holding the value
 
-    def display(self, abstract_only: bool = False) -> str:
+    def display(self, abstract_only: bool = False, pages: str | None = None) -> str:
+        """`metric value on benchmark (setting) (p.6)`; `pages`: the pages as linked markdown instead."""
         where = f" on {self.benchmark}" if self.benchmark else ""
         setting = f" ({self.setting})" if self.setting else ""
-        return f"{self.metric} {self.value}{where}{setting} {pages_label(self.pages, abstract_only)}".strip()
+        pages = pages_label(self.pages, abstract_only) if pages is None else pages
+        return f"{self.metric} {self.value}{where}{setting} {pages}".strip()
 
 
 class Cell(BaseModel):
@@ -134,14 +136,21 @@ class Cell(BaseModel):
     abstract_only: bool = False
     quotes: list[QuoteRef] = Field(default_factory=list)
 
-    def display(self) -> str:
+    def display(self, links: PageLinks | None = None) -> str:
+        """The cell as text: value and pages `(p.6)`; with `links`, each page a markdown link to the local
+        reader (the cell's quotes of that page highlighted) and to arXiv (↗)."""
         if self.status == "failed":
             return f"failed: {self.note}" if self.note else "failed"
         if self.status != "found":
             return NOT_STATED
+
+        def pages(numbers: Sequence[int], quotes: Sequence[QuoteRef]) -> str | None:
+            return None if links is None or self.abstract_only else links.markdown(numbers, quotes)
+
         if self.results:
-            return "; ".join(r.display(self.abstract_only) for r in self.results)
-        return f"{self.value} {pages_label(self.pages, self.abstract_only)}".strip()
+            return "; ".join(r.display(self.abstract_only, pages(r.pages, r.quotes)) for r in self.results)
+        shown = pages(self.pages, self.quotes)
+        return f"{self.value} {pages_label(self.pages, self.abstract_only) if shown is None else shown}".strip()
 
 
 class PaperColumn(BaseModel):
@@ -178,21 +187,44 @@ class Comparison(BaseModel):
     cached: int = 0
     seconds: float = 0.0
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, reader: str | None = None) -> str:
+        """The table as markdown. `reader`: page citations link the local reader at that address ("" = relative
+        to the web app's root, `ui.app_url` = absolute), the cell's quotes of the page highlighted, and the page
+        on arXiv (↗); None = plain page labels."""
         head = ["Aspect", *(f"{p.label} {_shorten(p.title, 60)}" for p in self.papers)]
         lines = [f"## Comparison of {len(self.papers)} papers", "",
                  "| " + " | ".join(_md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+        links = [None if reader is None else PageLinks(p, reader) for p in self.papers]
         for row in self.rows:
             label = row.aspect + (f" ({row.note})" if row.note else "")
-            lines.append("| " + " | ".join(_md_cell(c) for c in [label, *(c.display() for c in row.cells)]) + " |")
+            cells = [c.display(link) for c, link in zip(row.cells, links, strict=True)]
+            lines.append("| " + " | ".join(_md_cell(c) for c in [label, *cells]) + " |")
         if self.synthesis:
-            lines += ["", "### Synthesis", "", self.synthesis]
+            synthesis = self.synthesis if reader is None else self._linked_synthesis(reader)
+            lines += ["", "### Synthesis", "", synthesis]
         failures = [f"- {p.label}: {p.failure}" for p in self.papers if p.failure]
         if failures:
             lines += ["", "**Failed papers**", *failures]
         if self.notes:
             lines += ["", "**Notes**", *(f"- {n}" for n in self.notes)]
         return "\n".join(lines) + "\n"
+
+    def _linked_synthesis(self, reader: str) -> str:
+        """The synthesis with each `[id p.N]` linked to that page in the reader (every quote the table cites
+        there highlighted) and on arXiv."""
+        by_id = {p.arxiv_id: (i, p) for i, p in enumerate(self.papers)}
+
+        def one(m: re.Match) -> str:
+            found = by_id.get(m[1])
+            if found is None or not m[2].startswith("p."):
+                return m[0]
+            i, paper = found
+            page = int(m[2].removeprefix("p.").strip())
+            quotes = [q for row in self.rows for q in row.cells[i].quotes] + \
+                [q for row in self.rows for r in row.cells[i].results for q in r.quotes]
+            return f"[{m[1]} {PageLinks(paper, reader).markdown([page], quotes, brackets=False)}]"
+
+        return _LABEL.sub(one, self.synthesis)
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -219,6 +251,30 @@ class Comparison(BaseModel):
             if r.aspect == aspect or r.field == aspect:
                 return r
         return None
+
+
+class PageLinks:
+    """Page citations of one paper's cells as markdown links: the local reader at `reader` (rag.reader) with the
+    quotes of that page highlighted, then the PDF page on arXiv (↗; none for a local PDF)."""
+
+    def __init__(self, paper: PaperColumn, reader: str):
+        self.paper = paper
+        self.reader = reader
+
+    def markdown(self, pages: Sequence[int], quotes: Sequence[QuoteRef] = (), *, brackets: bool = True) -> str:
+        from rag.reader import reader_url
+
+        out = []
+        for page in sorted(set(pages)):
+            texts = [q.text for q in quotes if q.page == page and not q.abstract_only]
+            link = f"[p.{page}]({reader_url(self.paper.key, page, texts, base=self.reader)})"
+            if not self.paper.arxiv_id.startswith("local:"):
+                pdf = f"https://arxiv.org/pdf/{self.paper.arxiv_id}v{self.paper.version}#page={page}"
+                link += f' [↗]({pdf} "p.{page} on arXiv")'
+            out.append(link)
+        if not out:
+            return ""
+        return f"({', '.join(out)})" if brackets else ", ".join(out)
 
 
 # ------------------------------------------------------------------------------------------------ evidence

@@ -312,6 +312,53 @@ class PageView:
         return [f"{len(missed)} of {len(self.highlights)} quotes could not be located exactly on this page"]
 
 
+# ------------------------------------------------------------------------------------------------ addresses
+def reader_url(paper: str, page: int = 1, quotes: Sequence[str] = (), *, cite: int | None = None,
+               base: str = "") -> str:
+    """The reader's address for a page of a paper with `quotes` highlighted: `base` + `reader/2405.00001v1?page=3
+    &q=…`. `base` "" is relative to the web app's root (links inside the app); the app's address
+    (`ui.app_url`) makes it absolute (digest files, copied Markdown)."""
+    from urllib.parse import quote, urlencode
+
+    params: list[tuple[str, str]] = [("page", str(int(page)))]
+    if cite is not None and cite != page:
+        params.append(("cite", str(int(cite))))
+    params += [("q", q) for q in list(dict.fromkeys(q for q in quotes if q))[:MAX_QUOTES]]
+    return f"{base}reader/{quote(paper, safe='')}?{urlencode(params)}"
+
+
+@dataclass
+class PageCitation:
+    """One cited page of one paper: where the local reader opens it (every quote of that page highlighted) and
+    the same page on arXiv ("" for a local PDF)."""
+
+    paper_key: str
+    arxiv_id: str
+    page: int
+    reader: str
+    arxiv: str
+
+
+def page_citations(quotes: Sequence, base: str = "") -> list[PageCitation]:
+    """The pages `quotes` (`rag.quotes.Quote` / `rag.cards.QuoteRef`) cite, in page order per paper (first-seen
+    paper order), each with its reader address (`base` as in `reader_url`) and its arXiv PDF page. Quotes of a
+    paper read from its abstract only cite no page and are left out."""
+    grouped: dict[tuple[str, int], list] = {}
+    for q in quotes:
+        if not getattr(q, "abstract_only", False):
+            grouped.setdefault((q.paper_key, int(q.page)), []).append(q)
+    papers = list(dict.fromkeys(key for key, _ in grouped))
+    out = []
+    for key, page in sorted(grouped, key=lambda kp: (papers.index(kp[0]), kp[1])):
+        qs = grouped[(key, page)]
+        first = qs[0]
+        arxiv = "" if first.arxiv_id.startswith("local:") else \
+            f"https://arxiv.org/pdf/{first.arxiv_id}v{first.version}#page={page}"
+        out.append(PageCitation(key, first.arxiv_id, page, reader_url(key, page, [q.text for q in qs], base=base),
+                                arxiv))
+    return out
+
+
 def restore_source(rec) -> tuple[str, str]:
     """How a paper's PDF can be put back into the cache: ("copy", its local file still on disk), ("download",
     its arXiv PDF URL), or ("", "") when it cannot (a local PDF whose file is gone)."""

@@ -408,7 +408,7 @@ def cli_home(corpus, monkeypatch, tmp_path):
     yield corpus
 
 
-def test_cli_compare_over_ollama_then_from_the_cache(cli_home, monkeypatch):
+def test_cli_compare_over_ollama_then_from_the_cache(cli_home, monkeypatch, tmp_path):
     from fakes.ollama_server import OllamaTestServer
     from typer.testing import CliRunner
 
@@ -424,6 +424,12 @@ def test_cli_compare_over_ollama_then_from_the_cache(cli_home, monkeypatch):
         sent = len(srv.chat_requests())
         second = CliRunner().invoke(app, args)
         assert second.exit_code == 0 and len(srv.chat_requests()) == sent  # nothing sent the second time
+        # a Markdown file is read elsewhere: each cited page opens the app's reader, the page on arXiv second
+        saved = CliRunner().invoke(app, [*args[:-2], "--output", str(tmp_path / "cmp.md")])
+        assert saved.exit_code == 0 and len(srv.chat_requests()) == sent, saved.output
+        md = (tmp_path / "cmp.md").read_text(encoding="utf-8")
+        assert re.search(r"\(\[p\.\d+\]\(http://127\.0\.0\.1:7860/reader/2405\.10001v1\?page=\d+&q=[^)]+\) "
+                         r"\[↗\]\(https://arxiv\.org/pdf/2405\.10001v1#page=\d+ ", md), md
         topic = CliRunner().invoke(app, ["compare", "--topic", "widget benchmark accuracy", "-n", "2", "--aspects",
                                          "training data", "--format", "json"])
         assert topic.exit_code == 0, topic.output

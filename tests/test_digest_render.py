@@ -183,7 +183,7 @@ def test_table_translation_and_fallback_marked():
     assert rows[0][0].startswith("ActionFlow：面向边缘端")
     # the card's fields, each with its page linked to the PDF
     assert rows[0][3] == ("**核心思想**：视觉-语言-动作（VLA）模型已成为机器人感知与控制的统一范式。 "
-                          r"\[[p.1](https://arxiv.org/pdf/2512.20276v1#page=1)\]")
+                          "[[p.1](https://arxiv.org/pdf/2512.20276v1#page=1)]")
     assert rows[1][0].startswith("HiMoE-VLA: Hierarchical") and rows[1][0].endswith("（未翻译）")
     assert rows[1][3].startswith("The development of foundation models") and rows[1][3].endswith("（未翻译）")
     en = render_markdown(make_digest("en", "table"), "table")
@@ -246,7 +246,7 @@ def test_report_analysis_basis_and_failure(lang):
         assert f"\n### {h}\n" in full
     assert "## " + ANALYSIS_HEADINGS["report"][lang][0] not in full.replace("### ", "")
     # every part ends with the pages of its quotes, linked to the PDF page
-    assert "\\[[p.2](https://arxiv.org/pdf/2512.20276v1#page=2)\\]" in full
+    assert "[[p.2](https://arxiv.org/pdf/2512.20276v1#page=2)]" in full
     # a rejected span shows the paper's own sentence under a label, and the basis line says so
     rejected = "（模型输出未通过检查，以下为原文引文）" if lang == "zh" else "(The model's text did not pass the checks"
     assert rejected in abstract_only and "“Sentence 2 of HiMoE-VLA: H on page 3.”" in abstract_only
@@ -473,17 +473,17 @@ def test_cited_spans_end_with_linked_pages():
 
     meta = _metas()[0]
     a, b = quote(meta, 6, "Sentence on page six."), quote(meta, 3, "Sentence on page three.")
-    assert render.cite_md([a, b, a]) == ("\\[[p.3](https://arxiv.org/pdf/2512.20276v1#page=3), "
-                                         "[p.6](https://arxiv.org/pdf/2512.20276v1#page=6)\\]")
+    assert render.cite_md([a, b, a]) == ("[[p.3](https://arxiv.org/pdf/2512.20276v1#page=3), "
+                                         "[p.6](https://arxiv.org/pdf/2512.20276v1#page=6)]")
     abstract = type(a)(a.paper_key, a.arxiv_id, a.version, 1, "From the abstract.", a.title, abstract_only=True)
-    assert render.cite_md([abstract]) == "\\[[abstract](https://arxiv.org/abs/2512.20276v1)\\]"
+    assert render.cite_md([abstract]) == "[[abstract](https://arxiv.org/abs/2512.20276v1)]"
     local = type(a)("local:abc", "local:abc", 1, 2, "A local paper.", "T")
-    assert render.cite_md([local]) == "\\[p.2\\]"  # no public address: the page, unlinked
+    assert render.cite_md([local]) == "[p.2]"  # no public address: the page, unlinked
     html, _ = render.markdown_to_html(f"x {render.cite_md([a, b])}")
     assert '[<a href="https://arxiv.org/pdf/2512.20276v1#page=3" rel="noopener noreferrer">p.3</a>, ' in html
     # the fallback of a rejected span: the quotes verbatim, each with its page, under the label
     zh = render.cited_md(Cited("", [b, a], "quotes"), "zh")
-    assert zh.startswith("*（模型输出未通过检查，以下为原文引文）* “Sentence on page three.” \\[[p.3]")
+    assert zh.startswith("*（模型输出未通过检查，以下为原文引文）* “Sentence on page three.” [[p.3]")
     assert render.cited_md(Cited("", [], "not stated"), "en") == "Not stated in the paper."
     assert render.cited_md(Cited("", [], "not extracted"), "zh") == "未能从论文中提取。"
 

@@ -116,8 +116,8 @@ def test_chinese_report_every_span_written_checked_and_cited(corpus, embedder):
     entry.analysis = a
     md = render_one(entry, "report")
     assert "*分析依据：基于论文全文；1 项内容未能从论文中提取*" in md
-    assert "**核心思想**：论文在这一方面的说明是：" in md and "涉及的数字为 64。 \\[[p." in md
-    assert "**accuracy**：87.3（WidgetBench） \\[[p." in md  # the number rendered by code, with its page
+    assert "**核心思想**：论文在这一方面的说明是：" in md and "涉及的数字为 64。 [[p." in md
+    assert "**accuracy**：87.3（WidgetBench） [[p." in md  # the number rendered by code, with its page
     assert "**方法步骤**：论文未说明。" in md and "**消融实验**：未能从论文中提取。" in md
     assert "](https://arxiv.org/pdf/2405.40001v1#page=" in md
     assert not [x for x in INTERNALS if x in md]
@@ -189,7 +189,7 @@ def test_abstract_only_basis_is_labelled_and_cited_to_the_abstract(corpus, embed
     assert_every_claim_is_cited_and_backed(lib, a)
     md = render_one(entry, "report")
     assert f"*分析依据：{BASIS_LABEL['zh']['abstract only']}*" in md
-    assert "\\[[abstract](https://arxiv.org/abs/2405.40009v1)\\]" in md and "#page=" not in md
+    assert "[[abstract](https://arxiv.org/abs/2405.40009v1)]" in md and "#page=" not in md
     assert "**动机**：摘要未说明。" in md  # where we looked: only the abstract
     entry.analysis = w.analysis(entry.meta, "monitor", "zh")
     assert "### AI分析（基于摘要）" in render_one(entry, "monitor")
@@ -258,7 +258,7 @@ def test_english_digest_uses_the_card_values_and_no_model(corpus, embedder):
     assert "compute: value not backed by its quotes: 8" in a.reason
     assert_every_claim_is_cited_and_backed(lib, a)
     md = render_one(entry, "report", "en")
-    assert "**Core idea**: Keep only the 64 highest-scoring keys for every query. \\[[p." in md
+    assert "**Core idea**: Keep only the 64 highest-scoring keys for every query. [[p." in md
     assert "(The model's text did not pass the checks; the paper's own sentences follow.)* “Training takes 14" in md
     assert w.title(entry.meta, "en") == (entry.meta.title, "not needed")
 
@@ -294,7 +294,7 @@ def test_executive_summary_key_findings_and_table_come_from_the_cards(corpus, em
         p.key_findings, p.summary = w.key_findings(p.meta, "zh"), w.table_summary(p.meta, "zh")
     md = render.render_markdown(digest, "report")
     assert "- [**论文 1：Sparse Widget Attention**](#2405.40001v1)：" in md
-    assert "- accuracy：87.3（WidgetBench） \\[[p." in md.split("**Key Findings:**", 1)[1]
+    assert "- accuracy：87.3（WidgetBench） [[p." in md.split("**Key Findings:**", 1)[1]
     table = render.render_markdown(digest, "table")
     assert "**核心思想**：论文在这一方面的说明是：" in table and "**accuracy**：87.3（WidgetBench）" in table
 

@@ -161,7 +161,7 @@ def test_ui_command_defaults_to_loopback_and_warns_beyond_it(home, monkeypatch):
     from ui.cli import app
 
     seen = []
-    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.append(kw))  # everything but the server
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.append({**kw, "app": self}))  # all but the server
     monkeypatch.setattr(ui_app.AppContext, "warm", lambda self: None)
     runner = CliRunner()
     result = runner.invoke(app, ["ui"])
@@ -174,6 +174,8 @@ def test_ui_command_defaults_to_loopback_and_warns_beyond_it(home, monkeypatch):
     assert "--insecure" in ui_app.one_line(result.exception)
     result = runner.invoke(app, ["ui", "--host", "0.0.0.0", "--port", "8080", "--insecure"])
     assert result.exit_code == 0 and "warning: serving on 0.0.0.0:8080 without auth" in result.output
+    # digests the app rewrites cite its reader where it is served
+    assert seen[-1]["app"].paperrag.lib.settings.ui.app_url == "http://127.0.0.1:8080/"
     result = runner.invoke(app, ["ui", "--host", "0.0.0.0", "--auth", "me:pw"])
     assert "without auth" not in result.output and seen[-1]["auth"] == ("me", "pw")
     assert seen[-1]["max_file_size"] == 50 * 1024 * 1024

@@ -17,7 +17,6 @@ import inspect
 import ipaddress
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -197,7 +196,8 @@ class ReaderLinks:
 def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
     with gr.Tab("Compare", id="compare"):
         gr.Markdown("Compare papers of your library side by side: the paper-card fields, or the aspects you name. "
-                    "Every cell cites the pages it came from.")
+                    "Every cell cites the pages it came from: a page opens in the reader, the quote highlighted; "
+                    "↗ opens it on arXiv.")
         with gr.Row():
             papers = gr.Dropdown(label="Papers (two or more)", multiselect=True, allow_custom_value=True, choices=[],
                                  scale=3, elem_id="paperrag-compare-papers")
@@ -215,8 +215,8 @@ def _compare_tab(ctx: AppContext, paper_dropdowns: list) -> None:
             if len(ids) < 2:
                 raise gr.Error("pick at least two papers to compare", print_exception=False)
             result = ctx.lib.compare(ids, aspects_text or None, progress=GradioProgress(progress))
-            text = result.to_markdown()
-            return text, text
+            # pages open the app's reader (relative here; absolute in the copy, which is read elsewhere)
+            return result.to_markdown(reader=""), result.to_markdown(reader=ctx.settings.ui.app_url)
 
         go.click(run_compare, [papers, aspects], [out, as_markdown], concurrency_limit=1, concurrency_id="compare",
                  api_name="compare")
@@ -377,12 +377,6 @@ def _digests_tab(ctx: AppContext, digest_dropdowns: list):
             regen_out = gr.Markdown()
         digest_dropdowns.append(day)
 
-        def _named_copy(path: Path, day_name: str) -> str:
-            target = ctx.download_dir / day_name / f"paperrag-{day_name}-{path.name}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-            return str(target)
-
         def show(day_name, fmt_name):
             view = ctx.lib.digest_view(day_name, fmt_name) if day_name else None
             if view is None:
@@ -391,12 +385,15 @@ def _digests_tab(ctx: AppContext, digest_dropdowns: list):
             if view.fmt is None:
                 return gr.update(choices=[], value=None), view.html, gr.update(visible=False), \
                     gr.update(visible=False)
-            files = view.files
-            md = gr.update(value=_named_copy(files["md"], day_name), visible=True) if "md" in files else \
-                gr.update(visible=False)
-            html = gr.update(value=_named_copy(files["html"], day_name), visible=True) if "html" in files else \
-                gr.update(visible=False)
-            return gr.update(choices=view.formats, value=view.fmt), view.html, md, html
+            # self-contained copies: the .html with its figures inlined, the .md with its figures as a .zip
+            folder = ctx.download_dir / day_name
+            out = []
+            for kind in ("md", "html"):
+                copy = ctx.lib.digest_download(day_name, view.fmt, kind, folder) if kind in view.files else None
+                label = f"Download .{kind}" + (" + figures (.zip)" if copy and copy.suffix == ".zip" else "")
+                out.append(gr.update(value=str(copy), label=label, visible=True) if copy else
+                           gr.update(visible=False))
+            return gr.update(choices=view.formats, value=view.fmt), view.html, *out
 
         def list_days(current=None):
             days = ctx.lib.digest_days()

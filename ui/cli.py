@@ -412,6 +412,9 @@ def ui(
     lib = _lib()
     host = host or lib.settings.ui.host
     port = port or lib.settings.ui.port
+    served = lib.settings.ui.model_copy(update={"host": host, "port": port})
+    if served != lib.settings.ui:  # digests rewritten from this app cite its reader on the address it serves
+        lib = Library(lib.settings.model_copy(update={"ui": served}))
     console.print(f"paperrag ui on http://{host}:{port}  (home {lib.settings.home}; Ctrl-C to stop)", highlight=False)
     launch(lib, host=host, port=port, auth=auth, quiet=True, insecure=insecure)
 
@@ -437,7 +440,7 @@ def open_page(
     view = lib.page_view(paper, page, quotes)  # unknown paper, PDF missing, no such page: one error line
     ui = lib.settings.ui
     host = "127.0.0.1" if ui.host in ("0.0.0.0", "", "::") else ui.host
-    url = f"http://{host}:{ui.port}/" + lib.reader_url(view.paper_key, page, quotes)
+    url = ui.app_url + lib.reader_url(view.paper_key, page, quotes)
     print(url)
     for note in view.notes:
         sys.stderr.write(f"note: {note}\n")
@@ -465,7 +468,7 @@ def compare(
     n_papers: Annotated[int, typer.Option("--papers", "-n", help="With --topic: how many papers to pick.")] = 3,
     since: SinceOpt = None, until: UntilOpt = None, category: CategoryOpt = None,
     max_papers: Annotated[int, typer.Option("--max", help="Refuse more papers than this (each costs ~12 LLM calls, one per card field: ~2 min with the 0.5B on 2 CPU threads).")] = 8,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table to this file instead of stdout.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the table to this file instead of stdout (md: each page cited links the web app's reader, ui.url, and arXiv).")] = None,
 ) -> None:
     """Side-by-side table of papers (their paper cards: problem, idea, data, setup, headline numbers …), every cell
     citing its page, plus a short cited synthesis. Cached: running it again makes no LLM call."""
@@ -485,7 +488,10 @@ def compare(
                                        aspects=wanted, progress=progress, max_papers=max_papers)
         else:
             result = lib.compare(list(ids or []), wanted, progress=progress, max_papers=max_papers)
-    text = {"md": result.to_markdown, "csv": result.to_csv, "json": result.to_json}[fmt]()
+    if fmt == "md" and output:  # a document read elsewhere: its pages open the reader (stdout stays readable)
+        text = result.to_markdown(reader=lib.settings.ui.app_url)
+    else:
+        text = {"md": result.to_markdown, "csv": result.to_csv, "json": result.to_json}[fmt]()
     if output:
         output.write_text(text, encoding="utf-8")
         err_console.print(f"wrote {output}", highlight=False)

@@ -118,7 +118,7 @@ def write_day(settings, digest: Digest, writer: DigestWriter, *, formats=None,
     for fmt in formats:
         for entry in digest.papers:
             entry.analysis = analyses.get(fmt, {}).get(entry.meta.key)
-        for kind, path in write_digest(digest, fmt, out_root).items():
+        for kind, path in write_digest(digest, fmt, out_root, reader=settings.ui.app_url).items():
             files[f"{fmt}.{kind}"] = path
     files["run-report"] = write_run_report(digest, out_root)
     files["feed"] = write_feed(out_root)

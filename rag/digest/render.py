@@ -331,9 +331,43 @@ def _zh_date(iso: str) -> str:
 
 
 # --------------------------------------------------------------------------------------- cited spans
+# Page citations open the local reader (rag/reader.py, served by the web app) at the cited page with the quotes
+# of that page highlighted, the same page on arXiv as a second link (↗): `[p.3][c1] [↗][c2]`. The reader's
+# addresses are long (they carry the quotes), so while `render_markdown` renders they are reference links whose
+# definitions close the document: the markdown stays readable as text. Digest files are read outside the app (a
+# file opened from disk, a download, a feed reader), so their reader links are absolute, on the app's address
+# (`ui.app_url`, http://127.0.0.1:7860/ by default): they work while `paperrag ui` runs; ↗ works anywhere online.
+# The app's Digests tab makes them relative again (rag.digest.stored). Without an app address (`reader=""`),
+# pages link to arXiv only.
+@dataclass
+class _Links:
+    base: str  # the web app's address, "http://127.0.0.1:7860/" ("" = no reader links)
+    refs: dict[str, tuple[str, str]]  # url -> (reference label, title), in first-use order
+
+    def ref(self, url: str, title: str) -> str:
+        if url not in self.refs:
+            self.refs[url] = (f"c{len(self.refs) + 1}", title)
+        return self.refs[url][0]
+
+    def definitions(self) -> str:
+        return "\n".join(f'[{label}]: {url} "{title}"' for url, (label, title) in self.refs.items())
+
+
+_LINKS: ContextVar[_Links | None] = ContextVar("paperrag_cite_links", default=None)
+READER_NOTE = {
+    "en": "Page citations open the cited page in paperrag's local reader, the quote highlighted (the web app at "
+          "{url}, started by `paperrag ui`); ↗ opens the same page on arXiv.",
+    "zh": "页码引用在 paperrag 的本地阅读器中打开被引用的页面并高亮引文（网页应用 {url}，由 `paperrag ui` 启动）；"
+          "↗ 在 arXiv 上打开同一页。",
+}
+
+
 def cite_md(quotes) -> MD:
-    """The pages of `quotes` at the end of a span, each linked to its PDF page: `[p.3, p.6]` ("[abstract]" for a
-    paper read from its abstract only). Code writes these from the verified quotes; the model never does."""
+    """The pages of `quotes` at the end of a span: `[p.3, p.6]` ("[abstract]" for a paper read from its abstract
+    only), each page linked to the local reader with its quotes highlighted and to the PDF page on arXiv (↗), or
+    to arXiv only outside `render_markdown` / without the app's address. Code writes these from the verified
+    quotes; the model never does. The brackets are written as they are, not escaped: "\\[…\\]" would be display
+    math to a Markdown viewer that renders LaTeX (and to `find_math`); a "[" that opens no link is text."""
     if not quotes:
         return MD("")
     pages: dict[int, object] = {}
@@ -342,12 +376,26 @@ def cite_md(quotes) -> MD:
             pages.setdefault(q.page, q)
     if not pages:
         url = md_url(quotes[0].pdf_url())
-        return MD(f"\\[[abstract]({url})\\]" if url else "\\[abstract\\]")
-    links = []
+        return MD(f"[[abstract]({url})]" if url else "[abstract]")
+    links = _LINKS.get()
+    if links is not None and links.base:
+        from rag.reader import page_citations
+
+        out = []
+        for c in page_citations(quotes, base=links.base):
+            reader = md_url(c.reader)
+            text = f"[p.{c.page}][{links.ref(reader, f'p.{c.page} in the local reader')}]" if reader else \
+                f"p.{c.page}"
+            arxiv = md_url(c.arxiv)
+            if arxiv:
+                text += f" [↗][{links.ref(arxiv, f'p.{c.page} on arXiv')}]"
+            out.append(text)
+        return MD("[" + ", ".join(out) + "]")
+    out = []
     for page in sorted(pages):
         url = md_url(pages[page].pdf_url())
-        links.append(f"[p.{page}]({url})" if url else f"p.{page}")
-    return MD("\\[" + ", ".join(links) + "\\]")
+        out.append(f"[p.{page}]({url})" if url else f"p.{page}")
+    return MD("[" + ", ".join(out) + "]")
 
 
 def cited_md(c: Cited, lang: str, *, cell: bool = False) -> MD:
@@ -737,12 +785,24 @@ def _context(digest: Digest, fmt: str) -> dict:
     }
 
 
-def render_markdown(digest: Digest, fmt: str) -> str:
-    """The digest as markdown in format `fmt` ("table", "report" or "monitor")."""
-    ctx = _context(digest, fmt)
-    text = _MD_ENV.get_template(f"{fmt}.md.j2").render(**ctx)
+def render_markdown(digest: Digest, fmt: str, *, reader: str = "", note: bool = True) -> str:
+    """The digest as markdown in format `fmt` ("table", "report" or "monitor"). `reader`: the web app's address
+    (`ui.app_url`): page citations open its local reader (and arXiv, ↗), and a closing note (`note`) says what
+    those links need; "" = arXiv links only."""
+    links = _Links(reader, {})
+    token = _LINKS.set(links)
+    try:
+        ctx = _context(digest, fmt)
+        text = _MD_ENV.get_template(f"{fmt}.md.j2").render(**ctx)
+    finally:
+        _LINKS.reset(token)
     text = re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
-    return text + updates_markdown(getattr(digest, "updates", []))
+    text += updates_markdown(getattr(digest, "updates", []))
+    if links.refs:
+        if note:
+            text += f"\n---\n\n*{md_inline(READER_NOTE[digest.language].format(url=reader))}*\n"
+        text += f"\n{links.definitions()}\n"
+    return text
 
 
 def updates_markdown(updates: list[dict]) -> str:
@@ -894,13 +954,13 @@ def markdown_to_html(text: str, anchors: set[str] | frozenset[str] = frozenset()
     return fill_math(body, math or []), fill_math(toc, math or [])
 
 
-def render_html(digest: Digest, fmt: str) -> str:
+def render_html(digest: Digest, fmt: str, *, reader: str = "") -> str:
     """The same content as `render_markdown`, as a standalone page: inline CSS, TOC, no external assets."""
     ctx = _context(digest, fmt)
     spans: list[MathSpan] = []
     sink = _MATH_SINK.set(spans)
     try:
-        text = render_markdown(digest, fmt)
+        text = render_markdown(digest, fmt, reader=reader, note=False)  # the page's footer says it
     finally:
         _MATH_SINK.reset(sink)
     figures = {p.figure.path for p in digest.papers if p.figure is not None and figure_md(p.figure)}
@@ -917,6 +977,7 @@ def render_html(digest: Digest, fmt: str) -> str:
         contents=LABELS[lang]["contents"],
         toc=_markup(toc),
         body=_markup(body),
+        reader_note=READER_NOTE[lang].format(url=reader) if reader and "reader/" in body else "",
     )
 
 
@@ -1018,16 +1079,17 @@ def _previous_run_report(path: Path) -> str:
         return ""
 
 
-def write_digest(digest: Digest, fmt: str, out_dir: str | Path) -> dict[str, Path]:
+def write_digest(digest: Digest, fmt: str, out_dir: str | Path, *, reader: str = "") -> dict[str, Path]:
     """Write DATE/{fmt}.md and DATE/{fmt}.html under `out_dir`, each atomically; returns {"md": ..., "html": ...}.
+    `reader`: the web app's address, which page citations open (see `cite_md`).
 
     It also records this format's analysis outcomes in DATE/run-report.md (the analyses differ per format
     and this is where they are known); `write_run_report` refreshes the rest of that file.
     """
     iso = _validate(digest, fmt)
     day = Path(out_dir) / iso
-    md_text = render_markdown(digest, fmt)
-    html_text = render_html(digest, fmt)
+    md_text = render_markdown(digest, fmt, reader=reader)
+    html_text = render_html(digest, fmt, reader=reader)
     report = run_report_path(digest, out_dir)
     run_report = render_run_report(digest, fmt, _previous_run_report(report))
     paths = {

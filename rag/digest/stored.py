@@ -52,6 +52,7 @@ _PAGE = re.compile(r'<div class="page">(?P<inner>.*)</div>\s*</body>', re.S)
 _EXTERNAL = re.compile(r'<a href="(https?://[^"]*)"(?![^>]*\btarget=)')
 _FIGURE = re.compile(r'<img (?P<pre>[^>]*?)src="(?P<src>figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png)"')
 FIGURE_MAX_BYTES = 4_000_000
+_FOOTER = re.compile(r'<footer class="reader-note">.*?</footer>\s*', re.S)
 
 
 def inline_figures(inner: str, day_dir: Path) -> str:
@@ -70,16 +71,28 @@ def inline_figures(inner: str, day_dir: Path) -> str:
     return _FIGURE.sub(one, inner)
 
 
-def digest_html(day_dir: Path, fmt: str) -> str:
+_LOOPBACK_READER = r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):\d+/reader/"
+
+
+def relative_reader_links(inner: str, app_url: str = "") -> str:
+    """Page citations of a digest page (absolute links to the web app's reader, on `app_url` or on a loopback
+    address the app had when the page was written) made relative to the app that shows the page, in a new tab."""
+    targets = [_LOOPBACK_READER] + ([re.escape(app_url.rstrip("/") + "/reader/")] if app_url else [])
+    return re.sub(r'<a href="(?:' + "|".join(targets) + ")", '<a target="_blank" href="reader/', inner)
+
+
+def digest_html(day_dir: Path, fmt: str, app_url: str = "") -> str:
     """The stored digest as an HTML fragment for the page: the rendered `.html` (already sanitised by
     rag.digest.render, TOC and paper anchors included) without its <head>; the run report (markdown only)
     goes through the same sanitising converter. In-page anchors stay as they are, so the TOC scrolls to the
-    paper; links to other sites open in a new tab."""
+    paper; page citations open the app's own reader (`app_url`: the address they were written with) and links
+    to other sites, in a new tab."""
     files = digest_files(day_dir, fmt)
     if "html" in files:
         page = files["html"].read_text(encoding="utf-8")
         m = _PAGE.search(page)
-        inner = inline_figures(m["inner"] if m else page, day_dir)
+        inner = relative_reader_links(inline_figures(m["inner"] if m else page, day_dir), app_url)
+        inner = _FOOTER.sub("", inner)  # "page citations need the app": said to readers of the file only
     elif "md" in files:
         from rag.digest.render import (
             markdown_to_html,  # the run report is markdown only
@@ -95,7 +108,42 @@ def digest_html(day_dir: Path, fmt: str) -> str:
 
 
 
-def digest_view(digests_dir: Path, day: str, fmt: str | None) -> DigestView | None:
+_MD_FIGURE = re.compile(r"!\[[^\]\n]*\]\((?P<src>figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png)\)")
+
+
+def download_copy(day_dir: Path, fmt: str, kind: str, folder: Path) -> Path | None:
+    """A copy of a day's `fmt` digest (`kind` "md" or "html") that stands on its own, named
+    `paperrag-DAY-FMT.ext` in `folder`: the .html with its key figures as data: URLs (one file; the page's CSP
+    allows data: images); the .md as it is, or, when it shows key figures (`figures/x.png`, relative to it),
+    a .zip of the .md and those figures in the same layout. None when the file was not written."""
+    day_dir = Path(day_dir)
+    source = digest_files(day_dir, fmt).get(kind)
+    if source is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"paperrag-{day_dir.name}-{source.stem}"
+    text = source.read_text(encoding="utf-8")
+    if kind == "html":
+        target = folder / f"{stem}.html"
+        target.write_text(inline_figures(text, day_dir), encoding="utf-8")
+        return target
+    figures = [src for src in dict.fromkeys(m["src"] for m in _MD_FIGURE.finditer(text))
+               if (day_dir / src).is_file()]
+    if not figures:
+        target = folder / f"{stem}.md"
+        target.write_text(text, encoding="utf-8")
+        return target
+    import zipfile
+
+    target = folder / f"{stem}.zip"
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{stem}/{source.name}", text)
+        for src in figures:
+            z.write(day_dir / src, f"{stem}/{src}")
+    return target
+
+
+def digest_view(digests_dir: Path, day: str, fmt: str | None, *, app_url: str = "") -> DigestView | None:
     """A written day's digest in `fmt` (or its first format); None when the day has no digest."""
     if day not in digest_days(digests_dir):
         return None
@@ -105,4 +153,4 @@ def digest_view(digests_dir: Path, day: str, fmt: str | None) -> DigestView | No
         fmt = formats[0] if formats else None
     if fmt is None:
         return DigestView(day, [], None, "<p>No files for this day.</p>")
-    return DigestView(day, formats, fmt, digest_html(day_dir, fmt), digest_files(day_dir, fmt))
+    return DigestView(day, formats, fmt, digest_html(day_dir, fmt, app_url), digest_files(day_dir, fmt))
