@@ -241,6 +241,17 @@ GROUP_MAX = 20  # sentences in a group's block
 SHOWN_CHARS = 320  # a candidate longer than this is shown cut (its whole text is the quote)
 MAX_QUOTES = 3  # quotes attached to one value
 VALUE_MAX_TOKENS = 80
+# The reply's shape, enforced where the backend can (llama.cpp grammar, Ollama `format`): at most MAX_QUOTES
+# sentence numbers. Without it the 1.5B model, shown a block of 20 sentences, answered 6 of 24 fields of one
+# bench run by counting [1, 2, 3, … 20] until the token limit (cut off, rejected, retried: ~13 s each).
+_POINTERS = {"type": "array", "items": {"type": "integer"}, "maxItems": MAX_QUOTES}
+VALUE_SCHEMA = {"type": "object", "properties": {"sentences": _POINTERS, "value": {"type": "string"}},
+                "required": ["sentences", "value"]}
+RESULTS_SCHEMA = {"type": "object", "properties": {"results": {"type": "array", "maxItems": 3, "items": {
+    "type": "object", "properties": {"sentences": _POINTERS, "metric": {"type": "string"},
+                                     "value": {"type": "string"}, "benchmark": {"type": "string"},
+                                     "setting": {"type": "string"}},
+    "required": ["sentences", "metric", "value", "benchmark", "setting"]}}}, "required": ["results"]}
 RESULTS_MAX_TOKENS = 200
 WORD_SUPPORT = 0.34  # share of a value's content words that its cited sentences must contain
 UNCITED_WORD_SUPPORT = 0.6  # … and the sentences code finds for a value the model cited no sentence for
@@ -878,7 +889,8 @@ class CardBuilder:
                 messages = [*messages, {"role": "assistant", "content": (prev.raw.text if prev.raw else "")[:600]},
                             {"role": "user", "content": prev.feedback}]
             self.llm_calls += 1
-            return llm.chat(messages, max_tokens=max_tokens, temperature=0.0, json_mode=True,
+            return llm.chat(messages, max_tokens=max_tokens, temperature=0.0,
+                            json_mode=RESULTS_SCHEMA if results else VALUE_SCHEMA,
                             purpose=f"card:{spec.key}:{rec.key}"[:200], prompt_id=prompt.id,
                             prompt_version=str(prompt.version))
 

@@ -147,3 +147,17 @@ def test_a_call_sharing_the_previous_prompts_prefix_reuses_its_kv_cache_and_says
     assert other.tokens_cached < 5  # a different prompt shares only the chat template's first tokens
     logged_rows = {r["response"]: r for r in recent_calls(tmp_path / "catalog.sqlite")}
     assert logged_rows[second.text]["tokens_cached"] == second.tokens_cached
+
+
+def test_a_json_schema_constrains_the_reply(llm):
+    """json_mode given a schema: llama.cpp samples only replies that follow it (here: at most 3 numbers, where the
+    prompt asks for ten)."""
+    import json
+
+    from rag.cards import VALUE_SCHEMA
+
+    r = llm.chat([{"role": "user", "content": 'Reply with JSON {"sentences": [the numbers 1 to 10], "value": "ok"}'}],
+                 max_tokens=60, json_mode=VALUE_SCHEMA)
+    reply = json.loads(r.text)
+    assert set(reply) == {"sentences", "value"} and len(reply["sentences"]) <= 3
+    assert all(isinstance(n, int) for n in reply["sentences"]) and isinstance(reply["value"], str)

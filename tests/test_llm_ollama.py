@@ -60,6 +60,14 @@ def test_json_mode_sends_format_json(srv):
     assert '"echo": "hello there"' in r.text
 
 
+def test_a_json_schema_is_sent_as_the_format(srv):
+    """The real `ollama` client carries a JSON schema as `format` (Ollama ≥ 0.5 constrains the reply to it)."""
+    from rag.cards import VALUE_SCHEMA
+
+    OllamaLLM(MODEL, srv.url).chat(MSGS, json_mode=VALUE_SCHEMA)
+    assert srv.chat_requests()[-1]["format"] == VALUE_SCHEMA
+
+
 def test_stream_yields_pieces_then_result(srv):
     llm = OllamaLLM(MODEL, srv.url, context_tokens=2048)
     s = llm.stream(MSGS)

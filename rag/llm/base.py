@@ -99,7 +99,7 @@ class ChatOptions:
     max_tokens: int
     temperature: float
     stop: list[str] | None
-    json_mode: bool
+    json_mode: bool | dict  # True: any JSON object; a dict: a JSON schema the reply must follow (where supported)
 
 
 class ChatStream(Iterator[str]):
@@ -176,7 +176,7 @@ class LLM(Protocol):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: list[str] | None = None,
-        json_mode: bool = False,
+        json_mode: bool | dict = False,
         purpose: str = "",
         prompt_id: str = "",
         prompt_version: str = "",
@@ -189,7 +189,7 @@ class LLM(Protocol):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: list[str] | None = None,
-        json_mode: bool = False,
+        json_mode: bool | dict = False,
         purpose: str = "",
         prompt_id: str = "",
         prompt_version: str = "",
@@ -213,7 +213,7 @@ class BaseLLM(ABC):
     timeout_s: float = 600.0
 
     def _options(
-        self, max_tokens: int | None, temperature: float | None, stop: list[str] | None, json_mode: bool
+        self, max_tokens: int | None, temperature: float | None, stop: list[str] | None, json_mode: bool | dict
     ) -> ChatOptions:
         mt = self.default_max_tokens if max_tokens is None else int(max_tokens)
         if mt <= 0:
@@ -239,7 +239,7 @@ class BaseLLM(ABC):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: list[str] | None = None,
-        json_mode: bool = False,
+        json_mode: bool | dict = False,
         purpose: str = "",
         prompt_id: str = "",
         prompt_version: str = "",
@@ -254,7 +254,7 @@ class BaseLLM(ABC):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: list[str] | None = None,
-        json_mode: bool = False,
+        json_mode: bool | dict = False,
         purpose: str = "",
         prompt_id: str = "",
         prompt_version: str = "",

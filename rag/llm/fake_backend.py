@@ -108,7 +108,7 @@ class FakeLLM(BaseLLM):
 
     # ------------------------------------------------------------------ the seam
     def chat(self, messages: Sequence[Message], *, max_tokens: int | None = None, temperature: float | None = None,
-             stop: list[str] | None = None, json_mode: bool = False, purpose: str = "", prompt_id: str = "",
+             stop: list[str] | None = None, json_mode: bool | dict = False, purpose: str = "", prompt_id: str = "",
              prompt_version: str = "") -> ChatResult:
         self._options(max_tokens, temperature, stop, json_mode)  # the same argument checks as every backend
         msgs = self._check_messages(messages)
@@ -118,7 +118,7 @@ class FakeLLM(BaseLLM):
                             time.perf_counter() - t0)
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None, temperature: float | None = None,
-               stop: list[str] | None = None, json_mode: bool = False, purpose: str = "", prompt_id: str = "",
+               stop: list[str] | None = None, json_mode: bool | dict = False, purpose: str = "", prompt_id: str = "",
                prompt_version: str = "") -> ChatStream:
         self._options(max_tokens, temperature, stop, json_mode)
         msgs = self._check_messages(messages)
@@ -148,7 +148,7 @@ class FakeLLM(BaseLLM):
         return (yield from self._pieces_of(text, reason, messages, t0))
 
     # ------------------------------------------------------------------ answers
-    def respond(self, messages: Sequence[Message], *, prompt_id: str = "", json_mode: bool = False
+    def respond(self, messages: Sequence[Message], *, prompt_id: str = "", json_mode: bool | dict = False
                 ) -> tuple[str, FinishReason]:
         """(text, finish reason) for `messages`: the next scripted response for the prompt, else the built-in
         one. Raises the scripted LLMError, or ContextOverflow for a prompt that cannot fit the context."""
@@ -165,7 +165,7 @@ class FakeLLM(BaseLLM):
             return _scripted(scripted)
         return self.reply(messages, prompt_id=pid, json_mode=json_mode), "stop"
 
-    def reply(self, messages: Sequence[Message], *, prompt_id: str = "", json_mode: bool = False) -> str:
+    def reply(self, messages: Sequence[Message], *, prompt_id: str = "", json_mode: bool | dict = False) -> str:
         """The built-in deterministic answer to `messages` (no scripted responses, no bookkeeping)."""
         messages = list(messages)
         pid = prompt_id or prompt_id_of(messages)

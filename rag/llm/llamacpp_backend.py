@@ -156,6 +156,23 @@ def cpu_features() -> str:
     return " ".join(f for f in on if f not in ("LLAMAFILE", "OPENMP", "REPACK"))
 
 
+_grammars: dict[str, Any] = {}
+
+
+def _grammar(json_mode: bool | dict) -> Any:
+    """The GBNF grammar of a JSON reply: any object, or the given JSON schema (e.g. at most 3 sentence numbers:
+    a small model asked for "the sentences that state it" otherwise counts 1, 2, 3 … up to the token limit)."""
+    import json
+
+    from llama_cpp import llama_grammar
+
+    key = json.dumps(json_mode, sort_keys=True) if isinstance(json_mode, dict) else ""
+    if key not in _grammars:
+        _grammars[key] = (llama_grammar.LlamaGrammar.from_json_schema(key, verbose=False) if key else
+                          llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False))
+    return _grammars[key]
+
+
 class _Watch:
     """Stopping criterion: times the first sampled token, counts sampled tokens, enforces the deadline."""
 
@@ -222,7 +239,7 @@ class LlamaCppLLM(BaseLLM):
         return load_model(self.gguf_path, self.context_tokens, self.threads)[0]
 
     def _prepare(self, messages: list[Message], opts: ChatOptions, stream: bool, watch: _Watch) -> dict[str, Any]:
-        from llama_cpp import StoppingCriteriaList, llama_chat_format, llama_grammar
+        from llama_cpp import StoppingCriteriaList, llama_chat_format
 
         fmt = llama_chat_format.format_chatml(messages)
         llm = self.llama
@@ -244,7 +261,7 @@ class LlamaCppLLM(BaseLLM):
             "stopping_criteria": StoppingCriteriaList([watch]),
         }
         if opts.json_mode:
-            kw["grammar"] = llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
+            kw["grammar"] = _grammar(opts.json_mode)
         kw["_n_prompt"] = n_prompt
         # what llama.cpp will keep of its KV cache: the longest common prefix with the previous call's tokens
         # (Llama.generate does the same comparison); logged per call, so prefix reuse is measured, not assumed

@@ -155,8 +155,8 @@ class OllamaLLM(BaseLLM):
         if opts.stop:
             options["stop"] = opts.stop
         kw: dict[str, Any] = {"model": self.model, "messages": messages, "options": options, "stream": stream}
-        if opts.json_mode:
-            kw["format"] = "json"
+        if opts.json_mode:  # Ollama ≥ 0.5 constrains the reply to a JSON schema given as `format`
+            kw["format"] = opts.json_mode if isinstance(opts.json_mode, dict) else "json"
         if self.keep_alive is not None:
             kw["keep_alive"] = self.keep_alive
         return kw
