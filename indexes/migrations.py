@@ -210,6 +210,19 @@ CREATE TABLE IF NOT EXISTS paper_vectors (
 """)
 
 
+
+@migration
+def m007_chunk_changes(conn: sqlite3.Connection) -> None:
+    """chunk_changes: the papers whose chunks each corpus_version changed, so the search indexes apply only that
+    (indexes/segments.py) instead of rebuilding from every chunk."""
+    _script(conn, """
+CREATE TABLE IF NOT EXISTS chunk_changes (
+    version INTEGER NOT NULL,          -- the corpus_version the change produced
+    paper_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunk_changes_version ON chunk_changes(version);
+""")
+
 # --------------------------------------------------------------------------- the ledger
 def applied(conn: sqlite3.Connection) -> list[str]:
     """Names in the ledger, in the order they were applied ([] when there is no ledger); reads only."""
