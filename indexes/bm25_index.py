@@ -94,6 +94,24 @@ def tokenize(text: str, params: BM25Params = DEFAULT_BM25) -> list[str]:
     return toks
 
 
+class Analyzer:
+    """`tokenize` in two steps for the index writer: `words` splits, `terms` maps distinct words to their terms
+    (None for a stopword), so each distinct word is stemmed once per update, not once per occurrence."""
+
+    def __init__(self, params: BM25Params = DEFAULT_BM25):
+        self.params = params
+
+    def words(self, text: str) -> list[str]:
+        return _TOKEN_RE.findall(text.lower())
+
+    def terms(self, words: list[str]) -> list[str | None]:
+        sw = _stopwords() if self.params.stopwords else frozenset()
+        stemmer = _stemmer() if self.params.stem else None
+        keep = [w for w in words if w not in sw]
+        stems = dict(zip(keep, stemmer.stemWords(keep) if stemmer is not None and keep else keep, strict=True))
+        return [stems.get(w) for w in words]
+
+
 class KeywordIndex:
     """A BM25 index over a list of texts; `scores(query)` gives the exact score of every row."""
 
@@ -295,12 +313,15 @@ def update(settings, params: BM25Params | None = None, *, conn: sqlite3.Connecti
     own = conn is None
     conn = conn or connect_catalog(settings)
     try:
-        report = segments.update(segments_dir(settings), conn, read_corpus_version, params,
-                                 lambda text: tokenize(text, params), _dense_files, force_full=force_full,
+        report = segments.update(segments_dir(settings), conn, read_corpus_version, params, Analyzer(params),
+                                 _dense_files, force_full=force_full,
                                  compact=compact, progress=progress)
     finally:
         if own:
             conn.close()
+    if report.mode != "current" or compact:
+        with _LOCK:  # a rebuild or compaction keeps corpus_version: the cached view must not be served again
+            _LOADED.pop(str(segments_dir(settings).resolve()), None)
     if report.mode == "full":
         _BUILD_COUNT += 1
     elif report.mode == "delta":

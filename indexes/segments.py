@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ FORMAT = 1
 SEGMENT_ROWS = 200_000  # a full build writes segments of at most this many chunks
 MERGE_FACTOR = 8  # this many segments of one size tier are merged into one
 MAX_MERGED_ROWS = 400_000  # tiers above this are left alone (bounded merge cost); only dead share rewrites them
+FULL_AFTER = 1000  # more changed papers than this and than half the stored ones: rebuild instead of a delta
 DEAD_SHARE = 0.5  # a segment with more dead rows than this is rewritten at the next update
 KIND_CODES = {"body": 0, "caption": 1, "references": 2, "appendix": 3}
 
@@ -303,7 +305,9 @@ class SegmentedBM25:
         self._tokenize = tokenize
         dl = np.concatenate([np.asarray(p.dl) for _, p in parts]) if parts else np.zeros(0, np.int32)
         avgdl = sum_dl / n_live if n_live and sum_dl else 1.0
-        self.norm = params.k1 * ((1.0 - params.b) + params.b * dl.astype(np.float64) / avgdl)  # float64 per row
+        # per row k1·(1 − b + b·dl/avgdl), computed in float64 then stored float32: the same value for a row
+        # whatever segment holds it, so a merged or rebuilt index scores bit for bit as the updated one
+        self.norm = (params.k1 * ((1.0 - params.b) + params.b * dl.astype(np.float64) / avgdl)).astype(np.float32)
 
     def token_ids(self, query: str) -> np.ndarray:
         v = self.vocab
@@ -319,16 +323,20 @@ class SegmentedBM25:
         for tid in self.token_ids(query).tolist():
             if tid >= self.df.shape[0] or self.df[tid] <= 0:
                 continue
-            idf = self.idf(tid)
+            idf = np.float32(self.idf(tid))
             for off, p in self.parts:
                 if tid + 1 >= p.term_ptr.shape[0]:
                     continue
                 s, e = int(p.term_ptr[tid]), int(p.term_ptr[tid + 1])
                 if s == e:
                     continue
-                rows = p.term_docs[s:e] + off
-                tf = p.term_tf[s:e].astype(np.float64)
-                out[rows] += (idf * tf / (tf + self.norm[rows])).astype(np.float32)
+                rows = p.term_docs[s:e] + off if off else p.term_docs[s:e]
+                tf = p.term_tf[s:e].astype(np.float32)
+                den = self.norm[rows]
+                den += tf
+                np.divide(tf, den, out=tf)
+                tf *= idf
+                out[rows] += tf
         if self.dead_rows.size:
             out[self.dead_rows] = 0.0
         return out
@@ -381,6 +389,7 @@ class _Vocab:
                 for i, t in enumerate(f.read(nbytes).decode("utf-8").split("\n")[:size]):
                     ids[t] = i
         self.ids = ids
+        self.word_ids: dict[str, int] = {}  # word as split -> term id, -1 for a stopword
         self.new: list[str] = []
         self.nbytes = nbytes
 
@@ -388,16 +397,25 @@ class _Vocab:
     def size(self) -> int:
         return len(self.ids)
 
-    def encode(self, toks: list[str]) -> np.ndarray:
-        ids, new = self.ids, self.new
-        out = np.empty(len(toks), np.int32)
-        for i, t in enumerate(toks):
-            j = ids.get(t)
-            if j is None:
-                j = ids[t] = len(ids)
-                new.append(t)
-            out[i] = j
-        return out
+    def encode(self, text: str, analyzer) -> np.ndarray:
+        """Term ids of `text` as `analyzer` tokenises it (equal to looking up `tokenize(text)`), one dict lookup per
+        word: each distinct word is stemmed once and mapped to its term id (-1 for a stopword)."""
+        words = analyzer.words(text)
+        get = self.word_ids.get
+        out = np.fromiter(map(get, words, repeat(-2)), dtype=np.int64, count=len(words))
+        if out.size and out.min() == -2:
+            missing = [w for w in dict.fromkeys(words) if w not in self.word_ids]
+            for w, t in zip(missing, analyzer.terms(missing), strict=True):
+                if t is None:
+                    self.word_ids[w] = -1
+                    continue
+                j = self.ids.get(t)
+                if j is None:
+                    j = self.ids[t] = len(self.ids)
+                    self.new.append(t)
+                self.word_ids[w] = j
+            out = np.fromiter(map(get, words), dtype=np.int64, count=len(words))
+        return out[out >= 0]
 
     def flush(self) -> None:
         """Append the new terms (after truncating what a crashed writer may have left past the published size)."""
@@ -452,7 +470,7 @@ def _paper_texts(conn: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[s
 
 
 def _build_segment(root: Path, rows: list[tuple], conn: sqlite3.Connection, vocab: _Vocab,
-                   tokenize: Callable[[str], list[str]]) -> Segment:
+                   analyzer) -> Segment:
     """A segment of these chunk rows (sorted by paper) and their papers."""
     paper_keys: list[str] = []
     pos: dict[str, int] = {}
@@ -463,8 +481,8 @@ def _build_segment(root: Path, rows: list[tuple], conn: sqlite3.Connection, voca
             paper_keys.append(r[1])
             titles[r[1]] = r[5]
     meta = _paper_texts(conn, paper_keys)
-    chunk_toks = [vocab.encode(tokenize(_index_text(r[4] or "", r[5], r[3] or ""))) for r in rows]
-    paper_toks = [vocab.encode(tokenize("{}\n{}".format(*meta.get(k, (titles[k], ""))))) for k in paper_keys]
+    chunk_toks = [vocab.encode(_index_text(r[4] or "", r[5], r[3] or ""), analyzer) for r in rows]
+    paper_toks = [vocab.encode("{}\n{}".format(*meta.get(k, (titles[k], ""))), analyzer) for k in paper_keys]
     seg = Segment(root / _next_segment_name(root), [r[0] for r in rows], paper_keys,
                   np.asarray([pos[r[1]] for r in rows], np.int32),
                   np.asarray([KIND_CODES.get(r[2] or "body", 0) for r in rows], np.int8),
@@ -477,7 +495,7 @@ def _grow(a: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([a, np.zeros(n - a.shape[0], a.dtype)]) if a.shape[0] < n else a
 
 
-def full_build(root: Path, conn: sqlite3.Connection, version: str, params_tag: dict, tokenize,
+def full_build(root: Path, conn: sqlite3.Connection, version: str, params_tag: dict, analyzer,
                number: int, progress: Callable[[int], None] | None = None) -> Generation:
     """Every chunk of the catalog snapshot `conn` (inside BEGIN) into fresh segments of ≤ SEGMENT_ROWS chunks."""
     vocab = _Vocab(root, f"vocab-{number:08d}.txt", 0, 0)
@@ -488,7 +506,7 @@ def full_build(root: Path, conn: sqlite3.Connection, version: str, params_tag: d
 
     def flush_batch():
         nonlocal done
-        segs.append(_build_segment(root, batch, conn, vocab, tokenize))
+        segs.append(_build_segment(root, batch, conn, vocab, analyzer))
         done += len(batch)
         if progress:
             progress(done)
@@ -513,7 +531,7 @@ def full_build(root: Path, conn: sqlite3.Connection, version: str, params_tag: d
                       sum(s.n_papers for s in segs), int(sum(int(np.sum(s.papers.dl)) for s in segs)))
 
 
-def apply_changes(gen: Generation, conn: sqlite3.Connection, version: str, changed: list[str], tokenize
+def apply_changes(gen: Generation, conn: sqlite3.Connection, version: str, changed: list[str], analyzer
                   ) -> tuple[Generation, int, int]:
     """A new generation: the live rows of the `changed` papers tombstoned, their current chunks appended as one
     segment, the statistics adjusted by exactly those documents. Returns (generation, added, removed)."""
@@ -547,7 +565,7 @@ def apply_changes(gen: Generation, conn: sqlite3.Connection, version: str, chang
     rows = list(_read_chunks(conn, sorted(want)))
     segments = list(gen.segments)
     if rows:
-        seg = _build_segment(root, rows, conn, vocab, tokenize)
+        seg = _build_segment(root, rows, conn, vocab, analyzer)
         segments.append(seg.name)
         df = _grow(df, vocab.size) + seg.chunks.doc_freq(np.arange(seg.n), vocab.size)
         pdf = _grow(pdf, vocab.size) + seg.papers.doc_freq(np.arange(seg.n_papers), vocab.size)
@@ -693,7 +711,7 @@ def live_count_ok(gen: Generation, conn: sqlite3.Connection) -> bool:
 
 
 def update(root: Path, conn: sqlite3.Connection, read_version: Callable[[sqlite3.Connection], str], params,
-           tokenize, extra_files: Callable[[Segment], list[str]], *, force_full: bool = False,
+           analyzer, extra_files: Callable[[Segment], list[str]], *, force_full: bool = False,
            compact: bool = False, progress: Callable[[str, int], None] | None = None) -> UpdateReport:
     """Bring the index folder to the catalog's current corpus_version (the writer's job; see module doc)."""
     t0 = time.perf_counter()
@@ -710,10 +728,10 @@ def update(root: Path, conn: sqlite3.Connection, read_version: Callable[[sqlite3
             changed = changed_since(conn, gen.corpus_version) if gen is not None else []
             mode = "delta"
             added = removed = 0
-            if gen is None or force_full or (gen.n_live and len(changed) > 0.5 * gen.n_papers_live):
+            if gen is None or force_full or len(changed) > max(FULL_AFTER, gen.n_papers_live // 2):
                 mode = "full"
             else:
-                new, added, removed = apply_changes(gen, conn, version, changed, tokenize)
+                new, added, removed = apply_changes(gen, conn, version, changed, analyzer)
                 if not live_count_ok(new, conn):
                     log.warning("the search index disagrees with the catalog (%d chunks indexed, catalog differs): "
                                 "rebuilding it from every chunk", new.n_live)
@@ -722,7 +740,7 @@ def update(root: Path, conn: sqlite3.Connection, read_version: Callable[[sqlite3
                     gen = new
             if mode == "full":
                 number = _next_generation(root)
-                gen = full_build(root, conn, version, tag, tokenize, number,
+                gen = full_build(root, conn, version, tag, analyzer, number,
                                  (lambda n: progress("chunks", n)) if progress else None)
                 added = gen.n_live
         finally:
