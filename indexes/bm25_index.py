@@ -267,6 +267,7 @@ class ChunkIndex:
 def _assemble(gen: segments.Generation, params: BM25Params) -> ChunkIndex:
     """The reader's view of a generation: segments concatenated into one row space (postings stay mapped)."""
     segs = [segments.load_segment(gen.root / n) for n in gen.segments]
+    segments.forget_segments(gen.root, gen.segments)
     offsets = np.zeros(len(segs) + 1, np.int64)
     np.cumsum([s.n for s in segs], out=offsets[1:])
     poffsets = np.zeros(len(segs) + 1, np.int64)

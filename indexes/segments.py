@@ -203,6 +203,14 @@ def load_segment(directory: Path) -> Segment:
     return seg
 
 
+def forget_segments(root: Path, keep: list[str]) -> None:
+    """Drop cached segments of `root` that `keep` does not name (objects still in use stay alive with their user)."""
+    names = set(keep)
+    with _CACHE_LOCK:
+        for key in [k for k in _SEGMENTS if Path(k).parent == root and Path(k).name not in names]:
+            del _SEGMENTS[key]
+
+
 # --------------------------------------------------------------------------------------------- generations
 @dataclass
 class Generation:
