@@ -26,8 +26,8 @@ postings and vectors without re-tokenising or re-fetching. A generation whose li
 catalog (a write this code did not log) falls back to a full build.
 
 Readers load a generation at once (postings and vectors memory-mapped) and keep it until the catalog's
-corpus_version moves; old segment files are removed only when two newer generations exist, and a reader that
-already mapped them keeps reading them (POSIX keeps an unlinked file's mapping valid).
+corpus_version moves; a segment's files are removed once none of the newest three generations names it, and a
+reader that already mapped them keeps reading them (POSIX keeps an unlinked file's mapping valid).
 """
 
 from __future__ import annotations
