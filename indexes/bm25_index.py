@@ -4,26 +4,28 @@ Tokenisation: lower-case `\\w\\w+` words, English stopwords removed, Snowball (P
 when installed (`pip install PyStemmer`; without it the index still works, unstemmed, and says so in its
 manifest). Scoring: bm25s's Lucene variant with k1/b below (tuned on SciFact's train queries).
 
-`load_or_build(settings)` returns the index for the catalog's current `corpus_version`; it rebuilds only when that
-version (or the tokeniser/params) changed, never per query. The chunk ids are stored next to the index, row i of
-the index = chunk id i, so row numbers are shared with the dense cache and the filters.
+`KeywordIndex` is one bm25s index over a list of texts (the evaluation uses it). The product's index over the
+catalog's chunks is `ChunkIndex`, made of append-only segments with tombstones (`indexes.segments`, which explains
+how BM25 statistics stay corpus-wide across segments): `load_or_build(settings)` returns it for the catalog's
+current `corpus_version`, applying only the papers changed since the stored generation (the writer's job: ingest,
+daily, reindex and delete call it through `Library.warm`), never per query. Row i = chunk `chunk_ids[i]`; rows
+are shared with the dense matrix and the filters.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import shutil
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from indexes import segments
 from indexes.db import connect
 from paperrag.errors import EMPTY_LIBRARY, PaperragError
 
@@ -92,6 +94,24 @@ def tokenize(text: str, params: BM25Params = DEFAULT_BM25) -> list[str]:
     return toks
 
 
+class Analyzer:
+    """`tokenize` in two steps for the index writer: `words` splits, `terms` maps distinct words to their terms
+    (None for a stopword), so each distinct word is stemmed once per update, not once per occurrence."""
+
+    def __init__(self, params: BM25Params = DEFAULT_BM25):
+        self.params = params
+
+    def words(self, text: str) -> list[str]:
+        return _TOKEN_RE.findall(text.lower())
+
+    def terms(self, words: list[str]) -> list[str | None]:
+        sw = _stopwords() if self.params.stopwords else frozenset()
+        stemmer = _stemmer() if self.params.stem else None
+        keep = [w for w in words if w not in sw]
+        stems = dict(zip(keep, stemmer.stemWords(keep) if stemmer is not None and keep else keep, strict=True))
+        return [stems.get(w) for w in words]
+
+
 class KeywordIndex:
     """A BM25 index over a list of texts; `scores(query)` gives the exact score of every row."""
 
@@ -140,9 +160,10 @@ class KeywordIndex:
 
 # ------------------------------------------------------------------------------------ catalog-backed index
 
-KIND_CODES = {"body": 0, "caption": 1, "references": 2, "appendix": 3}
+KIND_CODES = segments.KIND_CODES
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
-_BUILD_COUNT = 0  # builds done by this process (tests assert on it)
+_BUILD_COUNT = 0  # full builds done by this process (tests assert on it)
+_UPDATE_COUNT = 0  # incremental updates done by this process
 _LOADED: dict[str, "ChunkIndex"] = {}  # bm25_dir -> the index last loaded from it
 _LOCK = threading.RLock()
 
@@ -156,6 +177,10 @@ class EmptyIndexError(PaperragError, RuntimeError):
 
 def build_count() -> int:
     return _BUILD_COUNT
+
+
+def update_count() -> int:
+    return _UPDATE_COUNT
 
 
 def connect_catalog(settings) -> sqlite3.Connection:
@@ -174,21 +199,17 @@ def read_corpus_version(conn: sqlite3.Connection) -> str:
     return str(row[0]) if row and row[0] is not None else "0"
 
 
-def _index_text(text: str, title: str, section: str) -> str:
-    """Chunk text as BM25 sees it: with its `title › section` prefix. Ingest's chunks already start with it
-    (possibly shortened); the prefix is added only for chunks that do not start with the title's first words."""
-    words = title.split()[:3]
-    if words and not text.lstrip().lower().startswith(" ".join(words).lower()):
-        prefix = f"{title} › {section}" if section else title
-        return f"{prefix}\n{text}"
-    return text
+def segments_dir(settings) -> Path:
+    return Path(settings.bm25_dir) / "segments"
 
 
 @dataclass
 class ChunkIndex:
-    """BM25 over all chunks plus the row tables shared with the dense cache and the filters.
+    """BM25 over all chunks plus the row tables shared with the dense matrix and the filters, for one generation.
 
-    Row i is chunk `chunk_ids[i]`, of paper `paper_keys[paper_idx[i]]`, kind `KIND_NAMES[kind[i]]`.
+    Row i is chunk `chunk_ids[i]`, of paper `paper_keys[paper_idx[i]]`, kind `KIND_NAMES[kind[i]]`. Rows in
+    `dead_rows` (and paper rows in `dead_papers`) are tombstoned: they keep their place until a merge drops them,
+    score 0 and are never returned; `row_of` / `paper_row_of` name live rows only.
     """
 
     corpus_version: str
@@ -196,144 +217,151 @@ class ChunkIndex:
     paper_keys: list[str]
     paper_idx: np.ndarray  # int32 per row
     kind: np.ndarray  # int8 per row
-    text_hash: np.ndarray  # uint32 crc32 of the indexed text per row (lets the dense cache reuse rows)
-    keyword: KeywordIndex | None  # None when there are no chunks
-    paper_keyword: KeywordIndex | None  # BM25 over "title abstract" per paper (row = paper_idx)
+    keyword: segments.SegmentedBM25 | None  # None when there are no chunks
+    paper_keyword: segments.SegmentedBM25 | None  # BM25 over "title abstract" per paper row
+    dead_rows: np.ndarray  # int64, sorted
+    dead_papers: np.ndarray  # int64, sorted
+    segments: list[segments.Segment]
+    offsets: np.ndarray  # int64 first row of each segment, plus the total
+    generation: int = 0
     directory: Path | None = None
-    built: bool = False  # True when this object was built in this call rather than loaded
+    built: bool = False  # True when this call built or updated the stored index rather than only loading it
     params_digest: str = ""
 
     @property
     def n_rows(self) -> int:
         return len(self.chunk_ids)
 
+    @property
+    def n_live(self) -> int:
+        return self.n_rows - int(self.dead_rows.size)
+
+    @property
+    def n_papers(self) -> int:
+        return len(self.paper_keys) - int(self.dead_papers.size)
+
     def __post_init__(self):
         self._row_of: dict[str, int] | None = None
         self._paper_row_of: dict[str, int] | None = None
 
     @property
+    def live_chunk_ids(self) -> list[str]:
+        dead = set(self.dead_rows.tolist())
+        return [c for i, c in enumerate(self.chunk_ids) if i not in dead]
+
+    @property
     def row_of(self) -> dict[str, int]:
         if self._row_of is None:
-            self._row_of = {cid: i for i, cid in enumerate(self.chunk_ids)}
+            dead = set(self.dead_rows.tolist())
+            self._row_of = {cid: i for i, cid in enumerate(self.chunk_ids) if i not in dead}
         return self._row_of
 
     @property
     def paper_row_of(self) -> dict[str, int]:
         if self._paper_row_of is None:
-            self._paper_row_of = {k: i for i, k in enumerate(self.paper_keys)}
+            dead = set(self.dead_papers.tolist())
+            self._paper_row_of = {k: i for i, k in enumerate(self.paper_keys) if i not in dead}
         return self._paper_row_of
 
 
-def _params_tag(params: BM25Params) -> dict:
-    return {**asdict(params), "stemmer": "snowball-english" if (params.stem and stemming_available()) else "none"}
+def _assemble(gen: segments.Generation, params: BM25Params) -> ChunkIndex:
+    """The reader's view of a generation: segments concatenated into one row space (postings stay mapped)."""
+    segs = [segments.load_segment(gen.root / n) for n in gen.segments]
+    segments.forget_segments(gen.root, gen.segments)
+    offsets = np.zeros(len(segs) + 1, np.int64)
+    np.cumsum([s.n for s in segs], out=offsets[1:])
+    poffsets = np.zeros(len(segs) + 1, np.int64)
+    np.cumsum([s.n_papers for s in segs], out=poffsets[1:])
+    chunk_ids: list[str] = []
+    paper_keys: list[str] = []
+    for s in segs:
+        chunk_ids += s.chunk_ids
+        paper_keys += s.paper_keys
+    empty_i = np.zeros(0, np.int64)
+    paper_idx = (np.concatenate([np.asarray(s.paper_idx, np.int64) + po for s, po in zip(segs, poffsets, strict=False)])
+                 .astype(np.int32) if segs else np.zeros(0, np.int32))
+    kind = np.concatenate([np.asarray(s.kind) for s in segs]) if segs else np.zeros(0, np.int8)
+    dead_rows = np.concatenate([gen.dead_chunks.get(s.name, empty_i) + o for s, o in zip(segs, offsets, strict=False)]
+                               ) if segs else empty_i
+    dead_papers = np.concatenate([gen.dead_papers.get(s.name, empty_i) + o
+                                  for s, o in zip(segs, poffsets, strict=False)]) if segs else empty_i
+    vocab = segments.load_vocab(gen.root, gen)
+    tok = lambda text: tokenize(text, params)  # noqa: E731
+    keyword = paper_keyword = None
+    if offsets[-1]:
+        keyword = segments.SegmentedBM25(vocab, [(int(o), s.chunks) for s, o in zip(segs, offsets, strict=False)],
+                                         int(offsets[-1]), gen.df, gen.n_live, gen.sum_dl,
+                                         dead_rows.astype(np.int64), params, tok)
+        paper_keyword = segments.SegmentedBM25(vocab, [(int(o), s.papers) for s, o in zip(segs, poffsets, strict=False)],
+                                               int(poffsets[-1]), gen.paper_df, gen.n_papers_live, gen.paper_sum_dl,
+                                               dead_papers.astype(np.int64), params, tok)
+    return ChunkIndex(gen.corpus_version, chunk_ids, paper_keys, paper_idx, kind, keyword, paper_keyword,
+                      np.sort(dead_rows).astype(np.int64), np.sort(dead_papers).astype(np.int64), segs, offsets,
+                      generation=gen.number, directory=gen.root)
 
 
-def _read_rows(conn: sqlite3.Connection):
-    rows = conn.execute(
-        "SELECT c.id, c.paper_key, c.kind, c.section, c.text, COALESCE(p.title, '') "
-        "FROM chunks c LEFT JOIN papers p ON p.key = c.paper_key ORDER BY c.paper_key, c.ordinal, c.id"
-    ).fetchall()
-    papers = conn.execute(
-        "SELECT key, COALESCE(title, ''), COALESCE(abstract, '') FROM papers "
-        "WHERE key IN (SELECT DISTINCT paper_key FROM chunks) ORDER BY key"
-    ).fetchall()
-    return rows, papers
+def _dense_files(seg: segments.Segment) -> list[str]:
+    from indexes.dense import segment_files
+
+    return segment_files(seg)
 
 
-def _build(conn: sqlite3.Connection, version: str, params: BM25Params) -> ChunkIndex:
-    import zlib
-
-    global _BUILD_COUNT
-    rows, papers = _read_rows(conn)
-    paper_keys = [p[0] for p in papers]
-    pos = {k: i for i, k in enumerate(paper_keys)}
-    for r in rows:  # chunks whose paper row is missing still get a paper slot
-        if r[1] not in pos:
-            pos[r[1]] = len(paper_keys)
-            paper_keys.append(r[1])
-            papers.append((r[1], r[5], ""))
-    texts = [_index_text(r[4] or "", r[5], r[3] or "") for r in rows]
-    kind = np.asarray([KIND_CODES.get(r[2] or "body", 0) for r in rows], dtype=np.int8)
-    paper_idx = np.asarray([pos[r[1]] for r in rows], dtype=np.int32)
-    text_hash = np.asarray([zlib.crc32(t.encode("utf-8")) for t in texts], dtype=np.uint32)
-    keyword = KeywordIndex.build(texts, params) if rows else None
-    paper_keyword = KeywordIndex.build([f"{p[1]}\n{p[2]}" for p in papers], params) if papers else None
-    _BUILD_COUNT += 1
-    return ChunkIndex(version, [r[0] for r in rows], paper_keys, paper_idx, kind, text_hash, keyword,
-                      paper_keyword, built=True)
-
-
-def _save(index: ChunkIndex, directory: Path, params: BM25Params) -> None:
-    tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if index.keyword is not None:
-        index.keyword.save(tmp / "chunks")
-    if index.paper_keyword is not None:
-        index.paper_keyword.save(tmp / "papers")
-    np.savez(tmp / "rows.npz", paper_idx=index.paper_idx, kind=index.kind, text_hash=index.text_hash)
-    (tmp / "ids.json").write_text(json.dumps({"chunk_ids": index.chunk_ids, "paper_keys": index.paper_keys}))
-    manifest = {"format": FORMAT_VERSION, "corpus_version": index.corpus_version, "params": _params_tag(params),
-                "n_chunks": index.n_rows, "n_papers": len(index.paper_keys)}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))  # written last: marks a complete index
-    try:
-        tmp.rename(directory)
-    except OSError:  # another process won the race; its index is equivalent
-        shutil.rmtree(tmp, ignore_errors=True)
-    index.directory = directory
-
-
-def _load(directory: Path, params: BM25Params, version: str) -> ChunkIndex | None:
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if (manifest.get("format") != FORMAT_VERSION or str(manifest.get("corpus_version")) != version
-            or manifest.get("params") != _params_tag(params)):
-        return None
-    ids = json.loads((directory / "ids.json").read_text())
-    rows = np.load(directory / "rows.npz")
-    keyword = KeywordIndex.load(directory / "chunks", params) if (directory / "chunks").exists() else None
-    paper_kw = KeywordIndex.load(directory / "papers", params) if (directory / "papers").exists() else None
-    return ChunkIndex(version, ids["chunk_ids"], ids["paper_keys"], rows["paper_idx"], rows["kind"],
-                      rows["text_hash"], keyword, paper_kw, directory=directory)
-
-
-def _prune(root: Path, keep: Path) -> None:
-    for d in root.glob("v*"):
-        if d.is_dir() and d != keep and ".tmp-" not in d.name:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def load_or_build(settings, params: BM25Params | None = None, *, conn: sqlite3.Connection | None = None) -> ChunkIndex:
-    """The BM25 index for the catalog's current corpus_version: from memory, else from disk, else built."""
+def update(settings, params: BM25Params | None = None, *, conn: sqlite3.Connection | None = None,
+           force_full: bool = False, compact: bool = False, progress=None) -> segments.UpdateReport:
+    """Bring the stored index to the catalog's corpus_version (the writer's side; `load_or_build` calls it)."""
+    global _BUILD_COUNT, _UPDATE_COUNT
     params = params or DEFAULT_BM25
     own = conn is None
     conn = conn or connect_catalog(settings)
     try:
-        root = Path(settings.bm25_dir)
+        report = segments.update(segments_dir(settings), conn, read_corpus_version, params, Analyzer(params),
+                                 _dense_files, force_full=force_full,
+                                 compact=compact, progress=progress)
+    finally:
+        if own:
+            conn.close()
+    if report.mode != "current" or compact:
+        with _LOCK:  # a rebuild or compaction keeps corpus_version: the cached view must not be served again
+            _LOADED.pop(str(segments_dir(settings).resolve()), None)
+    if report.mode == "full":
+        _BUILD_COUNT += 1
+    elif report.mode == "delta":
+        _UPDATE_COUNT += 1
+    return report
+
+
+def load_or_build(settings, params: BM25Params | None = None, *, conn: sqlite3.Connection | None = None) -> ChunkIndex:
+    """The index for the catalog's current corpus_version: from memory, else from disk, else updated there first."""
+    params = params or DEFAULT_BM25
+    own = conn is None
+    conn = conn or connect_catalog(settings)
+    try:
+        root = segments_dir(settings)
         slot = str(root.resolve())
         digest = _params_digest(params)
+        tag = segments.params_tag(params)
         with _LOCK:
             version = read_corpus_version(conn)
             cached = _LOADED.get(slot)
             if cached is not None and cached.corpus_version == version and cached.params_digest == digest:
                 cached.built = False
                 return cached
-            directory = root / f"v{version}-{digest}"
-            index = _load(directory, params, version)
-            if index is None:
-                conn.execute("BEGIN")  # one snapshot: the version and the chunks it describes
+            built = False
+            for _attempt in range(3):
+                gen = segments.read_generation(root)
+                if gen is None or gen.corpus_version != version or gen.params != tag:
+                    built = update(settings, params, conn=conn).mode != "current" or built
+                    gen = segments.read_generation(root)
+                if gen is None:
+                    raise EmptyIndexError()
                 try:
-                    version = read_corpus_version(conn)
-                    directory = root / f"v{version}-{digest}"
-                    index = _build(conn, version, params)
-                finally:
-                    conn.execute("COMMIT")
-                _save(index, directory, params)
-                index = _load(directory, params, version) or index  # memory-mapped, as later loads will be
-                index.built = True
-                _prune(root, directory)
+                    index = _assemble(gen, params)
+                    break
+                except FileNotFoundError:  # a writer merged and pruned while this generation was opened: reread
+                    continue
+            else:
+                raise EmptyIndexError("the search index keeps changing while it is opened; try again")
+            index.built = built
             index.params_digest = digest
             _LOADED[slot] = index
             return index
@@ -346,4 +374,4 @@ def load_or_build(settings, params: BM25Params | None = None, *, conn: sqlite3.C
 def _params_digest(params: BM25Params) -> str:
     import hashlib
 
-    return hashlib.sha1(json.dumps(_params_tag(params), sort_keys=True).encode()).hexdigest()[:8]
+    return hashlib.sha1(json.dumps(segments.params_tag(params), sort_keys=True).encode()).hexdigest()[:8]

@@ -62,8 +62,16 @@ class Catalog:
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
+    def _log_changes(self, paper_keys: Iterable[str]) -> None:
+        """Record that these papers' chunks changed in the corpus_version just bumped (the search indexes read it
+        to update only those papers; call after `_bump_corpus_version`, in the same transaction)."""
+        self.db.executemany(
+            "INSERT INTO chunk_changes(version, paper_key) "
+            "SELECT CAST(value AS INTEGER), ? FROM meta WHERE key='corpus_version'", ((k,) for k in paper_keys))
+
     def bump_corpus_version(self) -> None:
-        """Tell derived indexes (BM25, dense cache) to rebuild: the chunks or their vectors changed."""
+        """Tell derived indexes that the vectors changed with no chunk change (`paperrag reindex`): the dense
+        matrix is fetched again because the collection it came from changed; BM25 stays."""
         with self.transaction():
             self._bump_corpus_version()
 
@@ -146,6 +154,7 @@ class Catalog:
                 (content_sha256, int(fulltext), n_pages, len(chunks), embedder, error, now_iso(), int(parser), key),
             )
             self._bump_corpus_version()
+            self._log_changes([key])
 
     def mark_failed(self, meta: PaperMeta, reason: str) -> None:
         existing = self.get_paper(meta.key)
@@ -168,12 +177,14 @@ class Catalog:
                 "UPDATE papers SET status='superseded', n_chunks=0, updated_at=? WHERE key=?", (now_iso(), key)
             )
             self._bump_corpus_version()
+            self._log_changes([key])
 
     def delete_paper(self, key: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM chunks WHERE paper_key=?", (key,))
             db.execute("DELETE FROM papers WHERE key=?", (key,))
             self._bump_corpus_version()
+            self._log_changes([key])
 
     def bulk_insert(self, papers: Iterable[PaperRecord], chunks: Iterable[ChunkRecord] = ()) -> None:
         """Write paper and chunk rows as given, in one transaction, and bump the corpus version (benchmarks and
@@ -189,12 +200,19 @@ class Catalog:
                            else v)
             return tuple(out)
 
+        touched: set[str] = set()
+
+        def chunk_row(c: ChunkRecord) -> tuple:
+            touched.add(c.paper_key)
+            return tuple(getattr(c, n) for n in chunk_cols)
+
         with self.transaction() as db:
             db.executemany(f"INSERT INTO papers({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
                            (paper_row(p) for p in papers))
             db.executemany(f"INSERT INTO chunks({', '.join(chunk_cols)}) VALUES({', '.join('?' * len(chunk_cols))})",
-                           (tuple(getattr(c, n) for n in chunk_cols) for c in chunks))
+                           (chunk_row(c) for c in chunks))
             self._bump_corpus_version()
+            self._log_changes(sorted(touched))
 
     def papers(self, status: str | None = None) -> list[PaperRecord]:
         if status:

@@ -1,39 +1,53 @@
-"""Dense retrieval: Chroma ANN for unfiltered queries, exact dot products over a memory-mapped matrix otherwise.
+"""Dense retrieval: Chroma ANN for unfiltered queries on large corpora, exact dot products over memory-mapped
+per-segment matrices otherwise.
 
 Chroma is always queried with `query_embeddings` (never its own embedding function). Filtered queries do not use
 Chroma's `where` (slow at scale and limited to what the metadata holds): the allowed rows come from the catalog
-(`filters.py`) and are scored exactly against `DenseCache`, a float32 matrix of every chunk embedding, row-aligned
-with the BM25 index (`ChunkIndex.chunk_ids`). The same matrix gives exact cosines for every fusion candidate, so
-BM25 candidates that the ANN missed still get their true dense score.
+(`filters.py`) and are scored exactly against `DenseCache`, the chunk embeddings row-aligned with the BM25 index
+(`ChunkIndex.chunk_ids`). The same matrix gives exact cosines for every fusion candidate, so BM25 candidates that
+the ANN missed still get their true dense score.
 
-The cache lives under `settings.bm25_dir/dense_cache/v<corpus_version>/` and follows the BM25 index's rule: it is
-rebuilt only when corpus_version changes. A rebuild copies the rows of the previous cache whose chunk id and text
-hash are unchanged and fetches only the new or changed rows from Chroma.
+The vectors live beside the BM25 postings, one file per index segment and vector source
+(`segments/seg-*/dense-<source>.npy`, see `indexes.segments`): a new segment's vectors are fetched from Chroma
+once (only that segment's chunks: a day's update fetches the day's vectors), merged segments copy their members'
+rows, tombstoned rows are skipped. The source is the collection's id and embedder, so `paperrag reindex` (a new
+collection) fetches everything again instead of reusing stale vectors.
+
+Stored as float32 (`DTYPE`). float16 halves the memory and keeps the top 10 (overlap 0.9997 on random vectors,
+see bench/dense_precision.py) but numpy converts float16 ~10× slower than it multiplies float32 on this class of
+CPU, so an exact scan costs ~10× more; it stays an option (`DTYPE`) rather than the default.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
-import shutil
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from indexes.bm25_index import ChunkIndex
+from indexes.segments import Segment
 
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 2000
-_BUILD_COUNT = 0
+GATHER_BLOCK = 2048  # rows gathered per dot product when scoring selected rows (~3 MB: stays in cache)
+DTYPE = np.float32
+_BUILD_COUNT = 0  # segment matrices fetched from Chroma by this process
+_FETCHED_ROWS = 0
 _LOADED: dict[str, "DenseCache"] = {}
 _LOCK = threading.RLock()
 
 
 def build_count() -> int:
     return _BUILD_COUNT
+
+
+def fetched_rows() -> int:
+    return _FETCHED_ROWS
 
 
 def open_collection(settings, embedder=None):
@@ -54,30 +68,58 @@ def open_collection(settings, embedder=None):
 
 
 class DenseCache:
-    """Row-aligned chunk embeddings (normalised float32), memory-mapped."""
+    """Row-aligned chunk embeddings (normalised), one memory-mapped matrix per index segment."""
 
-    def __init__(self, matrix: np.ndarray, present: np.ndarray, corpus_version: str, directory: Path | None):
-        self.matrix = np.asarray(matrix)  # a plain ndarray view of the memmap: fancy indexing is ~8x faster
+    def __init__(self, parts: list[np.ndarray], offsets: np.ndarray, present: np.ndarray, dead_rows: np.ndarray,
+                 corpus_version: str, directory: Path | None, fetched: int = 0):
+        self.parts = [np.asarray(p) for p in parts]  # plain ndarray views of the memmaps: fancy indexing is faster
+        self.offsets = offsets
         self.present = present  # bool per row: False where Chroma had no embedding (scores 0)
+        self.dead_rows = dead_rows
         self.corpus_version = corpus_version
         self.directory = directory
+        self.fetched = fetched  # rows fetched from Chroma to make this cache
         self.built = False
 
     @property
     def dim(self) -> int:
-        return int(self.matrix.shape[1])
+        return int(self.parts[0].shape[1]) if self.parts else 0
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """All rows as one array (a copy: tests and small corpora only)."""
+        return np.concatenate(self.parts) if self.parts else np.zeros((0, 0), DTYPE)
+
+    @staticmethod
+    def _dot(m: np.ndarray, q: np.ndarray) -> np.ndarray:
+        # einsum, not BLAS gemv: a matrix-vector product is memory-bound, and waking BLAS threads for each query
+        # costs more (4-8 ms stalls measured on a busy 2-core box) than it saves
+        return np.einsum("ij,j->i", m.astype(np.float32, copy=False), q)
 
     def scores(self, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Exact cosine of the query with each row (all rows, or `rows`)."""
         q = np.asarray(q, dtype=np.float32)
-        m = self.matrix if rows is None else self.matrix[rows]
-        # einsum, not BLAS gemv: a matrix-vector product is memory-bound, and waking BLAS threads for each query
-        # costs more (4-8 ms stalls measured on a busy 2-core box) than it saves
-        return np.einsum("ij,j->i", m, q)
+        if rows is None:
+            if not self.parts:
+                return np.zeros(0, np.float32)
+            return np.concatenate([self._dot(m, q) for m in self.parts])
+        rows = np.asarray(rows, np.int64)
+        out = np.empty(rows.shape[0], np.float32)
+        seg = np.searchsorted(self.offsets, rows, side="right") - 1
+        for i in np.unique(seg).tolist():
+            sel = np.flatnonzero(seg == i)
+            local = rows[sel] - self.offsets[i]
+            part = self.parts[i]
+            for s in range(0, sel.size, GATHER_BLOCK):  # gather in cache-sized blocks, not one big copy
+                out[sel[s : s + GATHER_BLOCK]] = self._dot(part[local[s : s + GATHER_BLOCK]], q)
+        return out
 
     def top(self, q: np.ndarray, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(row indices, cosines) of the n best rows among `rows` (all when None), best first."""
+        """(row indices, cosines) of the n best live rows among `rows` (all when None), best first."""
         s = self.scores(q, rows)
+        if rows is None and self.dead_rows.size:
+            s[self.dead_rows] = -np.inf
+            n = min(n, s.shape[0] - int(self.dead_rows.size))
         n = min(n, s.shape[0])
         if n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -123,119 +165,83 @@ def _source(collection) -> str:
     return f"{collection.id}|{(collection.metadata or {}).get(EMBEDDER_KEY, '')}"
 
 
-def _previous(root: Path, exclude: Path, source: str):
-    """(ids, text hashes, matrix) of the newest other complete cache, for reuse; None when there is none."""
-    best = None
-    for d in root.glob("v*"):
-        if d == exclude or ".tmp-" in d.name or not (d / "manifest.json").exists():
-            continue
-        mtime = (d / "manifest.json").stat().st_mtime
-        if best is None or mtime > best[0]:
-            best = (mtime, d)
-    if best is None:
-        return None
-    d = best[1]
-    try:
-        if json.loads((d / "manifest.json").read_text()).get("source") != source or not source:
-            return None
-        meta = json.loads((d / "ids.json").read_text())
-        return meta["chunk_ids"], np.load(d / "text_hash.npy"), np.load(d / "emb.npy", mmap_mode="r")
-    except (OSError, ValueError, KeyError):
-        return None
+def _digest(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()[:12]
+
+
+def segment_files(seg: Segment) -> list[str]:
+    """The dense files a segment holds (what a merge carries over)."""
+    return sorted(p.name for p in seg.directory.glob("dense-*.npy"))
+
+
+def _ensure_segment(seg: Segment, collection, source: str) -> tuple[Path, Path, int]:
+    """(vectors, present) files of the segment for this source, fetching its chunks' vectors when absent."""
+    global _BUILD_COUNT, _FETCHED_ROWS
+    d = _digest(source)
+    emb, present = seg.directory / f"dense-{d}.npy", seg.directory / f"dense-{d}.present.npy"
+    if emb.exists() and present.exists():
+        return emb, present, 0
+    fetched = _fetch(collection, seg.chunk_ids, None)
+    dim = next((len(v) for v in fetched.values()), 0)
+    if dim == 0:
+        return emb, present, -1
+    mat = np.zeros((seg.n, dim), DTYPE)
+    ok = np.zeros(seg.n, bool)
+    for i, cid in enumerate(seg.chunk_ids):
+        v = fetched.get(cid)
+        if v is not None and v.shape[0] == dim:
+            mat[i] = v
+            ok[i] = True
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    np.save(seg.directory / f"present.tmp-{tag}.npy", ok)
+    np.save(seg.directory / f"emb.tmp-{tag}.npy", mat)
+    os.replace(seg.directory / f"present.tmp-{tag}.npy", present)  # present first: emb marks a complete pair
+    os.replace(seg.directory / f"emb.tmp-{tag}.npy", emb)
+    _BUILD_COUNT += 1
+    _FETCHED_ROWS += seg.n
+    return emb, present, seg.n
 
 
 def load_or_build(settings, index: ChunkIndex, collection) -> DenseCache | None:
-    """The dense cache for `index.corpus_version`: from memory, from disk, or (re)built. None without chunks."""
-    global _BUILD_COUNT
-    if index.n_rows == 0:
+    """The dense matrix for `index` (its generation's segments): from memory, from disk, or with the missing
+    segments' vectors fetched from Chroma. None without chunks or without any vector."""
+    if index.n_live == 0:
         return None
-    root = Path(settings.bm25_dir) / "dense_cache"
-    directory = root / f"v{index.corpus_version}"
-    key = str(directory.resolve())
+    source = _source(collection)
+    key = f"{index.directory}|{index.generation}|{source}"
     with _LOCK:
         cached = _LOADED.get(key)
         if cached is not None:
             cached.built = False
             return cached
-        cache = _load(directory, index)
-        if cache is None:
-            cache = _build(root, directory, index, collection)
-            _BUILD_COUNT += 1
-            for d in root.glob("v*"):
-                if d.is_dir() and d != directory and ".tmp-" not in d.name:
-                    shutil.rmtree(d, ignore_errors=True)
-        for k in [k for k in _LOADED if Path(k).parent == directory.parent.resolve()]:
+        parts, presents, fetched = [], [], 0
+        dim = None
+        for seg in index.segments:
+            emb, present, n = _ensure_segment(seg, collection, source) if source else (None, None, -1)
+            if n < 0:  # no vector for any chunk of this segment
+                parts.append(None)
+                presents.append(np.zeros(seg.n, bool))
+                continue
+            fetched += n
+            m = np.load(emb, mmap_mode="r")
+            dim = dim or int(m.shape[1])
+            parts.append(m)
+            presents.append(np.load(present))
+        if dim is None:
+            log.warning("no chunk embeddings found in Chroma: dense retrieval is off until the collection is filled")
+            return None
+        parts = [p if p is not None else np.zeros((s.n, dim), DTYPE) for p, s in zip(parts, index.segments,
+                                                                                      strict=True)]
+        present = np.concatenate(presents)
+        present[index.dead_rows] = False
+        missing = int(index.n_live - present.sum())
+        if missing:
+            log.warning("%d of %d chunks have no embedding in Chroma; they get dense score 0", missing, index.n_live)
+        cache = DenseCache(parts, index.offsets, present, index.dead_rows, index.corpus_version, index.directory,
+                           fetched)
+        cache.built = fetched > 0
+        for k in [k for k in _LOADED if k.startswith(f"{index.directory}|")]:
             del _LOADED[k]
         _LOADED[key] = cache
         return cache
 
-
-def _load(directory: Path, index: ChunkIndex) -> DenseCache | None:
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text())
-        if str(manifest["corpus_version"]) != index.corpus_version or manifest["n"] != index.n_rows:
-            return None
-        matrix = np.load(directory / "emb.npy", mmap_mode="r")
-        present = np.load(directory / "present.npy")
-    except (OSError, ValueError, KeyError):
-        return None
-    return DenseCache(matrix, present, index.corpus_version, directory)
-
-
-def _build(root: Path, directory: Path, index: ChunkIndex, collection) -> DenseCache:
-    n = index.n_rows
-    source = _source(collection)
-    prev = _previous(root, directory, source)
-    reuse: dict[int, int] = {}
-    dim = None
-    if prev is not None:
-        prev_ids, prev_hash, prev_mat = prev
-        dim = int(prev_mat.shape[1])
-        prev_row = {c: i for i, c in enumerate(prev_ids)}
-        for i, cid in enumerate(index.chunk_ids):
-            j = prev_row.get(cid)
-            if j is not None and prev_hash[j] == index.text_hash[i]:
-                reuse[i] = j
-    todo = [i for i in range(n) if i not in reuse]
-    fetched = _fetch(collection, [index.chunk_ids[i] for i in todo], dim)
-    if dim is None:
-        dim = next((len(v) for v in fetched.values()), 0)
-    if dim == 0:
-        log.warning("no chunk embeddings found in Chroma: dense retrieval is off until the collection is filled")
-        dim = 1
-    tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    mat = np.lib.format.open_memmap(tmp / "emb.npy", mode="w+", dtype=np.float32, shape=(n, dim))
-    present = np.zeros(n, dtype=bool)
-    if reuse:
-        rows = np.fromiter(reuse.keys(), dtype=np.int64)
-        src = np.fromiter(reuse.values(), dtype=np.int64)
-        order = np.argsort(src)
-        mat[rows[order]] = prev[2][src[order]]
-        present[rows] = True
-    for i in todo:
-        v = fetched.get(index.chunk_ids[i])
-        if v is not None and v.shape[0] == dim:
-            mat[i] = v
-            present[i] = True
-    mat.flush()
-    del mat
-    np.save(tmp / "present.npy", present)
-    np.save(tmp / "text_hash.npy", index.text_hash)
-    (tmp / "ids.json").write_text(json.dumps({"chunk_ids": index.chunk_ids}))
-    missing = int(n - present.sum())
-    if missing:
-        log.warning("%d of %d chunks have no embedding in Chroma; they get dense score 0", missing, n)
-    (tmp / "manifest.json").write_text(json.dumps({"corpus_version": index.corpus_version, "n": n, "dim": dim,
-                                                    "source": source,
-                                                    "reused": len(reuse), "fetched": len(todo), "missing": missing}))
-    shutil.rmtree(directory, ignore_errors=True)
-    try:
-        tmp.rename(directory)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    cache = _load(directory, index)
-    assert cache is not None
-    cache.built = True
-    return cache

@@ -211,7 +211,20 @@ CREATE TABLE IF NOT EXISTS paper_vectors (
 
 
 @migration
-def m007_llm_calls_cached(conn: sqlite3.Connection) -> None:
+def m007_chunk_changes(conn: sqlite3.Connection) -> None:
+    """chunk_changes: the papers whose chunks each corpus_version changed, so the search indexes apply only that
+    (indexes/segments.py) instead of rebuilding from every chunk."""
+    _script(conn, """
+CREATE TABLE IF NOT EXISTS chunk_changes (
+    version INTEGER NOT NULL,          -- the corpus_version the change produced
+    paper_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunk_changes_version ON chunk_changes(version);
+""")
+
+
+@migration
+def m008_llm_calls_cached(conn: sqlite3.Connection) -> None:
     """llm_calls.tokens_cached: prompt tokens the backend reused from its KV cache (NULL when it cannot say)."""
     cols = {r[1] for r in conn.execute("PRAGMA table_info(llm_calls)")}
     if "tokens_cached" not in cols:

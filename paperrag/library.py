@@ -402,7 +402,7 @@ class Library:
             st = self.retriever.refresh()
         except EmptyIndexError:
             return {"chunks": 0, "papers": 0, "bm25_built": False, "dense_built": False}
-        return {"chunks": st.index.n_rows, "papers": len(st.index.paper_keys), "bm25_built": st.index.built,
+        return {"chunks": st.index.n_live, "papers": st.index.n_papers, "bm25_built": st.index.built,
                 "dense_built": bool(st.dense is not None and st.dense.built)}
 
     def delete(self, paper: str) -> list[str]:
@@ -414,6 +414,7 @@ class Library:
         for key in keys:
             delete_paper_chunks(self.collection, key)
             self.catalog.delete_paper(key)
+        self.warm()  # the writer tombstones the papers' rows now, not the next reader
         return keys
 
     def resolve_keys(self, paper: str) -> list[str]:
@@ -494,14 +495,11 @@ class Library:
             vectors = count_vectors(s)
         except Exception as exc:
             error = user_message(exc)
-        kw_version = None
-        for manifest in sorted(Path(s.bm25_dir).glob("v*/manifest.json")):
-            try:
-                kw_version = str(json.loads(manifest.read_text()).get("corpus_version"))
-            except (OSError, ValueError):
-                continue
-            if kw_version == version:
-                break
+        from indexes.bm25_index import segments_dir
+        from indexes.segments import read_manifest
+
+        manifest = read_manifest(segments_dir(s))
+        kw_version = str(manifest["corpus_version"]) if manifest else None
         return CorpusHealth(cat.status_counts(), fulltext, abstract_only, cat.chunk_count(), vectors, error,
                             version, kw_version)
 

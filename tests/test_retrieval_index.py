@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from fakes.corpus import add_paper
@@ -195,7 +193,8 @@ def test_empty_index_error(home, embedder):
         Retriever(settings, embedder).search("anything")
 
 
-def test_bm25_built_once_reused_and_rebuilt_on_corpus_change(home, embedder):
+def test_bm25_built_once_reused_and_updated_on_corpus_change(home, embedder):
+    from indexes import segments
     from indexes.vector_store import open_collection
 
     settings = Settings()
@@ -207,9 +206,9 @@ def test_bm25_built_once_reused_and_rebuilt_on_corpus_change(home, embedder):
     before = bm25_index.build_count()
     idx = bm25_index.load_or_build(settings)
     assert idx.built and bm25_index.build_count() == before + 1
-    manifest = idx.directory / "manifest.json"
-    mtime = manifest.stat().st_mtime_ns
-    assert json.loads(manifest.read_text())["corpus_version"] == str(catalog.corpus_version())
+    current = idx.directory / "CURRENT"
+    mtime = current.stat().st_mtime_ns
+    assert segments.read_manifest(idx.directory)["corpus_version"] == str(catalog.corpus_version())
     assert idx.chunk_ids == [r[0] for r in catalog.db.execute("SELECT id FROM chunks ORDER BY paper_key, ordinal")]
 
     # same version: served from memory, then from disk in a "new process", never rebuilt
@@ -217,32 +216,33 @@ def test_bm25_built_once_reused_and_rebuilt_on_corpus_change(home, embedder):
     bm25_index._LOADED.clear()
     again = bm25_index.load_or_build(settings)
     assert not again.built and bm25_index.build_count() == before + 1
-    assert manifest.stat().st_mtime_ns == mtime and again.chunk_ids == idx.chunk_ids
+    assert current.stat().st_mtime_ns == mtime and again.chunk_ids == idx.chunk_ids
 
     r = Retriever(settings, embedder)
     for _ in range(3):
         r.search("residual shortcut connections", k=2)
     assert bm25_index.build_count() == before + 1  # searching never rebuilds
-    dense_builds = dense.build_count()
+    fetched = dense.fetched_rows()
 
-    # a write that changes chunks bumps corpus_version: the next search sees the new paper
+    # a write that changes chunks bumps corpus_version: the writer (warm, what ingest calls at its end) appends the
+    # new paper as a segment; nothing is rebuilt and only the new chunk's vector is fetched
+    updates = bm25_index.update_count()
     add_paper(settings, embedder, catalog, collection, *PAPERS[3])
-    warmed = Library(settings, embedder=embedder).warm()  # what ingest calls at its end
+    warmed = Library(settings, embedder=embedder).warm()
     assert warmed["bm25_built"] and warmed["dense_built"] and warmed["chunks"] == len(idx.chunk_ids) + 1
-    hits = r.search("maize Rubisco bundle sheath", k=1)
+    assert bm25_index.build_count() == before + 1 and bm25_index.update_count() == updates + 1
+    assert dense.fetched_rows() == fetched + 1
+    hits = r.search("maize Rubisco bundle sheath", k=1)  # the reader loads what the writer made
     assert hits[0].paper_key == "2404.00004v1"
-    assert bm25_index.build_count() == before + 2 and dense.build_count() == dense_builds + 1
+    assert bm25_index.build_count() == before + 1 and bm25_index.update_count() == updates + 1
     st = r.refresh()
-    assert st.index.n_rows == len(idx.chunk_ids) + 1
-    dmanifest = json.loads((st.dense.directory / "manifest.json").read_text())
-    assert dmanifest["reused"] == len(idx.chunk_ids) and dmanifest["fetched"] == 1  # only the new chunk fetched
-    # the dense cache rows match Chroma's vectors
+    assert st.index.n_live == len(idx.chunk_ids) + 1 and len(st.index.segments) == 2
+    # the dense rows match Chroma's vectors
     got = collection.get(ids=st.index.chunk_ids, include=["embeddings"])
     by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
     want = np.stack([np.asarray(by_id[c], dtype=np.float32) for c in st.index.chunk_ids])
-    assert np.allclose(np.asarray(st.dense.matrix), want, atol=1e-6)
-    assert not list(settings.bm25_dir.glob("v*.tmp-*"))  # no leftovers
-    assert len([d for d in settings.bm25_dir.glob("v*") if d.is_dir()]) == 1  # old version pruned
+    assert np.allclose(st.dense.matrix, want, atol=1e-6)
+    assert not list(settings.bm25_dir.rglob("*.tmp-*"))  # no leftovers
 
     # filters resolve once per (corpus_version, filters)
     misses = r._filters.misses
@@ -250,11 +250,12 @@ def test_bm25_built_once_reused_and_rebuilt_on_corpus_change(home, embedder):
         r.search("residual", filters=SearchFilters(categories=["cs.CV"]))
     assert r._filters.misses == misses + 1
 
-    # `paperrag reindex` recreates the collection: the dense cache must not reuse the old vectors
+    # `paperrag reindex` recreates the collection: the dense matrix must not reuse the old vectors; BM25 stays
+    fetched = dense.fetched_rows()
     Library(settings, embedder=embedder).reindex()
     assert r.search("maize Rubisco bundle sheath", k=1)[0].paper_key == "2404.00004v1"
-    dmanifest = json.loads((r.refresh().dense.directory / "manifest.json").read_text())
-    assert dmanifest["reused"] == 0 and dmanifest["missing"] == 0
-    assert bm25_index.build_count() == before + 3
+    assert dense.fetched_rows() == fetched + st.index.n_rows
+    assert r.refresh().dense.present.all()
+    assert bm25_index.build_count() == before + 1
     r.close()
     catalog.close()

@@ -199,7 +199,7 @@ def health_markdown(h: CorpusHealth) -> str:
         lines.append(f"- keyword index: ✓ current (corpus version {h.corpus_version})")
     else:
         lines.append(f"- keyword index: built for corpus version {h.keyword_index_version}, catalog is at "
-                     f"{h.corpus_version} (rebuilt at the next question)")
+                     f"{h.corpus_version} (brought up to date by the next ingest or question)")
     return "\n".join(lines)
 
 

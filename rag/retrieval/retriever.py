@@ -146,7 +146,7 @@ class Retriever:
                 return st
             if self._own_collection:
                 self._collection = None  # reopen: `paperrag reindex` may have replaced the collection
-            if index.n_rows == 0:
+            if index.n_live == 0:
                 raise EmptyIndexError()
             dc = dense.load_or_build(self.settings, index, self.collection)
             if dc is None or not dc.present.any():

@@ -1,0 +1,306 @@
+"""Search indexes at scale: build from scratch, a daily update against a full rebuild, hybrid search latency, RSS.
+
+    python bench/scale.py --chunks 1000000 [--update 2000] [--queries 200] [--home DIR]
+
+A synthetic catalog (papers of 40 chunks of 150–250 Zipf-distributed words, 1–2 categories, dates over two years)
+is written straight into catalog.sqlite. Vectors are random-looking unit vectors derived from each chunk's number
+and served by an in-process stand-in for the Chroma collection (`SyntheticVectors`: `get(ids)` as Chroma answers
+it), so the figures are the indexes' own cost, with no embedding and no Chroma. Each phase runs in its own process,
+one after another, so its peak RSS is its own:
+
+1. build: the search indexes from every chunk (BM25 segments + dense matrices), time and peak RSS;
+2. update: a day's papers written to the catalog (new papers plus new versions that supersede old ones, `--update`
+   chunks added), then the writer's incremental update until searchable (BM25 segment + tombstones + dense
+   vectors of the new chunks), and a fresh reader's load time;
+3. search: a reader process (what the web app holds) times hybrid search, unfiltered and filtered (one category
+   and a date range), with precomputed query vectors; its RSS after the queries;
+4. rebuild: the same corpus rebuilt from scratch (what every write cost before segments): the baseline.
+
+Unfiltered dense search is an exact scan here (no ANN: the stand-in has none); filtered search is exact over the
+catalog's pre-selected rows, as in the product. Ends with one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.retrieval_latency import CATS, CHUNKS_PER_PAPER, DIM, _vocab, _zipf_ids  # noqa: E402
+
+_PRIMES = (1009, 997, 991)
+
+
+class SyntheticVectors:
+    """Stands in for the Chroma collection: `get(ids=..., include=["embeddings"])` answers like Chroma, with a
+    unit vector per chunk derived from its number (distinct for < 10^9 chunks, no storage)."""
+
+    id = "synthetic"
+    metadata = {"paperrag_embedder": f"synthetic|dim={DIM}"}
+
+    def __init__(self):
+        rng = np.random.default_rng(7)
+        self.bases = [rng.standard_normal((p, DIM)).astype(np.float32) for p in _PRIMES]
+
+    @staticmethod
+    def number(cid: str) -> int:
+        key, ordinal = cid.split("#")
+        aid, version = key.split("v")
+        yymm, seq = aid.split(".")
+        return ((int(yymm) - 2300) * 10000 + int(seq)) * CHUNKS_PER_PAPER * 4 + (int(version) - 1) * 64 + int(ordinal)
+
+    def vectors(self, numbers: np.ndarray) -> np.ndarray:
+        v = sum(b[numbers % p] for b, p in zip(self.bases, _PRIMES, strict=True))
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def get(self, ids, include=None):
+        nums = np.fromiter((self.number(c) for c in ids), dtype=np.int64, count=len(ids))
+        return {"ids": list(ids), "embeddings": self.vectors(nums)}
+
+
+def _paper(rng, vocab, p: int, version: int = 1):
+    cats = list(rng.choice(CATS, size=int(rng.integers(1, 3)), replace=False))
+    pub = (date(2023, 1, 1) + timedelta(days=int(rng.integers(0, 730)))).isoformat()
+    aid = f"{2300 + p // 10000:04d}.{p % 10000:05d}"
+    title = " ".join(vocab[_zipf_ids(rng, 8, len(vocab))])
+    return aid, version, title, cats, pub
+
+
+def write_papers(catalog, rng, vocab, numbers: range, version: int = 1, supersede: bool = False) -> int:
+    """Papers `numbers` (version `version`, 40 chunks each) into the catalog in one transaction; returns chunks."""
+    from paperrag.records import ChunkRecord, PaperRecord
+
+    papers, chunks = [], []
+    for p in numbers:
+        aid, v, title, cats, pub = _paper(rng, vocab, p, version)
+        key = f"{aid}v{v}"
+        papers.append(PaperRecord(key, aid, v, title=title, abstract=" ".join(vocab[_zipf_ids(rng, 150, len(vocab))]),
+                                  categories=cats, primary_category=cats[0], published=pub, announced=pub,
+                                  status="indexed", fulltext=True, n_chunks=CHUNKS_PER_PAPER))
+        for o in range(CHUNKS_PER_PAPER):
+            body = " ".join(vocab[_zipf_ids(rng, int(rng.integers(150, 251)), len(vocab))])
+            sec = f"{o // 5 + 1} Section"
+            chunks.append(ChunkRecord(f"{key}#{o:04d}", key, o, sec, o // 3 + 1, o // 3 + 1,
+                                      "references" if o == CHUNKS_PER_PAPER - 1 else "body", 200,
+                                      f"{title} › {sec}\n{body}"))
+    if supersede:
+        for p in numbers:
+            catalog.supersede(f"{2300 + p // 10000:04d}.{p % 10000:05d}v{version - 1}")
+    catalog.bulk_insert(papers, chunks)
+    return len(chunks)
+
+
+def build_catalog(home: Path, n_chunks: int, progress=print) -> None:
+    from indexes.catalog import Catalog
+    from paperrag.settings import Settings
+
+    settings = Settings(home=home)
+    rng = np.random.default_rng(0)
+    vocab = _vocab(rng, 30000)
+    catalog = Catalog(settings.catalog_path)
+    n_papers = max(1, n_chunks // CHUNKS_PER_PAPER)
+    step = 2500
+    for s in range(0, n_papers, step):
+        write_papers(catalog, rng, vocab, range(s, min(n_papers, s + step)))
+        progress(f"  catalog: {min(n_papers, s + step) * CHUNKS_PER_PAPER:,} / {n_chunks:,} chunks")
+    catalog.close()
+
+
+def _rss_gb() -> tuple[float, float]:
+    """(current RSS, peak RSS) of this process in GB (from /proc; Linux)."""
+    vals = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            vals[line.split(":")[0]] = int(line.split()[1]) / 1024**2
+    return vals.get("VmRSS", 0.0), vals.get("VmHWM", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2)
+
+
+def _writer(settings, **kw) -> dict:
+    """The writer's job (what `Library.warm` does at the end of an ingest), timed."""
+    from indexes import bm25_index, dense
+
+    t0 = time.perf_counter()
+    report = bm25_index.update(settings, **kw)
+    t_bm25 = time.perf_counter() - t0
+    index = bm25_index.load_or_build(settings)
+    cache = dense.load_or_build(settings, index, SyntheticVectors())
+    total = time.perf_counter() - t0
+    return {"mode": report.mode, "added": report.added_chunks, "removed": report.removed_chunks,
+            "merged_segments": report.merged_segments, "bm25_s": t_bm25, "total_s": total,
+            "dense_fetched": cache.fetched, "segments": len(index.segments), "rows": index.n_rows,
+            "live": index.n_live}
+
+
+def phase_build(settings, args) -> dict:
+    out = _writer(settings)
+    out["peak_rss_gb"] = _rss_gb()[1]
+    return out
+
+
+def phase_update(settings, args) -> dict:
+    from indexes import bm25_index, dense
+    from indexes.catalog import Catalog
+
+    catalog = Catalog(settings.catalog_path)
+    n_papers = args.chunks // CHUNKS_PER_PAPER
+    per_day = max(1, args.update // CHUNKS_PER_PAPER)
+    revised = max(1, per_day // 5)  # a fifth of the day's papers are new versions of stored ones
+    rng = np.random.default_rng(123)
+    vocab = _vocab(np.random.default_rng(0), 30000)
+    t0 = time.perf_counter()
+    added = write_papers(catalog, rng, vocab, range(n_papers, n_papers + per_day - revised))
+    added += write_papers(catalog, rng, vocab, range(0, revised), version=2, supersede=True)
+    t_catalog = time.perf_counter() - t0
+    catalog.close()
+    out = _writer(settings)
+    out.update(catalog_s=t_catalog, written_chunks=added)
+    bm25_index._LOADED.clear()  # a fresh reader: loads the new generation from disk
+    dense._LOADED.clear()
+    t0 = time.perf_counter()
+    index = bm25_index.load_or_build(settings)
+    dense.load_or_build(settings, index, SyntheticVectors())
+    out["reader_load_s"] = time.perf_counter() - t0
+    return out
+
+
+def phase_rebuild(settings, args) -> dict:
+    return _writer(settings, force_full=True)
+
+
+def phase_search(settings, args) -> dict:
+    from rag.retrieval.filters import SearchFilters
+    from rag.retrieval.retriever import Retriever
+
+    t0 = time.perf_counter()
+    r = Retriever(settings, embedder=None, collection=SyntheticVectors(), exact_max_rows=10**12)
+    st = r.refresh()
+    load_s = time.perf_counter() - t0
+    vocab = _vocab(np.random.default_rng(0), 30000)
+    rng = np.random.default_rng(1)
+    queries = [" ".join(vocab[np.minimum(rng.zipf(1.3, size=int(rng.integers(3, 9))) + 20, len(vocab) - 1)])
+               for _ in range(args.queries)]
+    qvecs = rng.standard_normal((args.queries, DIM)).astype(np.float32)
+    qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+    flt = SearchFilters(categories=["cs.IR"], date_from="2023-07-01", date_to="2024-01-31")
+    share = r._allowed(st, flt).size / st.index.n_live
+
+    def timed(filters):
+        for i in range(5):
+            r.search(queries[i], k=10, filters=filters, query_embedding=qvecs[i])
+        lat, parts = [], []
+        for q, v in zip(queries, qvecs, strict=True):
+            t = time.perf_counter()
+            r.search(q, k=10, filters=filters, query_embedding=v)
+            lat.append(1e3 * (time.perf_counter() - t))
+            parts.append(dict(r.last_timings))
+        mean = {k: float(np.mean([p.get(k, 0.0) for p in parts])) for k in ("bm25_ms", "dense_ms", "hydrate_ms")}
+        return float(np.percentile(lat, 50)), float(np.percentile(lat, 95)), mean
+
+    p50, p95, m = timed(None)
+    fp50, fp95, fm = timed(flt)
+    rss, peak = _rss_gb()
+    r.close()
+    return {"load_s": load_s, "p50_ms": p50, "p95_ms": p95, "parts": m, "filtered_p50_ms": fp50,
+            "filtered_p95_ms": fp95, "filtered_parts": fm, "filtered_share": share, "rss_gb": rss,
+            "peak_rss_gb": peak, "segments": len(st.index.segments), "dead_rows": int(st.index.dead_rows.size)}
+
+
+PHASES = {"build": phase_build, "update": phase_update, "search": phase_search, "rebuild": phase_rebuild}
+
+
+def _run_phase(name: str, home: Path, args) -> dict:
+    cmd = [sys.executable, __file__, "--phase", name, "--home", str(home), "--chunks", str(args.chunks),
+           "--update", str(args.update), "--queries", str(args.queries)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"phase {name} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--chunks", type=int, default=100_000)
+    ap.add_argument("--update", type=int, default=2000, help="chunks written by the daily update")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--home", type=Path, help="data home to build in (default: a temp dir, removed afterwards)")
+    ap.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    from paperrag.settings import Settings
+
+    if args.phase:
+        print(json.dumps(PHASES[args.phase](Settings(home=args.home), args)))
+        return 0
+
+    tmp = None
+    home = args.home
+    if home is None:
+        tmp = Path(tempfile.mkdtemp(prefix="paperrag-scale-"))
+        home = tmp / "home"
+    try:
+        if (home / "catalog.sqlite").exists():
+            raise SystemExit(f"{home} already holds a catalog: give an empty --home (the bench writes its own)")
+        t0 = time.perf_counter()
+        print(f"writing a synthetic catalog of {args.chunks:,} chunks under {home} …", flush=True)
+        build_catalog(home, args.chunks, progress=lambda m: print(m, flush=True))
+        t_catalog = time.perf_counter() - t0
+        print(f"  catalog {t_catalog:.0f} s", flush=True)
+        print("build from scratch …", flush=True)
+        build = _run_phase("build", home, args)
+        print(f"  {build['total_s']:.1f} s (BM25 {build['bm25_s']:.1f} s), {build['segments']} segments, "
+              f"peak RSS {build['peak_rss_gb']:.2f} GB", flush=True)
+        print(f"daily update of {args.update:,} chunks …", flush=True)
+        upd = _run_phase("update", home, args)
+        print(f"  until searchable {upd['total_s']:.2f} s (BM25 {upd['bm25_s']:.2f} s; +{upd['added']} −"
+              f"{upd['removed']} chunks, {upd['merged_segments']} segments merged); a fresh reader loads it in "
+              f"{upd['reader_load_s']:.2f} s", flush=True)
+        print("hybrid search in a reader process …", flush=True)
+        srch = _run_phase("search", home, args)
+        print("full rebuild (the baseline: what every write cost before) …", flush=True)
+        full = _run_phase("rebuild", home, args)
+        print()
+        print(f"corpus: {upd['live']:,} live chunks in {srch['segments']} segments ({srch['dead_rows']:,} tombstoned "
+              f"rows); {args.queries} queries, k=10; synthetic text and vectors, dense exact")
+        print(f"{'':<44} {'seconds':>9}")
+        print(f"{'build from scratch':<44} {build['total_s']:>9.1f}   peak RSS {build['peak_rss_gb']:.2f} GB")
+        print(f"{'daily update (incremental), until searchable':<44} {upd['total_s']:>9.2f}")
+        print(f"{'full rebuild (baseline)':<44} {full['total_s']:>9.1f}   "
+              f"ratio {full['total_s'] / max(upd['total_s'], 1e-9):.0f}×")
+        print(f"{'reader load after the update':<44} {upd['reader_load_s']:>9.2f}")
+        print(f"{'case':<44} {'p50 ms':>9} {'p95 ms':>8}   mean: bm25 / dense / hydrate ms")
+        for label, a, b, m in (("hybrid unfiltered", srch["p50_ms"], srch["p95_ms"], srch["parts"]),
+                               (f"hybrid filtered ({srch['filtered_share']:.1%} of chunks)", srch["filtered_p50_ms"],
+                                srch["filtered_p95_ms"], srch["filtered_parts"])):
+            print(f"{label:<44} {a:>9.1f} {b:>8.1f}   {m['bm25_ms']:.1f} / {m['dense_ms']:.1f} / {m['hydrate_ms']:.1f}")
+        print(f"reader RSS {srch['rss_gb']:.2f} GB (peak {srch['peak_rss_gb']:.2f} GB)")
+        result = {"chunks": args.chunks, "build_s": round(build["total_s"], 2), "update_s": round(upd["total_s"], 3),
+                  "full_rebuild_s": round(full["total_s"], 2), "p50_ms": round(srch["p50_ms"], 2),
+                  "p95_ms": round(srch["p95_ms"], 2), "filtered_p50_ms": round(srch["filtered_p50_ms"], 2),
+                  "filtered_p95_ms": round(srch["filtered_p95_ms"], 2), "rss_gb": round(srch["rss_gb"], 3),
+                  "build_peak_rss_gb": round(build["peak_rss_gb"], 3), "update_bm25_s": round(upd["bm25_s"], 3),
+                  "reader_load_s": round(upd["reader_load_s"], 3), "catalog_s": round(t_catalog, 1),
+                  "segments": srch["segments"]}
+        print(json.dumps(result))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
