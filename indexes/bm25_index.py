@@ -291,10 +291,14 @@ def _load(directory: Path, params: BM25Params, version: str) -> ChunkIndex | Non
     if (manifest.get("format") != FORMAT_VERSION or str(manifest.get("corpus_version")) != version
             or manifest.get("params") != _params_tag(params)):
         return None
-    ids = json.loads((directory / "ids.json").read_text())
-    rows = np.load(directory / "rows.npz")
-    keyword = KeywordIndex.load(directory / "chunks", params) if (directory / "chunks").exists() else None
-    paper_kw = KeywordIndex.load(directory / "papers", params) if (directory / "papers").exists() else None
+    try:
+        ids = json.loads((directory / "ids.json").read_text())
+        rows = np.load(directory / "rows.npz")
+        keyword = KeywordIndex.load(directory / "chunks", params) if (directory / "chunks").exists() else None
+        paper_kw = KeywordIndex.load(directory / "papers", params) if (directory / "papers").exists() else None
+    except Exception as exc:  # noqa: BLE001 - a damaged file (json, numpy, bm25s each raise their own): rebuild
+        log.warning("keyword index %s cannot be read (%s): rebuilding it from the catalog", directory, exc)
+        return None
     return ChunkIndex(version, ids["chunk_ids"], ids["paper_keys"], rows["paper_idx"], rows["kind"],
                       rows["text_hash"], keyword, paper_kw, directory=directory)
 

@@ -8,6 +8,7 @@ a run that finds `indexing` papers deletes their partial vectors and redoes them
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -51,7 +52,7 @@ class RunReport:
                 "chunks_written": self.chunks_written}
 
 
-class _WriterLock:
+class WriterLock:
     """One ingest writer per home: a second one would race on the same papers."""
 
     def __init__(self, path: Path):
@@ -86,8 +87,9 @@ class Ingestor:
     """Runs candidates through the pipeline with the Library's components (`paperrag.components.Components`:
     embedder, catalog, collection and PDF cache, each opened on first use)."""
 
-    def __init__(self, parts: Components, *, progress: ProgressSink | None = None):
+    def __init__(self, parts: Components, *, progress: ProgressSink | None = None, lock: bool = True):
         self.parts = parts
+        self._lock = lock  # False: the caller already holds the writer lock (`doctor --repair`)
         self.settings = parts.settings
         self.catalog = parts.catalog
         self.progress = progress or NullProgress()
@@ -114,7 +116,7 @@ class Ingestor:
             notes: Iterable[str] = ()) -> RunReport:
         """Index the candidates. pre_decisions: (paper, Action, reason, title) taken before this point."""
         candidates = list(candidates)
-        with _WriterLock(self.settings.home / ".ingest.lock"):
+        with WriterLock(self.settings.home / ".ingest.lock") if self._lock else contextlib.nullcontext():
             run_id = self.catalog.start_run(command)
             report = RunReport(run_id=run_id, command=command, notes=list(notes))
             started = time.perf_counter()
