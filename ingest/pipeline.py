@@ -53,7 +53,9 @@ class RunReport:
 
 
 class WriterLock:
-    """One ingest writer per home: a second one would race on the same papers."""
+    """One writer per home (ingest, daily's ingest, delete, reindex, doctor --repair): a second one would race on
+    the same papers, and Chroma's embedded store takes one writing process at a time. A second writer is refused
+    at once with the reason; it never waits on a lock that a hung process may hold forever."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -67,8 +69,8 @@ class WriterLock:
         except BlockingIOError as exc:
             self.fh.close()
             raise IngestError(
-                f"another paperrag ingest is running on {self.path.parent} (lock {self.path.name}); "
-                "wait for it to finish"
+                f"another paperrag ingest is running on {self.path.parent} (lock {self.path.name}, held by a "
+                "running ingest, daily, delete, reindex or doctor --repair); wait for it to finish, then run this again"
             ) from exc
         return self
 
@@ -90,6 +92,7 @@ class Ingestor:
     def __init__(self, parts: Components, *, progress: ProgressSink | None = None, lock: bool = True):
         self.parts = parts
         self._lock = lock  # False: the caller already holds the writer lock (`doctor --repair`)
+        self._collection = None  # opened afresh once the lock is held: another process may have written
         self.settings = parts.settings
         self.catalog = parts.catalog
         self.progress = progress or NullProgress()
@@ -101,7 +104,7 @@ class Ingestor:
 
     @property
     def collection(self):
-        return self.parts.collection
+        return self._collection if self._collection is not None else self.parts.collection
 
     @property
     def pdf_cache(self):
@@ -117,6 +120,9 @@ class Ingestor:
         """Index the candidates. pre_decisions: (paper, Action, reason, title) taken before this point."""
         candidates = list(candidates)
         with WriterLock(self.settings.home / ".ingest.lock") if self._lock else contextlib.nullcontext():
+            from indexes.vector_store import open_collection
+
+            self._collection = open_collection(self.settings, self.embedder.identity)
             run_id = self.catalog.start_run(command)
             report = RunReport(run_id=run_id, command=command, notes=list(notes))
             started = time.perf_counter()

@@ -93,18 +93,10 @@ def _rebuild_vectors(parts: Components, out: RepairReport, progress: ProgressSin
         except Exception:  # noqa: BLE001 - unreadable: set the whole directory aside, it is rebuilt below
             aside = chroma.with_name(f"chroma.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             chroma.rename(aside)
-            _forget_chroma_clients()
             out.done.append(f"moved the unreadable vector store to {aside} (delete it when you like)")
     n_papers, n_chunks = reindex_all(parts, progress=progress)
     reopen()
     out.done.append(f"vector store rebuilt from the catalog: {n_papers} papers, {n_chunks} chunks re-embedded")
-
-
-def _forget_chroma_clients() -> None:
-    """Chroma keeps one client per path per process; the one of the damaged store must not be reused."""
-    from chromadb.api.client import SharedSystemClient
-
-    SharedSystemClient.clear_system_cache()
 
 
 def _reembed(parts: Components, keys: list[str], out: RepairReport, progress: ProgressSink) -> None:

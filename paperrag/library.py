@@ -410,12 +410,15 @@ class Library:
     def delete(self, paper: str) -> list[str]:
         """Remove a paper (every stored version when no version is given): vectors, chunk rows, catalog row.
         The cached PDF stays in the content-addressed cache, so adding it again needs no download."""
-        from indexes.vector_store import delete_paper_chunks
+        from indexes.vector_store import delete_paper_chunks, open_collection
+        from ingest.pipeline import WriterLock
 
         keys = self.resolve_keys(paper)
-        for key in keys:
-            delete_paper_chunks(self.collection, key)
-            self.catalog.delete_paper(key)
+        with WriterLock(self._settings.home / ".ingest.lock"):
+            collection = open_collection(self._settings, self.embedder.identity)  # as it is now, on disk
+            for key in keys:
+                delete_paper_chunks(collection, key)
+                self.catalog.delete_paper(key)
         return keys
 
     def resolve_keys(self, paper: str) -> list[str]:
@@ -436,11 +439,13 @@ class Library:
 
     def reindex(self, progress: ProgressSink | None = None) -> tuple[int, int]:
         """Re-embed every indexed paper with the configured embedding model (after changing embed.model)."""
+        from ingest.pipeline import WriterLock
         from ingest.reindex import reindex_all
 
         with self._lock:
             self._collection = None  # replaced by the re-index
-        counts = reindex_all(self, progress=progress)
+        with WriterLock(self._settings.home / ".ingest.lock"):
+            counts = reindex_all(self, progress=progress)
         with self._lock:
             self._collection = None
         self.warm()
