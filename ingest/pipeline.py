@@ -23,7 +23,7 @@ from pathlib import Path
 from indexes.catalog import chunk_id
 from indexes.embedder import Embedder
 from paperrag.components import Components
-from paperrag.errors import PaperragError
+from paperrag.errors import PaperragError, is_disk_full
 from paperrag.progress import NullProgress, ProgressSink
 from paperrag.records import PARSER_VERSION, Action, Chunk, Decision, PaperMeta
 
@@ -175,6 +175,8 @@ class Ingestor:
             self.catalog.mark_failed(meta, str(exc))
             self._decide(report, meta.key, Action.FAILED, str(exc), meta.title)
         except Exception as exc:  # one bad paper never stops a run
+            if is_disk_full(exc):
+                raise  # a full disk is not the paper's fault: stop, it stays as it was, the next run redoes it
             log.exception("ingest of %s failed", meta.key)
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             self.catalog.mark_failed(meta, reason)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from paperrag.errors import PaperragError, user_message
+from paperrag.errors import PaperragError, is_disk_full, user_message
 from paperrag.library import Library
 from paperrag.progress import RichProgress
 from paperrag.settings import Settings, config_file_in_use, load_settings
@@ -736,6 +736,8 @@ def main() -> None:
         if os.environ.get("PAPERRAG_DEBUG"):
             raise
         message = user_message(exc)
+        if is_disk_full(exc) and _library is not None:
+            message += f" — data home {_library.settings.home}"
         if message.startswith("unexpected "):
             message += " (set PAPERRAG_DEBUG=1 for the traceback)"
         fail(message)
