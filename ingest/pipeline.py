@@ -307,6 +307,8 @@ def fault_point(name: str, count: int) -> None:
     """Crash-test hook: PAPERRAG_FAULT_POINT="after_vectors:2" stops this process (SIGSTOP) at the 2nd pass,
     so a test can SIGKILL it at exactly that step instead of guessing with sleeps."""
     if os.environ.get("PAPERRAG_FAULT_POINT") == f"{name}:{count}":
+        if marker := os.environ.get("PAPERRAG_FAULT_MARKER"):  # tells a stop here from one sent by someone else
+            Path(marker).write_text(f"{name}:{count}")
         os.kill(os.getpid(), signal.SIGSTOP)
 
 

@@ -23,6 +23,9 @@ COUNTS: Counter = Counter()
 def _stop() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
+    if marker := os.environ.get("PAPERRAG_FAULT_MARKER"):  # this stop is ours, not a stray SIGSTOP
+        with open(marker, "w") as fh:
+            fh.write(os.environ.get("PAPERRAG_TEST_STOP", ""))
     os.kill(os.getpid(), signal.SIGSTOP)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fakes.pdfs import make_paper_pdf
 
-from faults.harness import REPO, cli_env, run_cli
+from faults.harness import REPO, cli_env, run_cli, wait_stopped_at
 from indexes.catalog import Catalog
 from indexes.integrity import check_stores
 from paperrag.settings import Settings
@@ -61,10 +61,12 @@ class Reader:
 
 def _stopped_writer(args: list[str], env: dict, fault: str) -> subprocess.Popen:
     """`paperrag ARGS` run up to the fault point, where it stops itself (SIGSTOP); returned stopped."""
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", *args], cwd=REPO, env={**env, "PAPERRAG_FAULT_POINT": fault},
+    marker = Path(env["PAPERRAG_HOME"]).parent / f"stopped-{fault}"
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", *args], cwd=REPO,
+                            env={**env, "PAPERRAG_FAULT_POINT": fault, "PAPERRAG_FAULT_MARKER": str(marker)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status = os.waitpid(proc.pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), proc.stderr.read()[-2000:]
+    wait_stopped_at(proc, marker)
     return proc
 
 

@@ -22,7 +22,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from faults.harness import REPO, cli_env, run_cli
+from faults.harness import REPO, cli_env, run_cli, wait_stopped_at
 
 DAY = "2025-01-20"
 DEADLINE_S = 600
@@ -110,10 +110,11 @@ def test_kill_9_then_rerun_loses_and_repeats_nothing(runs, point, tmp_path):
     else:
         shutil.copytree(runs["template"], home)
         env = _env(home, tmp_path)
-    proc = subprocess.Popen([sys.executable, DRIVER, "daily", "--sample"], cwd=REPO, env={**env, **stop},
+    marker = tmp_path / "stopped-at"
+    proc = subprocess.Popen([sys.executable, DRIVER, "daily", "--sample"], cwd=REPO,
+                            env={**env, **stop, "PAPERRAG_FAULT_MARKER": str(marker)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status = os.waitpid(proc.pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"{name}: the run ended before the point: {proc.stderr.read()[-2000:]}"
+    wait_stopped_at(proc, marker)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     before = _calls(home) if (home / "catalog.sqlite").exists() else []
