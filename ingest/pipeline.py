@@ -93,6 +93,7 @@ class Ingestor:
         self.parts = parts
         self._lock = lock  # False: the caller already holds the writer lock (`doctor --repair`)
         self._collection = None  # opened afresh once the lock is held: another process may have written
+        self._locked = False
         self.settings = parts.settings
         self.catalog = parts.catalog
         self.progress = progress or NullProgress()
@@ -104,7 +105,15 @@ class Ingestor:
 
     @property
     def collection(self):
-        return self._collection if self._collection is not None else self.parts.collection
+        if self._collection is None:
+            if not self._locked:
+                return self.parts.collection
+            from indexes.vector_store import open_collection
+
+            # under the writer lock, on first use (a run with nothing to index loads no model): the store as it
+            # is on disk now, whatever another process wrote since this one last opened it
+            self._collection = open_collection(self.settings, self.embedder.identity)
+        return self._collection
 
     @property
     def pdf_cache(self):
@@ -120,9 +129,7 @@ class Ingestor:
         """Index the candidates. pre_decisions: (paper, Action, reason, title) taken before this point."""
         candidates = list(candidates)
         with WriterLock(self.settings.home / ".ingest.lock") if self._lock else contextlib.nullcontext():
-            from indexes.vector_store import open_collection
-
-            self._collection = open_collection(self.settings, self.embedder.identity)
+            self._locked, self._collection = True, None
             run_id = self.catalog.start_run(command)
             report = RunReport(run_id=run_id, command=command, notes=list(notes))
             started = time.perf_counter()
