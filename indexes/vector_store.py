@@ -1,5 +1,9 @@
 """Chroma: embedded PersistentClient under home, or a Chroma server (HttpClient) when index.chroma_host is set.
 
+Several processes share the embedded store safely this way: one writer at a time (`ingest.pipeline.WriterLock`,
+which opens the collection afresh once it holds the lock), and every `open_client` reads the directory afresh,
+so a reader that reopens after a corpus-version change sees what the writer committed.
+
 One collection; its metadata records the embedder identity so two models never mix in one index.
 Chroma is always given embeddings: the collection has no embedding function of its own.
 """
@@ -48,7 +52,19 @@ def open_client(settings: Settings):
             ) from exc
         return client
     settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    _forget_loaded(str(settings.chroma_dir))
     return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+
+
+def _forget_loaded(path: str) -> None:
+    """Make the next embedded client read the directory afresh. Chroma keeps one client per path per process
+    with the index it loaded in memory; after another process wrote (a cron `paperrag ingest` while the web app
+    is open) that client cannot find the new ids ("Error finding id"). Clients already handed out keep working."""
+    from chromadb.api.client import SharedSystemClient
+
+    with SharedSystemClient._refcount_lock:
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
 
 
 def open_collection(settings: Settings, embedder_identity: str, *, client=None, create: bool = True):

@@ -8,6 +8,7 @@ a run that finds `indexing` papers deletes their partial vectors and redoes them
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -22,7 +23,7 @@ from pathlib import Path
 from indexes.catalog import chunk_id
 from indexes.embedder import Embedder
 from paperrag.components import Components
-from paperrag.errors import PaperragError
+from paperrag.errors import PaperragError, is_disk_full
 from paperrag.progress import NullProgress, ProgressSink
 from paperrag.records import PARSER_VERSION, Action, Chunk, Decision, PaperMeta
 
@@ -51,8 +52,10 @@ class RunReport:
                 "chunks_written": self.chunks_written}
 
 
-class _WriterLock:
-    """One ingest writer per home: a second one would race on the same papers."""
+class WriterLock:
+    """One writer per home (ingest, daily's ingest, delete, reindex, doctor --repair): a second one would race on
+    the same papers, and Chroma's embedded store takes one writing process at a time. A second writer is refused
+    at once with the reason; it never waits on a lock that a hung process may hold forever."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -66,8 +69,8 @@ class _WriterLock:
         except BlockingIOError as exc:
             self.fh.close()
             raise IngestError(
-                f"another paperrag ingest is running on {self.path.parent} (lock {self.path.name}); "
-                "wait for it to finish"
+                f"another paperrag ingest is running on {self.path.parent} (lock {self.path.name}, held by a "
+                "running ingest, daily, delete, reindex or doctor --repair); wait for it to finish, then run this again"
             ) from exc
         return self
 
@@ -86,8 +89,11 @@ class Ingestor:
     """Runs candidates through the pipeline with the Library's components (`paperrag.components.Components`:
     embedder, catalog, collection and PDF cache, each opened on first use)."""
 
-    def __init__(self, parts: Components, *, progress: ProgressSink | None = None):
+    def __init__(self, parts: Components, *, progress: ProgressSink | None = None, lock: bool = True):
         self.parts = parts
+        self._lock = lock  # False: the caller already holds the writer lock (`doctor --repair`)
+        self._collection = None  # opened afresh once the lock is held: another process may have written
+        self._locked = False
         self.settings = parts.settings
         self.catalog = parts.catalog
         self.progress = progress or NullProgress()
@@ -99,7 +105,15 @@ class Ingestor:
 
     @property
     def collection(self):
-        return self.parts.collection
+        if self._collection is None:
+            if not self._locked:
+                return self.parts.collection
+            from indexes.vector_store import open_collection
+
+            # under the writer lock, on first use (a run with nothing to index loads no model): the store as it
+            # is on disk now, whatever another process wrote since this one last opened it
+            self._collection = open_collection(self.settings, self.embedder.identity)
+        return self._collection
 
     @property
     def pdf_cache(self):
@@ -114,7 +128,8 @@ class Ingestor:
             notes: Iterable[str] = ()) -> RunReport:
         """Index the candidates. pre_decisions: (paper, Action, reason, title) taken before this point."""
         candidates = list(candidates)
-        with _WriterLock(self.settings.home / ".ingest.lock"):
+        with WriterLock(self.settings.home / ".ingest.lock") if self._lock else contextlib.nullcontext():
+            self._locked, self._collection = True, None
             run_id = self.catalog.start_run(command)
             report = RunReport(run_id=run_id, command=command, notes=list(notes))
             started = time.perf_counter()
@@ -167,6 +182,8 @@ class Ingestor:
             self.catalog.mark_failed(meta, str(exc))
             self._decide(report, meta.key, Action.FAILED, str(exc), meta.title)
         except Exception as exc:  # one bad paper never stops a run
+            if is_disk_full(exc):
+                raise  # a full disk is not the paper's fault: stop, it stays as it was, the next run redoes it
             log.exception("ingest of %s failed", meta.key)
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             self.catalog.mark_failed(meta, reason)
@@ -297,6 +314,8 @@ def fault_point(name: str, count: int) -> None:
     """Crash-test hook: PAPERRAG_FAULT_POINT="after_vectors:2" stops this process (SIGSTOP) at the 2nd pass,
     so a test can SIGKILL it at exactly that step instead of guessing with sleeps."""
     if os.environ.get("PAPERRAG_FAULT_POINT") == f"{name}:{count}":
+        if marker := os.environ.get("PAPERRAG_FAULT_MARKER"):  # tells a stop here from one sent by someone else
+            Path(marker).write_text(f"{name}:{count}")
         os.kill(os.getpid(), signal.SIGSTOP)
 
 

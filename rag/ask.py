@@ -27,6 +27,7 @@ from paperrag.latex import MathTable, math_problems
 from rag.budget import estimate_tokens, fit, prompt_budget
 from rag.gated import OnError, Rejection, accept, generate_gated
 from rag.grounding import GroundedSentence, ground, missing_premise, pop_sentences
+from rag.language import wrong_language
 from rag.llm.base import ChatResult, ChatStream, ContextOverflow, LLMError
 from rag.prompts import load_prompt
 from rag.quotes import Candidate, PageTexts, Quote, normalise, passage_quotes
@@ -402,6 +403,8 @@ class Asker:
         raw, buf, shown = "", "", []
         sep = "" if result.language in ("zh", "ja") else " "
 
+        retrieved = {p.arxiv_id for p in result.evidence}
+
         def publish(sentences: list[str]) -> Iterator[str]:
             for sentence in sentences:
                 if NOT_IN_PAPERS in sentence:
@@ -411,6 +414,10 @@ class Asker:
                 checked = ground(sentence, result.candidates)
                 if wrong and not checked.refusal:
                     checked.problem = "; ".join(wrong)
+                elif checked.published and (off := wrong_language(sentence, result.language)):
+                    checked.problem = off  # a paper's "answer in French" does not change the reader's language
+                elif checked.published and (alien := sorted(set(_ARXIV_ID.findall(sentence)) - retrieved)):
+                    checked.problem = f"names a paper that was not retrieved: {', '.join(alien)}"
                 result.sentences.append(checked)
                 if checked.published and not checked.refusal:
                     text = checked.rendered()
@@ -439,6 +446,9 @@ class Asker:
             yield result.answer
             return
         result.answer = sep.join(shown)
+
+
+_ARXIV_ID = re.compile(r"(?<![\d.])(\d\d(?:0[1-9]|1[0-2])\.\d{4,5})(?:v\d+)?(?![\d.]*\d)")  # 2501.10120(v2)
 
 
 def _data(text: str) -> str:

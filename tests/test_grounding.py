@@ -8,7 +8,15 @@ from fakes.corpus import Paper, build_corpus
 from fakes.data import SPARSE
 
 from paperrag.library import Library
-from rag.grounding import attribute, ground, is_refusal, missing_premise, parse_cites, pop_sentences, premise_terms
+from rag.grounding import (
+    attribute,
+    ground,
+    is_refusal,
+    missing_premise,
+    parse_cites,
+    pop_sentences,
+    premise_terms,
+)
 from rag.quotes import Candidate, PageTexts, Quote, normalise, numbers, unbacked
 
 

@@ -44,9 +44,19 @@ def md_escape(text: object) -> str:
 
 
 def with_math(text: str) -> str:
-    """Markdown written by code around model text (an answer): its math spans as `math_md` writes them, other
-    dollars as "&#36;"; the rest unchanged."""
-    return "".join(math_md(span) if span else piece.replace("$", "&#36;") for piece, span in split_math(text or ""))
+    """Model text (an answer) for markdown: its math spans as `math_md` writes them, other dollars as "&#36;",
+    and nothing in it that could become live HTML or a link of the model's making: "<" is `&lt;`, "](" and a
+    line-start "[x]:" lose their meaning (the citation links are added by code afterwards); emphasis and lists
+    stay."""
+    return "".join(math_md(span) if span else _inert(piece) for piece, span in split_math(text or ""))
+
+
+_REF_DEF = re.compile(r"^(\s*)\[([^\]]*)\]:", re.M)
+
+
+def _inert(piece: str) -> str:
+    piece = piece.replace("$", "&#36;").replace("<", "&lt;").replace("](", "]\\(")
+    return _REF_DEF.sub(r"\1\\[\2\\]:", piece)
 
 
 def shorten(text: str, n: int) -> str:

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from paperrag.errors import PaperragError, user_message
+from paperrag.errors import PaperragError, is_disk_full, user_message
 from paperrag.library import Library
 from paperrag.progress import RichProgress
 from paperrag.settings import Settings, config_file_in_use, load_settings
@@ -565,10 +565,16 @@ def eval_qa(
 def doctor(
     no_measure: Annotated[bool, typer.Option("--no-measure", help="Skip the short generation that measures tokens/s.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Check the stores instead: vector store, keyword index and dense cache read back against the catalog. Exit 1 on a problem.")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="Check the stores and rebuild what is broken from the catalog and the PDF cache (no download).")] = False,
 ) -> None:
-    """Which LLM backend is live (Ollama reachable? model pulled? embedded fallback?), context length, tokens/s."""
+    """Which LLM backend is live (Ollama reachable? model pulled? embedded fallback?), context length, tokens/s.
+    With --check / --repair: the data home's stores instead."""
     from rich.markdown import Markdown
 
+    if check or repair:
+        _doctor_stores(repair, as_json)
+        return
     with err_console.status("checking LLM backends" + ("" if no_measure else " and measuring tokens/s")):
         report = _lib().doctor(measure=not no_measure)
     if as_json:
@@ -576,6 +582,35 @@ def doctor(
     else:
         console.print(Markdown(report.render()))
     if report.backend is None:
+        raise typer.Exit(1)
+
+
+def _doctor_stores(repair: bool, as_json: bool) -> None:
+    lib = _lib()
+    if not repair:
+        with err_console.status("reading the stores back"):
+            found = lib.check_stores()
+        if as_json:
+            print(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            console.print(found.render(), highlight=False, markup=False)
+        if not found.ok:
+            raise typer.Exit(1)
+        return
+    with RichProgress(console=err_console) as progress:
+        before, done, after = lib.repair_stores(progress=progress)
+    if as_json:
+        print(json.dumps({"before": before.to_dict(), "done": done.done, "left": done.left,
+                          "after": after.to_dict()}, indent=2, ensure_ascii=False))
+    else:
+        for p in before.problems:
+            console.print(f"found: {p.line()}", highlight=False, markup=False)
+        for line in done.done:
+            console.print(f"repaired: {line}", highlight=False, markup=False)
+        for line in done.left:
+            console.print(f"not repaired: {line}", highlight=False, markup=False)
+        console.print(after.render(), highlight=False, markup=False)
+    if not after.ok or done.left:
         raise typer.Exit(1)
 
 
@@ -707,6 +742,8 @@ def main() -> None:
         if os.environ.get("PAPERRAG_DEBUG"):
             raise
         message = user_message(exc)
+        if is_disk_full(exc) and _library is not None:
+            message += f" — data home {_library.settings.home}"
         if message.startswith("unexpected "):
             message += " (set PAPERRAG_DEBUG=1 for the traceback)"
         fail(message)

@@ -18,7 +18,9 @@ Errors are all `LLMError` subclasses with a one-line message a person can act on
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -211,6 +213,11 @@ class BaseLLM(ABC):
     default_max_tokens: int = 1024
     default_temperature: float = 0.2
     timeout_s: float = 600.0
+    # HTTP backends: the whole call ends by timeout_s (+ DEADLINE_GRACE_S) whatever the server does. A server that
+    # trickles keep-alive bytes defeats a per-read timeout; the call then runs in a worker thread that is
+    # abandoned at the deadline (it ends when the server stops). Not for llama.cpp: an abandoned generation
+    # would keep the one loaded model busy; it checks its own clock between tokens.
+    deadline_guard: bool = False
 
     def _options(
         self, max_tokens: int | None, temperature: float | None, stop: list[str] | None, json_mode: bool | dict
@@ -245,7 +252,11 @@ class BaseLLM(ABC):
         prompt_version: str = "",
     ) -> ChatResult:
         opts = self._options(max_tokens, temperature, stop, json_mode)
-        return self._chat(self._check_messages(messages), opts)
+        messages = self._check_messages(messages)
+        if self.deadline_guard:
+            return call_within(lambda: self._chat(messages, opts), self.timeout_s + DEADLINE_GRACE_S,
+                               self._deadline_error)
+        return self._chat(messages, opts)
 
     def stream(
         self,
@@ -260,7 +271,16 @@ class BaseLLM(ABC):
         prompt_version: str = "",
     ) -> ChatStream:
         opts = self._options(max_tokens, temperature, stop, json_mode)
-        return ChatStream(self._stream(self._check_messages(messages), opts))
+        gen = self._stream(self._check_messages(messages), opts)
+        if self.deadline_guard:
+            gen = stream_within(gen, self.timeout_s + DEADLINE_GRACE_S, self._deadline_error)
+        return ChatStream(gen)
+
+    def _deadline_error(self) -> LLMTimeout:
+        where = getattr(self, "host", "") or getattr(self, "base_url", "")
+        return LLMTimeout(f"{self.backend}{' at ' + where if where else ''} did not finish the answer within "
+                          f"{self.timeout_s:g} s (llm.timeout_s) for model {self.model}; the server is stalled or "
+                          "too slow: raise the timeout, use a smaller model or restart the server")
 
     # what a backend implements
     @abstractmethod
@@ -293,6 +313,70 @@ class BaseLLM(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend} model={self.model} ctx={self.context_tokens}>"
+
+
+DEADLINE_GRACE_S = 1.0  # the backend's own timeout error (more specific) comes first when it can
+
+
+def call_within(fn: Callable[[], Any], seconds: float, on_timeout: Callable[[], LLMError]) -> Any:
+    """fn() in a daemon thread; its result or error, or `on_timeout()` raised once `seconds` have passed."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="llm-call", daemon=True).start()
+    if not done.wait(seconds):
+        raise on_timeout()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def stream_within(gen: Generator[str, None, ChatResult], seconds: float,
+                  on_timeout: Callable[[], LLMError]) -> Generator[str, None, ChatResult]:
+    """`gen` run in a daemon thread, its pieces passed on until it returns; `on_timeout()` raised when it has not
+    returned within `seconds`. Once the consumer is gone, the thread closes `gen` at its next piece."""
+    pieces: queue.Queue = queue.Queue()
+    gone = threading.Event()
+
+    def run() -> None:
+        try:
+            while True:
+                try:
+                    piece = next(gen)
+                except StopIteration as stop:
+                    pieces.put(("done", stop.value))
+                    return
+                if gone.is_set():
+                    gen.close()
+                    return
+                pieces.put(("piece", piece))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            pieces.put(("error", exc))
+
+    threading.Thread(target=run, name="llm-stream", daemon=True).start()
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                kind, value = pieces.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise on_timeout() from None
+            if kind == "piece":
+                yield value
+            elif kind == "done":
+                return value
+            else:
+                raise value
+    finally:
+        gone.set()
 
 
 def map_finish_reason(reason: str | None) -> FinishReason:

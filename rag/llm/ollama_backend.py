@@ -104,6 +104,7 @@ def _short(exc: BaseException) -> str:
 
 class OllamaLLM(BaseLLM):
     backend = "ollama"
+    deadline_guard = True
 
     def __init__(
         self,

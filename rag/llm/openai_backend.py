@@ -48,6 +48,7 @@ def _error_text(resp: httpx.Response) -> str:
 
 class OpenAILLM(BaseLLM):
     backend = "openai"
+    deadline_guard = True
 
     def __init__(
         self,
