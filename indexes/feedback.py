@@ -22,6 +22,12 @@ def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def paper_text(title: str, abstract: str) -> str:
+    """The text a paper-level vector is made of: "title. abstract" (whitespace folded)."""
+    title, abstract = (title or "").strip(), " ".join((abstract or "").split())
+    return f"{title}. {abstract}" if abstract else title
+
+
 class FeedbackStore:
     """seeds · ratings · paper_vectors. One connection per thread (the Library holds one per thread)."""
 
@@ -48,6 +54,11 @@ class FeedbackStore:
 
     def seeds(self) -> list[SeedRecord]:
         return [SeedRecord(**_typed(SeedRecord, r)) for r in self.db.execute("SELECT * FROM seeds ORDER BY id")]
+
+    def remove_seeds(self, ids: Iterable[int]) -> int:
+        ids = [int(i) for i in ids]
+        with sqlite_db.transaction(self.db) as db:
+            return sum(db.execute("DELETE FROM seeds WHERE id=?", (i,)).rowcount for i in ids)
 
     def clear_seeds(self) -> int:
         with sqlite_db.transaction(self.db) as db:
@@ -77,15 +88,18 @@ class FeedbackStore:
             return db.execute("DELETE FROM ratings").rowcount
 
     # --- paper vectors ---
-    def vectors(self, keys: Iterable[str], embedder: str) -> dict[str, tuple[str, np.ndarray]]:
-        """{paper key: (text sha, float32 vector)} of the keys stored for this embedder."""
+    def vectors(self, keys: Iterable[str], embedder: str, *, by_name: bool = False) -> dict[str, tuple[str, np.ndarray]]:
+        """{paper key: (text sha, float32 vector)} of the keys stored for this embedder identity; `by_name`: for
+        any identity of the model named `embedder` (lets a ranking skip loading the model to learn its identity)."""
         keys = list(keys)
         out: dict[str, tuple[str, np.ndarray]] = {}
+        where = "(embedder=? OR embedder LIKE ? || '|%')" if by_name else "embedder=?"
+        ident_args = (embedder, embedder) if by_name else (embedder,)
         for i in range(0, len(keys), 500):
             part = keys[i:i + 500]
             rows = self.db.execute(
-                f"SELECT paper_key, text_sha, vector FROM paper_vectors WHERE embedder=? AND paper_key IN "
-                f"({','.join('?' * len(part))})", (embedder, *part))
+                f"SELECT paper_key, text_sha, vector FROM paper_vectors WHERE {where} AND paper_key IN "
+                f"({','.join('?' * len(part))})", (*ident_args, *part))
             for key, sha, blob in rows:
                 out[key] = (sha, np.frombuffer(blob, dtype=np.float32))
         return out

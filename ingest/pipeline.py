@@ -22,6 +22,7 @@ from pathlib import Path
 
 from indexes.catalog import chunk_id
 from indexes.embedder import Embedder
+from indexes.feedback import paper_text, text_sha
 from paperrag.components import Components
 from paperrag.errors import PaperragError, is_disk_full
 from paperrag.progress import NullProgress, ProgressSink
@@ -250,7 +251,10 @@ class Ingestor:
 
         ids = [chunk_id(meta.key, c.ordinal) for c in chunks]
         self.progress.start("embed", total=len(chunks), description=f"Embedding {meta.key}")
-        vectors = self.embedder.embed([c.text for c in chunks])
+        # the paper-level vector (title + abstract) rides in the same batch: the ranking reads it, never embeds it
+        ptext = paper_text(meta.title, meta.abstract)
+        vectors = self.embedder.embed([c.text for c in chunks] + ([ptext] if ptext else []))
+        vectors, paper_vector = (vectors[:-1], vectors[-1]) if ptext else (vectors, None)
         self.progress.stop("embed")
         from indexes.vector_store import delete_paper_chunks, write_chunks
 
@@ -268,6 +272,8 @@ class Ingestor:
             n_pages=parsed.page_count if parsed else 0, embedder=self.embedder.identity, error=fetch_error,
             parser=PARSER_VERSION if fulltext else 0,
         )
+        if paper_vector is not None:
+            self.parts.feedback.put_vectors([(meta.key, text_sha(ptext), paper_vector)], self.embedder.identity)
         report.chunks_written += len(chunks)
         replaced = self._supersede_older(meta, report)
         what = f"{len(chunks)} chunks from {parsed.page_count} pages" if fulltext else (

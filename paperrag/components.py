@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from indexes.artifacts import ArtifactCache
     from indexes.catalog import Catalog
     from indexes.embedder import Embedder
+    from indexes.feedback import FeedbackStore
     from paperrag.settings import Settings
     from rag.llm.base import LLM
     from rag.retrieval.retriever import Retriever
@@ -30,6 +31,9 @@ class Components(Protocol):
 
     @property
     def artifacts(self) -> ArtifactCache: ...
+
+    @property
+    def feedback(self) -> FeedbackStore: ...  # seeds, ratings, paper-level vectors (written at ingest)
 
     @property
     def collection(self): ...  # the Chroma collection the ingest writes to

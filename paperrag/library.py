@@ -897,13 +897,36 @@ class Library:
             else:
                 result.unmatched.append(label + ("" if (title or abstract) else
                                                  " (not in the library: no text until it is ingested)"))
+        self._store_anchor_vectors()
         return result
+
+    def _store_anchor_vectors(self) -> None:
+        """Embed the seeds' title + abstract now (stored once), so the next ranking loads no model."""
+        from rag import rank as R
+
+        anchors = self.ranking_profile().positives
+        if anchors:
+            R.PaperVectors(self.feedback, self.embedder)([(a.key, a.text) for a in anchors])
 
     def seeds(self) -> list:
         """The seeds (`SeedRecord`), oldest first."""
         if not self._settings.catalog_path.exists():
             return []
         return self.feedback.seeds()
+
+    def seeds_remove(self, seeds: Sequence[str | int]) -> list:
+        """Remove seeds by their number (`seeds` list), arXiv id or DOI; returns the SeedRecords removed. A seed
+        that is not there is one LibraryError naming it."""
+        have = self.seeds()
+        gone = []
+        for want in seeds:
+            w = str(want).strip()
+            hit = [s for s in have if str(s.id) == w or (w and w in (s.arxiv_id, s.doi, s.ident))]
+            if not hit:
+                raise LibraryError(f"no seed {w!r}", hint="`paperrag seeds list` shows the seeds and their numbers")
+            gone += [s for s in hit if s not in gone]
+        self.feedback.remove_seeds(s.id for s in gone)
+        return gone
 
     def rate(self, paper: str, value: str | int | None = None, *, clear: bool = False):
         """👍 (+1), 👎 (-1) or "not interested" (0, counted as 👎) on a paper of the library; the latest rating of a
@@ -933,7 +956,7 @@ class Library:
 
         half = self._settings.digest.rating_half_life_days
         ratings = self.ratings()
-        model = "\n\n".join((R.__doc__ or "").split("\n\n")[1:4]).strip()
+        model = "\n\n".join((R.__doc__ or "").split("\n\n")[1:5]).strip()
         return ProfileView(self.seeds(), ratings, {r.arxiv_id: R.decay(r.rated_at, half) for r in ratings},
                            list(self._settings.sources.keywords), model)
 

@@ -2,11 +2,14 @@
 
 The model (DESIGN.md › Ranking), for a candidate paper c with unit vector v(c) of its "title. abstract":
 
-    pos(c)  = 0.75 · max_i w_i·cos(c, p_i) + 0.25 · Σ_i w_i·cos(c, p_i) / Σ_i w_i     p_i: seeds and 👍 papers
+    pos(c)  = 0.5 · max_i w_i·cos(c, p_i) + 0.5 · Σ_i w_i·cos(c, p_i) / Σ_i w_i      p_i: seeds and 👍 papers
     neg(c)  = max_j w_j·cos(c, n_j)                                                    n_j: 👎 / not interested
-    kw(c)   = 0.10 · min(3, keywords of `sources.keywords` matched by c)
-    cat(c)  = 0.10 · share of the positives (with known categories) that list c's primary category
+    kw(c)   = 0.30 · min(3, keywords of `sources.keywords` matched by c)
+    cat(c)  = 0.30 · share of the positives (with known categories) that list c's best category (any it lists)
     score   = pos − 0.5 · neg + kw + cat
+
+The weights (`Weights`) were chosen by `python bench/ranking.py --tune` on held-out simulated users (DEV_USERS),
+not on the users the benchmark reports (v1 was 0.75 / 0.10 / 0.10 with the primary category only).
 
 Weights: a seed weighs 1; a rating weighs 0.5 ** (age in days / `digest.rating_half_life_days`), so old
 ratings fade. Sorting is stable: equal scores keep the feed's order. With no seeds and no ratings nothing is
@@ -25,13 +28,24 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-POS_MAX, POS_MEAN, NEG_WEIGHT, KW_WEIGHT, KW_CAP, CAT_WEIGHT = 0.75, 0.25, 0.5, 0.10, 3, 0.10
+from indexes.feedback import paper_text, text_sha  # noqa: F401  (paper_text: the one recipe, re-exported)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The model's weights. The defaults were chosen by `python bench/ranking.py --tune` on held-out simulated
+    users (the dev users), never on the users the benchmark reports."""
+
+    pos_max: float = 0.5  # share of the closest positive in pos (the rest: the mean over positives)
+    neg: float = 0.5
+    kw: float = 0.30  # per keyword matched, up to KW_CAP
+    cat: float = 0.30
+    cat_any: bool = True  # match any category the candidate lists (v1: its primary category only)
+
+
+KW_CAP = 3
+DEFAULT_WEIGHTS = Weights()
 NEG_SHOWN = 0.5  # a 👎 at least this close (cosine) is named in the reason
-
-
-def paper_text(title: str, abstract: str) -> str:
-    title, abstract = (title or "").strip(), " ".join((abstract or "").split())
-    return f"{title}. {abstract}" if abstract else title
 
 
 @dataclass
@@ -86,7 +100,8 @@ def _short(title: str, n: int = 70) -> str:
 
 
 def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[str, str]]], np.ndarray], *,
-         keyword_match: Callable | None = None, must_read: int = 3, must_read_min: float = 0.45) -> list[Ranked]:
+         keyword_match: Callable | None = None, must_read: int = 3, must_read_min: float = 0.45,
+         weights: Weights = DEFAULT_WEIGHTS) -> list[Ranked]:
     """`candidates`: PaperMeta (key, title, abstract, categories, primary_category) in the feed's order.
     `vectors([(key, text), …])`: unit vectors, one row each (cached by key). Returns them best first."""
     if not profile.active or not candidates:
@@ -108,7 +123,8 @@ def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[s
         if npos:
             weighted = sp[i] * wp
             j = int(np.argmax(weighted))
-            pos = POS_MAX * float(weighted[j]) + POS_MEAN * float(weighted.sum() / max(wp.sum(), 1e-9))
+            pos = (weights.pos_max * float(weighted[j])
+                   + (1 - weights.pos_max) * float(weighted.sum() / max(wp.sum(), 1e-9)))
             parts["pos"] = pos
             a = profile.positives[j]
             mark = "👍 " if a.kind == "👍" else ""
@@ -125,25 +141,27 @@ def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[s
         if keyword_match is not None:
             matched = list(keyword_match(c) or [])
             if matched:
-                kw = KW_WEIGHT * min(KW_CAP, len(matched))
+                kw = weights.kw * min(KW_CAP, len(matched))
                 parts["kw"] = kw
                 reasons.append("keyword " + ", ".join(f"'{m}'" for m in matched[:KW_CAP]))
         cat = 0.0
-        primary = c.primary_category or (c.categories[0] if c.categories else "")
-        if with_cats and primary:
-            share = sum(primary in a.categories for a in with_cats) / len(with_cats)
-            if share > 0:
-                cat = CAT_WEIGHT * share
+        if with_cats:
+            # the candidate's category (any it lists) that most of the positives list too
+            mine = (c.categories or [c.primary_category]) if weights.cat_any else \
+                [c.primary_category or (c.categories[0] if c.categories else "")]
+            shares = {k: sum(k in a.categories for a in with_cats) for k in mine if k}
+            best = max(shares, key=lambda k: shares[k], default="")
+            if best and shares[best]:
+                cat = weights.cat * shares[best] / len(with_cats)
                 parts["cat"] = cat
-                reasons.append(f"category {primary} ({sum(primary in a.categories for a in with_cats)} of "
-                               f"{len(with_cats)} seeds/👍)")
+                reasons.append(f"category {best} ({shares[best]} of {len(with_cats)} seeds/👍)")
         if len(wn):
             j = int(np.argmax(sn[i] * wn))
             a = profile.negatives[j]
             if float(sn[i, j]) >= NEG_SHOWN:
                 what = "not interested" if a.label == "not interested" else "👎"
                 reasons.append(f"resembles {what} “{_short(a.title)}” ({float(sn[i, j]):.2f}), ranked down")
-        score = pos - NEG_WEIGHT * neg + kw + cat
+        score = pos - weights.neg * neg + kw + cat
         out.append(Ranked(c.key, round(score, 4), "; ".join(reasons) or "no seed or rating is close", parts=parts))
     order = sorted(range(len(out)), key=lambda k: -out[k].score)  # stable: ties keep the feed's order
     ranked = [out[k] for k in order]
@@ -154,15 +172,24 @@ def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[s
 
 
 class PaperVectors:
-    """Unit vectors of papers' title + abstract, embedded once per (key, embedder) and stored in the catalog."""
+    """Unit vectors of papers' title + abstract. The ingest writer stores one per paper (`ingest.pipeline`); what is
+    missing (a seed, a paper from before that) is embedded here once and stored. When every vector asked for is
+    stored, the embedding model is not even loaded (the lookup is by the model's name)."""
 
     def __init__(self, store, embedder):
         self.store, self.embedder = store, embedder
         self.embedded = 0  # texts embedded by this object (the rest came from the store)
 
     def __call__(self, items: list[tuple[str, str]]) -> np.ndarray:
-        from indexes.feedback import text_sha
+        if not items:
+            return np.zeros((0, self.embedder.dimension), np.float32)
+        have = self.store.vectors([k for k, _ in items], self.embedder.name, by_name=True)
+        if any(k not in have or have[k][0] != text_sha(t) for k, t in items) or \
+                len({v.shape for _, v in have.values()}) > 1:
+            have = self._fill(items)
+        return np.stack([have[k][1] for k, _ in items])
 
+    def _fill(self, items: list[tuple[str, str]]) -> dict:
         ident = self.embedder.identity
         have = self.store.vectors([k for k, _ in items], ident)
         missing = [(k, t) for k, t in items if k not in have or have[k][0] != text_sha(t)]
@@ -175,4 +202,4 @@ class PaperVectors:
             self.embedded += len(rows)
             for k, sha, v in rows:
                 have[k] = (sha, v)
-        return np.stack([have[k][1] for k, _ in items]) if items else np.zeros((0, self.embedder.dimension), np.float32)
+        return have

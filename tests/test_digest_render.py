@@ -687,3 +687,28 @@ def test_monitor_matches_reference_and_fixes_its_defects(shared_dir, prefix):
     ours_code = re.findall(r"代码链接\*\*: (.+)$", md, re.M)
     assert any(u.endswith(".") for u in ref_code)
     assert ours_code and not any(u.rstrip(")").endswith(".") for line in ours_code for u in re.findall(r"\(([^)]+)\)", line))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_ranked_day_shows_score_and_reason_in_table_and_report_keeping_their_structure(lang):
+    """A ranked day: the table's summary cell opens with the score and reason (still 4 columns, pipes escaped), the
+    report gets a Relevance line per paper (its labels and links stay the reference's)."""
+    plain = {fmt: render_markdown(make_digest(lang, fmt), fmt) for fmt in ("table", "report")}
+    ranked = {}
+    for fmt in ("table", "report"):
+        d = make_digest(lang, fmt)
+        for i, p in enumerate(d.papers):
+            p.score, p.must_read = 0.8 - 0.1 * i, i == 0
+            p.reason = f"close to “Seed | {i}” (0.7{i}); keyword 'vla'"
+        ranked[fmt] = render_markdown(d, fmt)
+    L = render.LABELS[lang]
+    sk, sk0 = table_skeleton(ranked["table"]), table_skeleton(plain["table"])
+    assert sk == sk0 and sk["ncols"] == {4}
+    rows = [split_row(r) for r in ranked["table"].splitlines() if r.startswith("|")][2:]
+    assert rows[0][3].startswith(f"**{L['relevance']}**: 0.80 · **{L['must_read']}** · close to “Seed \\| 0” (0.70)")
+    assert rows[1][3].startswith(f"**{L['relevance']}**: 0.70 · close to “Seed \\| 1”")
+    assert "Relevance" not in plain["report"]
+    rk, rk0 = report_skeleton(ranked["report"]), report_skeleton(plain["report"])
+    assert rk == rk0
+    assert ranked["report"].count("**Relevance:** ") == 3
+    assert f"**Relevance:** 0.80 · **{L['must_read']}** · close to “Seed | 0” (0.70); keyword 'vla'" in ranked["report"]

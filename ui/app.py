@@ -465,6 +465,25 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
                 rated = gr.Markdown(elem_id="paperrag-rate-result")
                 gr.Markdown("### Recent runs")
                 runs = gr.Markdown(elem_id="paperrag-runs")
+        with gr.Accordion("Your reading profile: seeds and ratings that rank your digests", open=True,
+                          elem_id="paperrag-profile-box"):
+            with gr.Row(equal_height=False):
+                with gr.Column():
+                    seed_ids = gr.Textbox(label="Seed papers: arXiv ids", lines=1, elem_id="paperrag-seed-ids",
+                                          placeholder="2303.04137 2501.10120 …")
+                    seed_files = gr.File(label="…or a reading list: BibTeX (.bib), RIS (.ris), Zotero CSL-JSON "
+                                               "(.json) or PDFs", file_count="multiple", type="filepath",
+                                         file_types=[".bib", ".ris", ".json", ".pdf"], elem_id="paperrag-seed-upload")
+                    seed_add = gr.Button("Add seeds", variant="primary", elem_id="paperrag-seed-add")
+                    seed_result = gr.Markdown(elem_id="paperrag-seed-result")
+                    seed_pick = gr.Dropdown(label="Remove a seed", choices=[], allow_custom_value=True,
+                                            elem_id="paperrag-seed-pick")
+                    with gr.Row():
+                        seed_remove = gr.Button("Remove seed", size="sm", elem_id="paperrag-seed-remove")
+                        reset = gr.Button("Reset profile (forget seeds and ratings)", size="sm", variant="stop",
+                                          elem_id="paperrag-profile-reset")
+                with gr.Column():
+                    profile_md = gr.Markdown(elem_id="paperrag-profile")
         paper_dropdowns.append(victim)
         paper_dropdowns.append(rate_pick)
         choice_outputs = choice_outputs()
@@ -510,6 +529,51 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
             button.click(friendly(lambda key, v=value: rate_markdown(ctx.lib, key, v)), [rate_pick], [rated],
                          api_name=name)
 
+        def profile_state(message=""):
+            seeds = ctx.lib.seeds()
+            choices = [f"{x.id}: {x.title or x.arxiv_id or x.doi}" for x in seeds]
+            return message, profile_markdown(ctx.lib), gr.update(choices=choices, value=None)
+
+        @friendly
+        def add_seeds(text, uploads):
+            uploads = [uploads] if isinstance(uploads, str) else list(uploads or [])
+            inputs = (text or "").split() + [str(u) for u in uploads]
+            r = ctx.lib.seeds_add(inputs)
+            for line in r.problems:
+                gr.Warning(f"skipped: {line}")
+            lines = [f"✓ {r.added} seed(s) added, {r.updated} updated, {len(r.matched)} matched in the library, "
+                     f"{len(r.problems)} skipped"]
+            lines += [f"- matched {R.md_escape(x)}" for x in r.matched]
+            lines += [f"- kept with its own text: {R.md_escape(x)}" for x in r.unmatched]
+            lines += [f"- skipped: {R.md_escape(x)}" for x in r.problems]
+            return (*profile_state("\n".join(lines)), "", None)
+
+        @friendly
+        def remove_seed(pick):
+            pick = (pick or "").strip()
+            if not pick:
+                return profile_state("Pick a seed to remove.")
+            gone = ctx.lib.seeds_remove([pick.split(":", 1)[0].strip()])
+            return profile_state("✓ removed " + ", ".join(R.md_escape(x.title or x.arxiv_id) for x in gone))
+
+        @friendly
+        def reset_profile(ok):
+            if not ok:
+                return profile_state()
+            n_seeds, n_ratings = ctx.lib.profile_reset()
+            return profile_state(f"✓ removed {n_seeds} seed(s) and {n_ratings} rating(s): digests keep the "
+                                 "feed's order")
+
+        profile_outs = [seed_result, profile_md, seed_pick]
+        seed_add.click(add_seeds, [seed_ids, seed_files], [*profile_outs, seed_ids, seed_files],
+                       concurrency_limit=INGEST_CONCURRENCY, concurrency_id="ingest", api_name="seeds_add")
+        seed_remove.click(remove_seed, [seed_pick], profile_outs, api_name="seeds_remove")
+        reset.click(reset_profile, [reset], profile_outs, api_name="profile_reset",
+                    js="() => [confirm('Forget every seed and rating? Digests go back to the feed order.')]")
+        tab.select(lambda: profile_state(), None, profile_outs, api_visibility="private", api_name="profile")
+        rated.change(lambda: profile_markdown(ctx.lib), None, [profile_md], api_visibility="private",
+                     api_name="profile_after_rating")  # a 👍/👎 shows in the profile at once
+
         lists = [counts, table, runs]
         query.submit(listing, [query, status], lists, api_name="library")
         status.change(listing, [query, status], lists, api_visibility="private", api_name="library_status")
@@ -534,6 +598,26 @@ def rate_markdown(lib: Library, key: str, value: str | None) -> str:
     mark = {"up": "👍", "down": "👎"}.get(record.label, "not interested")
     return f"✓ {record.arxiv_id} rated {mark}: later digests rank papers like it " + (
         "higher" if record.value > 0 else "lower")
+
+
+def profile_markdown(lib: Library) -> str:
+    """What drives the ranking now (`Library.profile`, what `paperrag profile show` prints), as markdown."""
+    p = lib.profile()
+    if not p.active:
+        return ("**No seeds and no ratings**: digests keep the feed's order. Add seed papers (ids or a BibTeX / "
+                "RIS / CSL-JSON export), or rate papers 👍 / 👎, and later digests rank papers like them first.")
+    out = [f"**What ranks your digests:** {len(p.seeds)} seed(s), {len(p.ratings)} rating(s); keywords "
+           f"{', '.join(p.keywords) or '—'} (a prior)."]
+    if p.seeds:
+        out.append("\n**Seeds**\n")
+        out += [f"- {R.md_escape(s.title or s.arxiv_id or s.doi)} *({s.paper_key or 'own text'})*" for s in p.seeds]
+    if p.ratings:
+        out.append("\n**Ratings** (a rating fades with its age)\n")
+        for r in p.ratings:
+            mark = {"up": "👍", "down": "👎"}.get(r.label, "not interested")
+            out.append(f"- {mark} {R.md_escape(r.arxiv_id)} {R.md_escape(r.title)} (weight {p.weights[r.arxiv_id]:.2f})")
+    out.append(f"\n<details><summary>The scoring model</summary>\n\n```\n{p.model}\n```\n</details>")
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------------- Status

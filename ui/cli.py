@@ -648,6 +648,15 @@ def seeds_list() -> None:
                       highlight=False, markup=False)
 
 
+@seeds_app.command("remove")
+def seeds_remove(
+    seeds: Annotated[list[str], typer.Argument(help="Seed numbers (from `seeds list`), arXiv ids or DOIs.")],
+) -> None:
+    """Remove seeds: later digests no longer rank papers like them higher."""
+    for s in _lib().seeds_remove(seeds):
+        console.print(f"removed seed {s.id}: {s.title or s.arxiv_id or s.doi}", highlight=False, markup=False)
+
+
 @app.command(context_settings={"ignore_unknown_options": True})
 def rate(
     paper: Annotated[str, typer.Argument(help="arXiv id or paper key.")],

@@ -517,7 +517,7 @@ def _safe_anchor(anchor: str, used: set[str]) -> str:
     return a
 
 
-def _relevance(p: PaperEntry, L: dict) -> MD:
+def _relevance(p: PaperEntry, L: dict, *, cell: bool = False) -> MD:
     """Score, "must read" and the reason of a ranked paper ("" when the day was not ranked)."""
     if p.score is None:
         return MD("")
@@ -525,7 +525,7 @@ def _relevance(p: PaperEntry, L: dict) -> MD:
     if p.must_read:
         parts.append(MD(f"**{L['must_read']}**"))
     if p.reason:
-        parts.append(md_inline(p.reason))
+        parts.append(md_cell(p.reason) if cell else md_inline(p.reason))
     return MD(" · ".join(parts))
 
 
@@ -585,6 +585,8 @@ def _paper_view(p: PaperEntry, fmt: str, lang: str, used: set[str]) -> _PaperVie
         cell_abs = md_cell(abstract_clean or "—")
         if mark and abstract_clean:
             cell_abs = MD(cell_abs + md_cell(L["untranslated"]))
+    if p.score is not None:  # ranked: the score and its reason open the cell (the table keeps its 4 columns)
+        cell_abs = MD(f"**{L['relevance']}**: {_relevance(p, L, cell=True)} — {cell_abs}")
     pdf_safe = md_url(pdf_url, ("http", "https", "file"))
 
     return _PaperView(
