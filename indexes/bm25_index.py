@@ -347,6 +347,7 @@ def load_or_build(settings, params: BM25Params | None = None, *, conn: sqlite3.C
                 cached.built = False
                 return cached
             built = False
+            repaired = False
             for _attempt in range(3):
                 gen = segments.read_generation(root)
                 if gen is None or gen.corpus_version != version or gen.params != tag:
@@ -359,6 +360,12 @@ def load_or_build(settings, params: BM25Params | None = None, *, conn: sqlite3.C
                     break
                 except FileNotFoundError:  # a writer merged and pruned while this generation was opened: reread
                     continue
+                except (ValueError, OSError, EOFError, KeyError) as exc:  # a damaged segment file: never fatal
+                    if repaired:
+                        raise
+                    log.warning("search index %s cannot be read (%s): rebuilding it from the catalog", root, exc)
+                    update(settings, params, conn=conn, force_full=True)
+                    built = repaired = True
             else:
                 raise EmptyIndexError("the search index keeps changing while it is opened; try again")
             index.built = built

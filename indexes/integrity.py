@@ -210,65 +210,71 @@ def _check_vectors(settings, chunks: _Chunks, out: StoreCheck, embedder) -> dict
 
 
 def _check_derived(settings, chunks: _Chunks, vectors: dict[str, np.ndarray] | None, out: StoreCheck) -> None:
-    """The keyword index and dense cache of the current corpus version, when they exist (absent = built on the
-    next search, not a problem). Read fully: a file that cannot be loaded, rows that are not the catalog's."""
-    from indexes import bm25_index
+    """The search indexes' current generation (`indexes.segments`: keyword postings and dense vectors per segment),
+    when there is one (absent = built on the next search, not a problem). Every segment is read from disk afresh:
+    a file that cannot be loaded, live rows that are not the catalog's chunks, vectors unlike the vector store's."""
+    from indexes import segments
 
-    root = Path(settings.bm25_dir)
-    expected = chunks.sound(chunks.text)
-    for directory in sorted(root.glob(f"v{chunks.version}-*")):
-        if ".tmp-" in directory.name:
-            continue
+    root = Path(settings.bm25_dir) / "segments"
+    if not (root / "CURRENT").exists():
+        return
+    gen = segments.read_generation(root)
+    if gen is None:
+        out.problems.append(StoreProblem("keyword index", "its current generation cannot be read", DROP_DERIVED))
+        return
+    live: list[str] = []
+    dense_rows = 0
+    differ: list[str] = []
+    for name in gen.segments:
+        d = root / name
         try:
-            manifest = json.loads((directory / "manifest.json").read_text())
-            ids = json.loads((directory / "ids.json").read_text())
-            rows = np.load(directory / "rows.npz")
-            n = len(ids["chunk_ids"])
-            if not (rows["paper_idx"].shape[0] == rows["kind"].shape[0] == rows["text_hash"].shape[0] == n):
+            ids = json.loads((d / "ids.json").read_text())["chunk_ids"]
+            rows = np.load(d / "rows.npz")
+            if not (rows["paper_idx"].shape[0] == rows["kind"].shape[0] == len(ids)):
                 raise ValueError("row arrays and ids differ in length")
-            for part in ("chunks", "papers"):
-                if (directory / part).exists():
-                    bm25_index.KeywordIndex.load(directory / part, bm25_index.DEFAULT_BM25, mmap=False)
-            if str(manifest.get("corpus_version")) != chunks.version:
-                raise ValueError(f"manifest says corpus version {manifest.get('corpus_version')}")
-        except Exception as exc:  # noqa: BLE001 - bm25s, numpy and json each raise their own on a damaged file
-            out.problems.append(StoreProblem("keyword index", f"{directory.name} cannot be read ({_why(exc)})",
+            for prefix in ("c", "p"):
+                post = segments.Postings(*(np.load(d / f"{prefix}.{n}.npy") for n in segments.Postings.NAMES))
+                if prefix == "c" and post.n != len(ids):
+                    raise ValueError("postings and ids differ in length")
+        except Exception as exc:  # noqa: BLE001 - numpy and json each raise their own on a damaged file
+            out.problems.append(StoreProblem("keyword index", f"segment {name} cannot be read ({_why(exc)})",
                                              DROP_DERIVED))
-            continue
-        if chunks.sound(ids["chunk_ids"]) != expected:
-            out.problems.append(StoreProblem("keyword index", f"{directory.name} holds other chunks than the "
-                                                              "catalog", DROP_DERIVED))
-        else:
-            out.facts.append(f"keyword index {directory.name}: {n} chunks, readable")
-    dense_dir = root / "dense_cache" / f"v{chunks.version}"
-    if not dense_dir.is_dir():
-        return
-    try:
-        manifest = json.loads((dense_dir / "manifest.json").read_text())
-        ids = json.loads((dense_dir / "ids.json").read_text())["chunk_ids"]
-        matrix = np.load(dense_dir / "emb.npy")
-        present = np.load(dense_dir / "present.npy")
-        if matrix.shape != (manifest["n"], manifest["dim"]) or present.shape != (manifest["n"],) or len(ids) != manifest["n"]:
-            raise ValueError(f"shape {matrix.shape} does not match its manifest (n={manifest['n']}, "
-                             f"dim={manifest['dim']})")
-        if not np.isfinite(matrix).all():
-            raise ValueError("non-finite numbers in the matrix")
-    except Exception as exc:  # noqa: BLE001
-        out.problems.append(StoreProblem("dense cache", f"{dense_dir.name} cannot be read ({_why(exc)})", DROP_DERIVED))
-        return
-    if chunks.sound(ids) != expected:
-        out.problems.append(StoreProblem("dense cache", f"{dense_dir.name} holds other chunks than the catalog",
+            return
+        dead = set(int(i) for i in gen.dead_chunks.get(name, np.zeros(0, np.int64)))
+        keep = [i for i in range(len(ids)) if i not in dead]
+        live += [ids[i] for i in keep]
+        for emb in sorted(d.glob("dense-*.npy")):
+            if emb.name.endswith(".present.npy"):
+                continue
+            try:
+                matrix = np.load(emb)
+                present = np.load(emb.with_name(emb.name[:-4] + ".present.npy"))
+                if matrix.shape[0] != len(ids) or present.shape != (len(ids),):
+                    raise ValueError(f"{matrix.shape[0]} rows for {len(ids)} chunks")
+                if not np.isfinite(matrix).all():
+                    raise ValueError("non-finite numbers in the matrix")
+            except Exception as exc:  # noqa: BLE001
+                out.problems.append(StoreProblem("dense cache", f"segment {name} cannot be read ({_why(exc)})",
+                                                 DROP_DERIVED))
+                return
+            dense_rows += len(keep)
+            if vectors is not None:
+                differ += [ids[i] for i in keep if ids[i] in vectors and
+                           (not present[i] or _cos(matrix[i], vectors[ids[i]]) < COSINE_MIN)]
+    if gen.corpus_version == chunks.version and chunks.sound(live) != chunks.sound(chunks.text):
+        out.problems.append(StoreProblem("keyword index", "its live rows are other chunks than the catalog's",
                                          DROP_DERIVED))
         return
-    if vectors is not None:
-        differ = [cid for i, cid in enumerate(ids) if cid in vectors and
-                  (not present[i] or _cos(matrix[i], vectors[cid]) < COSINE_MIN)]
-        if differ:
-            out.problems.append(StoreProblem("dense cache", f"{len(differ)} row(s) differ from the vector store: "
-                                                            f"{_few(differ)}", DROP_DERIVED))
-            return
-    out.facts.append(f"dense cache {dense_dir.name}: {len(ids)} rows"
-                     + (", equal to the vector store" if vectors is not None else ""))
+    out.facts.append(f"keyword index generation {gen.number}: {len(live)} live chunks in {len(gen.segments)} "
+                     f"segment(s), readable" + ("" if gen.corpus_version == chunks.version else
+                                                "; behind the catalog (brought up to date by the next write "
+                                                "or search)"))
+    if differ:
+        out.problems.append(StoreProblem("dense cache", f"{len(differ)} row(s) differ from the vector store: "
+                                                        f"{_few(differ)}", DROP_DERIVED))
+    elif dense_rows:
+        out.facts.append(f"dense cache: {dense_rows} live rows" + (", equal to the vector store"
+                                                                  if vectors is not None else ""))
 
 
 def _sample(ids: list[str]) -> list[str]:

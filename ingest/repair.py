@@ -135,10 +135,9 @@ def _remove_strays(collection, catalog) -> None:
 
 
 def _drop_derived(settings, catalog, out: RepairReport) -> None:
-    root = Path(settings.bm25_dir)
-    dropped = [d for d in root.glob("v*") if d.is_dir()] + [d for d in (root / "dense_cache").glob("v*") if d.is_dir()]
-    for d in dropped:
-        shutil.rmtree(d, ignore_errors=True)
-    if dropped:
-        out.done.append(f"deleted {len(dropped)} keyword/dense cache folder(s); rebuilt from the catalog now")
+    root = Path(settings.bm25_dir) / "segments"
+    dropped = root.is_dir()
+    if dropped:  # the whole segment tree: the next update is a full build from the catalog (+ the vector store)
+        shutil.rmtree(root, ignore_errors=True)
+        out.done.append("deleted the keyword index and dense cache segments; rebuilt from the catalog now")
     catalog.bump_corpus_version()  # a process that holds the old index in memory rebuilds it too

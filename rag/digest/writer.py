@@ -66,6 +66,12 @@ CardSource = Callable[[Components, str, object], PaperCard]
 EXAMPLE_ECHO_CHARS = 12  # this long a run of a worked example's answer in a span: the model copied the example
 
 
+def _for_the_model(problem: str) -> str:
+    """A problem as the retry tells it: without the validator's measurements ("(30% CJK)"), which a small model
+    copied into its next answer (bench/digest.py, 0.5B: "not in the paper's sentences: 30, cjk")."""
+    return re.sub(r"\s*\(\d+% CJK\)", "", problem)
+
+
 def copied_example(text: str, prompt: Prompt) -> list[str]:
     """A span that copies a worked example's answer (the prompt's examples are made-up papers, not this one)."""
     flat = re.sub(r"\s+", "", text)
@@ -205,7 +211,8 @@ class DigestWriter:
         g: Gated[str] = generate_gated(
             attempt, check, fallback=lambda _problems: "", on_error=OnError.STOP,
             feedback=lambda problems: retry_message(
-                problems, then=f"Write the 1 or 2 sentences again in {LANGUAGE_NAMES[language]}, fixing this."))
+                [_for_the_model(p) for p in problems],
+                then=f"Write the 1 or 2 sentences again in {LANGUAGE_NAMES[language]}, fixing this."))
         reason = "; ".join(f"{key}, try {n}: " + "; ".join(r.problems) for n, r in enumerate(g.rejected, 1))
         cited = Cited(g.value, quotes, "model") if g.ok else _quoted(quotes)
         if g.error is None:  # a model that was unavailable is no verdict on the span: ask again next run

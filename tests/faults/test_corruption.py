@@ -39,23 +39,30 @@ def _truncate_chroma_sqlite(s: Settings, lib) -> None:
     _truncate(Path(s.chroma_dir) / "chroma.sqlite3", 4096)
 
 
+def _segment(s: Settings) -> Path:
+    return next(p for p in (Path(s.bm25_dir) / "segments").glob("seg-*") if p.is_dir() and ".tmp-" not in p.name)
+
+
+def _dense_file(s: Settings) -> Path:
+    return next(p for p in _segment(s).glob("dense-*.npy") if not p.name.endswith(".present.npy"))
+
+
 def _truncate_keyword_index(s: Settings, lib) -> None:
-    _truncate(next(Path(s.bm25_dir).glob("v*-*")) / "ids.json", 10)
+    _truncate(_segment(s) / "ids.json", 10)
 
 
 def _garble_keyword_index(s: Settings, lib) -> None:
-    d = next(Path(s.bm25_dir).glob("v*-*")) / "chunks"
-    victim = max((p for p in d.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    victim = max((p for p in _segment(s).glob("c.*.npy")), key=lambda p: p.stat().st_size)
     victim.write_bytes(b"\x00garbage" * 8)
 
 
 def _truncate_dense(s: Settings, lib) -> None:
-    _truncate(_only_dir(Path(s.bm25_dir) / "dense_cache") / "emb.npy", 200)
+    _truncate(_dense_file(s), 200)
 
 
 def _garble_dense(s: Settings, lib) -> None:
     """Valid header, wrong numbers: loads fine, scores wrong (only a read-back against Chroma can tell)."""
-    path = _only_dir(Path(s.bm25_dir) / "dense_cache") / "emb.npy"
+    path = _dense_file(s)
     m = np.load(path, mmap_mode="r+")
     m[:] = np.random.default_rng(0).standard_normal(m.shape).astype(np.float32)
     m.flush()
