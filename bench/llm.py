@@ -167,6 +167,39 @@ def portable_run(wheel: Path, gguf: str, threads: int, n_ctx: int, load: dict) -
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+SWEEP = [  # (name, load settings, n_ctx, threads or None = the default); "base" is measured first and last
+    ("base", {}, None, None),
+    ("n_batch/n_ubatch 256/256", {"n_batch": 256, "n_ubatch": 256}, None, None),
+    ("n_batch/n_ubatch 1024/1024", {"n_batch": 1024, "n_ubatch": 1024}, None, None),
+    ("n_batch/n_ubatch 2048/512", {"n_batch": 2048, "n_ubatch": 512}, None, None),
+    ("flash attention", {"flash_attn": True}, None, None),
+    ("n_ctx 2048", {}, 2048, None),
+    ("no mmap", {"use_mmap": False}, None, None),
+    ("1 thread", {}, None, 1),
+    ("base (again)", {}, None, None),
+]
+SWEEP_CASES = [("pp", 1500), ("tg", 1500)]
+
+
+def sweep(gguf: str, threads: int, n_ctx: int, base: dict) -> list[dict]:
+    """The floor's pp1500 and generation-after-1,500 under each variant of the load settings, one at a time
+    (one Llama loaded per variant, one measurement each; "base" first and last shows the drift): which settings
+    the backend should use."""
+    rows = []
+    for name, change, ctx, thr in SWEEP:
+        t0 = time.perf_counter()
+        llm = _bare_llm(gguf, thr or threads, ctx or n_ctx, {**base, **change})
+        load_s = time.perf_counter() - t0
+        row = {"variant": name, "load_s": round(load_s, 2)}
+        for what, n in SWEEP_CASES:
+            row[label(what, n)] = round(bare_measure(llm, what, n, seed=n), 1)
+        del llm
+        rows.append(row)
+        print(f"  {name:<28} load {row['load_s']:>5} s   pp1500 {row['pp1500']:>7} tok/s   "
+              f"gen after 1,500 {row['tg_after1500']:>6} tok/s", flush=True)
+    return rows
+
+
 def find_portable_wheel() -> Path | None:
     """The portable build an older set-up left in pip's wheel cache, if any."""
     try:
@@ -188,6 +221,8 @@ def main() -> None:
                     "wheel cache, if it holds one)")
     ap.add_argument("--threads", type=int, default=0, help="0 = what the backend picks")
     ap.add_argument("--n-ctx", type=int, default=8192)
+    ap.add_argument("--sweep", action="store_true", help="also sweep the load settings (n_batch, flash attention, "
+                    "n_ctx, mmap, threads) on the floor of the first model")
     args = ap.parse_args()
     threads = args.threads or default_threads()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paperrag" / "models"
@@ -229,6 +264,11 @@ def main() -> None:
             print(f"  {k}: {v}")
         print(f"  KV reuse: first call {row['paperrag']['kv_first_call_ttft_s']} s to the first token, the second "
               f"(same 1,500-token prefix) {row['paperrag']['kv_second_call_ttft_s']} s", flush=True)
+    if args.sweep:
+        name = [m.strip() for m in args.models.split(",") if m.strip()][0]
+        gguf = cache / M.get_model(name).filename
+        print(f"\n== load-settings sweep, {name} (floor, one measurement per variant; base = {LOAD_SETTINGS}, n_ctx {args.n_ctx})")
+        figures["sweep"] = {"model": name, "rows": sweep(str(gguf), threads, args.n_ctx, LOAD_SETTINGS)}
     figures["load_avg_end"] = os.getloadavg()
     print(json.dumps(figures, ensure_ascii=False))
 

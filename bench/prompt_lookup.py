@@ -62,7 +62,9 @@ def main() -> None:
     common = dict(model_path=gguf, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False,
                   **LOAD_SETTINGS)
     models = {"plain": llama_cpp.Llama(**common),
-              "lookup": llama_cpp.Llama(**common, draft_model=LlamaPromptLookupDecoding(
+              # logits_all=True by hand: llama-cpp-python 0.3.36 turns it on for a draft model but sizes its logits
+              # buffer from the argument (n_batch rows), so any prompt longer than n_batch fails to evaluate
+              "lookup": llama_cpp.Llama(**common, logits_all=True, draft_model=LlamaPromptLookupDecoding(
                   num_pred_tokens=args.pred_tokens))}
     seconds: dict[str, list[float]] = {k: [] for k in models}
     outputs: dict[str, list[str]] = {k: [] for k in models}

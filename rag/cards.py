@@ -270,6 +270,10 @@ class CardSpec:
     kind: Literal["value", "results"] = "value"
     aliases: tuple[str, ...] = ()
     numeric: bool = False  # sentences with numbers rank higher
+    # Words one of a value's sentences must hold, for fields a sentence can only state in a few words. In a group's
+    # shared block the 1.5B sometimes answers from another field's sentence (seen: "compute: the Pyramid method
+    # (Nenkova and Passonneau, 2004)", "code/data: the resulting corpus consists of 81.1M papers").
+    cues: str = ""
 
     @property
     def label(self) -> str:
@@ -304,9 +308,14 @@ CARD_SPECS: dict[str, CardSpec] = {s.key: s for s in (
              "What limitations do the authors state?", aliases=("limitation", "limitations authors")),
     CardSpec("compute", "trained on GPUs TPUs hardware training time hours days",
              "What hardware or compute was used (GPUs, training time)?", numeric=True,
-             aliases=("hardware", "compute hardware", "gpus")),
+             aliases=("hardware", "compute hardware", "gpus"),
+             cues=r"gpus?|tpus?|cpus?|cores?|hours?|days?|weeks?|minutes?|flops?|pf-?days?|petaflops?|memory|"
+                  r"nodes?|clusters?|machines?|hardware|accelerators?|[kvpah]\d{2,3}|rtx|titan|nvidia|compute|"
+                  r"wall-?clock|training time|trained for|steps"),
     CardSpec("code_data", "code is available github open source release data",
              "Is the code or data released, and where?",
+             cues=r"https?|www|github|gitlab|huggingface|available|availability|release[sd]?|releasing|open[- ]?"
+                  r"sourced?|publicly|download(?:able)?|repository|licen[cs]e[sd]?|upon request",
              aliases=("availability", "code", "code availability", "code data availability", "code and data",
                       "code data")),
 )}
@@ -1141,6 +1150,9 @@ def _check_value(out: ChatResult, spec: CardSpec, shown: Sequence[Candidate], te
     quotes, problem, note = _back(ans.value, ans.sentences, shown, texts, words=WORD_SUPPORT)
     if problem:
         return Check.reject(problem)
+    if spec.cues and not any(re.search(rf"\b(?:{spec.cues})\b", q.text, re.IGNORECASE) for q in quotes):
+        return Check.reject(f"the sentence you cite is not about the {spec.label.lower()}; cite the sentence that "
+                            f"states the {spec.label.lower()}, or reply not stated")
     return Check.accept((CardField(key=spec.key, value=ans.value, status="found", note=note,
                                    quotes=[QuoteRef.of(q) for q in quotes]), []))
 

@@ -212,7 +212,9 @@ def candidates(passages: Sequence, texts: PageTexts, *, limit: int | None = None
 
 # ------------------------------------------------------------------------------------------------ backing
 # ASCII boundaries: a number or name glued to Chinese text ("准确率为87.3%", "使用GPT-3模型") is still found
-_NUM = re.compile(r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_][-−])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?")
+# a comma groups thousands only as in "4,500" / "1,000,000"; "2021,2020" (a Chinese list once NFKC turns "，"
+# into ",") is two numbers
+_NUM = re.compile(r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_][-−])[-+−]?(?:\d{1,3}(?:,\d{3}(?!\d))+|\d+)(?:\.\d+)?")
 _CITE = re.compile(r"\[[^\]]*\]")
 _NAME = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9\-]*|[A-Z]{2,}[a-z]?)(?![A-Za-z0-9])")
 
@@ -235,12 +237,38 @@ def names(text: str) -> set[str]:
     return {m.group(0).lower() for m in _NAME.finditer(text)}
 
 
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+_MONTH = re.compile(r"\b(" + "|".join(m[:3] for m in _MONTHS) + r")[a-z]*\.?\s+(?:\d{1,2}(?:st|nd|rd|th)?,?\s+)?"
+                    r"(?:of\s+)?\d{4}\b|\b(?:" + "|".join(m for m in _MONTHS if m not in ("may", "march")) + r")\b",
+                    re.IGNORECASE)  # "may" and "march" are months only before a year
+_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
+               "ninety": "90", "hundred": "100", "thousand": "1000", "twice": "2", "half": "0.5", "single": "1",
+               "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
+               "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10"})
+_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
+
+
+def spelled_numbers(text: str) -> set[str]:
+    """Numbers a text states in words, which a translation may write as digits: "three layers" → "3", "June
+    2018" → "6" (a Chinese date writes the month as a number: "2018 年 6 月")."""
+    out = {_WORDS[m.group(1).lower()] for m in _WORD.finditer(text)}
+    for m in _MONTH.finditer(text):
+        word = m.group(1) or m.group(0)
+        out.add(str(next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(word[:3].lower()))))
+    return out
+
+
 def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[str]:
-    """The numbers and names of `sentence` found in none of its quotes (nor in `also`, e.g. the question)."""
+    """The numbers and names of `sentence` found in none of its quotes (nor in `also`, e.g. the question).
+    A number the quotes spell out ("three", "June") backs its digits."""
     if not sentence.strip():
         return []
     have = " ".join(normalise(q.text) for q in quotes) + " " + normalise(also)
-    have_nums = numbers(have)
+    have_nums = numbers(have) | spelled_numbers(have)
     have_low = have.lower()
     missing = [n for n in sorted(numbers(sentence)) if n not in have_nums
                and (n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums]

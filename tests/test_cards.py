@@ -226,6 +226,20 @@ def test_a_value_cited_to_the_wrong_sentence_goes_to_the_one_that_holds_it_or_is
     assert f.status == "not stated" and "does not say" in f.note
 
 
+def test_compute_or_code_from_a_sentence_about_something_else_is_retried_then_not_stated(corpus, embedder):
+    """A group's block holds the other fields' sentences: the training data is backed by its sentence, but a
+    sentence without a word of compute (GPU, hours, …) does not state the compute."""
+    llm = scripted(lambda m: json.dumps({"value": "WidgetCorpus collection of 1.2 million annotated widgets",
+                                         "sentences": [number_of(m, "WidgetCorpus")]}))
+    card = build_card(lib(corpus, llm, embedder), "2406.10001", fields=["data", "compute"])
+    assert card.field("data").found  # the same reply is right for the data field
+    f = card.field("compute")
+    assert f.status == "not stated" and "not about the compute" in f.note, f.note
+    assert "not about the compute" in llm.calls[-1][-1]["content"]  # the retry says why
+    hw = scripted(lambda m: json.dumps({"value": "4 NVIDIA A100 GPUs", "sentences": [number_of(m, "A100")]}))
+    assert build_card(lib(corpus, hw, embedder), "2406.10001", fields=["compute"]).field("compute").found
+
+
 def test_results_without_their_number_in_the_cited_sentence_are_dropped(corpus, embedder):
     def reply(messages):
         n = number_of(messages, "87.3")

@@ -57,6 +57,19 @@ def test_numbers_and_names_must_be_in_the_quotes():
     assert unbacked("准确率为87.3%，使用GPT-3模型。", quotes) == ["87.3", "gpt-3"]  # glued to Chinese, still checked
 
 
+def test_a_chinese_list_of_years_is_not_one_number_and_spelled_numbers_back_their_digits():
+    # seen in a digest run: "（Haddaway，2021，2020）" was read as the number 2021202 and the span rejected
+    assert numbers("（Kingsley 等，2011；Gusenbauer 和 Haddaway，2021，2020）") == {"2011", "2021", "2020"}
+    assert numbers("4,500 and 1,000,000") == {"4500", "1000000"}
+    dates = [q("All of these papers were published between June 2018 and September 2022.")]
+    assert unbacked("这些论文发表于 2018 年 6 月到 2022 年 9 月之间。", dates) == []  # months as numbers
+    assert unbacked("这些论文发表于 2018 年 7 月。", dates) == ["7"]
+    layers = [q("The encoder is a stack of six identical layers, and we may use it in March.")]
+    assert unbacked("编码器由 6 个相同的层组成。", layers) == []
+    assert unbacked("编码器由 8 个相同的层组成。", layers) == ["8"]
+    assert unbacked("它在 3 月和 5 月使用。", layers) == ["3", "5"]  # "may"/"march" are months only before a year
+
+
 def test_a_sentence_is_published_only_when_its_quotes_back_it():
     c = cands("Training took 3.5 days on 8 P100 GPUs.", "The big model reaches 28.4 BLEU on WMT 2014.")
     ok = ground("It trained for 3.5 days on 8 P100 GPUs [1].", c)
