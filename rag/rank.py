@@ -5,11 +5,13 @@ The model (DESIGN.md › Ranking), for a candidate paper c with unit vector v(c)
     pos(c)  = 0.5 · max_i w_i·cos(c, p_i) + 0.5 · Σ_i w_i·cos(c, p_i) / Σ_i w_i      p_i: seeds and 👍 papers
     neg(c)  = max_j w_j·cos(c, n_j)                                                    n_j: 👎 / not interested
     kw(c)   = 0.30 · min(3, keywords of `sources.keywords` matched by c)
-    cat(c)  = 0.30 · share of the positives (with known categories) that list c's best category (any it lists)
-    score   = pos − 0.5 · neg + kw + cat
+    cat(c)  = 0.30 · max over c's categories k of (Σ w of the positives listing k − Σ w of the 👎 listing k)
+                     / Σ w of the positives with known categories          (negative: a category you turn down)
+    score   = pos − 0.25 · neg + kw + cat
 
 The weights (`Weights`) were chosen by `python bench/ranking.py --tune` on held-out simulated users (DEV_USERS),
-not on the users the benchmark reports (v1 was 0.75 / 0.10 / 0.10 with the primary category only).
+not on the users the benchmark reports (v1 was 0.75 / 0.10 / 0.10 with the primary category only; v2 was
+0.5 · neg and only the positives counted in cat).
 
 Weights: a seed weighs 1; a rating weighs 0.5 ** (age in days / `digest.rating_half_life_days`), so old
 ratings fade. Sorting is stable: equal scores keep the feed's order. With no seeds and no ratings nothing is
@@ -37,10 +39,11 @@ class Weights:
     users (the dev users), never on the users the benchmark reports."""
 
     pos_max: float = 0.5  # share of the closest positive in pos (the rest: the mean over positives)
-    neg: float = 0.5
+    neg: float = 0.25
     kw: float = 0.30  # per keyword matched, up to KW_CAP
     cat: float = 0.30
     cat_any: bool = True  # match any category the candidate lists (v1: its primary category only)
+    cat_neg: bool = True  # a 👎 paper's categories count against them (v2: only the positives counted)
 
 
 KW_CAP = 3
@@ -115,7 +118,9 @@ def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[s
     wn = np.array([a.weight for a in profile.negatives], np.float32)
     sp = cand @ P.T if npos else np.zeros((len(candidates), 0), np.float32)  # (c, p)
     sn = cand @ N.T if len(wn) else np.zeros((len(candidates), 0), np.float32)
-    with_cats = [a for a in profile.positives if a.categories]
+    with_cats = [(a, w) for a, w in zip(profile.positives, wp, strict=True) if a.categories]
+    cats_total = float(sum(w for _, w in with_cats))
+    against = [(a, w) for a, w in zip(profile.negatives, wn, strict=True) if a.categories] if weights.cat_neg else []
     out: list[Ranked] = []
     for i, c in enumerate(candidates):
         parts: dict[str, float] = {}
@@ -146,15 +151,20 @@ def rank(candidates: Sequence, profile: Profile, vectors: Callable[[list[tuple[s
                 reasons.append("keyword " + ", ".join(f"'{m}'" for m in matched[:KW_CAP]))
         cat = 0.0
         if with_cats:
-            # the candidate's category (any it lists) that most of the positives list too
+            # the candidate's category (any it lists) that most of the positives list too (less the 👎 listing it)
             mine = (c.categories or [c.primary_category]) if weights.cat_any else \
                 [c.primary_category or (c.categories[0] if c.categories else "")]
-            shares = {k: sum(k in a.categories for a in with_cats) for k in mine if k}
+            shares = {k: sum(float(w) for a, w in with_cats if k in a.categories)
+                      - sum(float(w) for a, w in against if k in a.categories) for k in mine if k}
             best = max(shares, key=lambda k: shares[k], default="")
             if best and shares[best]:
-                cat = weights.cat * shares[best] / len(with_cats)
+                cat = weights.cat * shares[best] / cats_total
                 parts["cat"] = cat
-                reasons.append(f"category {best} ({shares[best]} of {len(with_cats)} seeds/👍)")
+                if cat > 0:
+                    n_cat = sum(best in a.categories for a, _ in with_cats)
+                    reasons.append(f"category {best} ({n_cat} of {len(with_cats)} seeds/👍)")
+                else:
+                    reasons.append(f"category {best} (more 👎 than seeds/👍), ranked down")
         if len(wn):
             j = int(np.argmax(sn[i] * wn))
             a = profile.negatives[j]

@@ -49,3 +49,22 @@ def embedder():
     from indexes.embedder import Embedder
 
     return Embedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright, one per test module (each test opens its own context);
+    skips with the reason when Playwright or /usr/bin/chromium is absent."""
+    pytest.importorskip("playwright")
+    from browser_kit import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Debian's {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

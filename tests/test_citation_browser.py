@@ -11,31 +11,26 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from browser_kit import SHOTS, app_page, needs_chromium, served
 from fakes.llm import ValidWriterLLM
 
 from paperrag.library import Library
 from paperrag.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
 DAY = "2024-01-15"
 LENSES = ("Gradient lenses rescale every layer's update by the inverse square root of its fan-in, which "
           "stabilises training of 48-layer widget encoders without warm-up.")
 
 pytest.importorskip("playwright")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, embedder):
     from fakes.corpus import Paper, build_corpus
     from fakes.data import CRAWLER, SPARSE
-    from fakes.http_server import free_port
 
     from indexes.catalog import Catalog
-    from ui.app import launch
 
     root = tmp_path_factory.mktemp("citations")
     base = Settings(home=root / "home")
@@ -56,37 +51,15 @@ def app(tmp_path_factory, embedder):
                                                                                 language="en")
     assert len(written.digest.papers) == 3
     assert "http://127.0.0.1:7860/reader/" in written.files["report.html"].read_text(encoding="utf-8")
-    port = free_port()
     lib = Library(settings, embedder=embedder)
-    demo = launch(lib, host="127.0.0.1", port=port, block=False, warm=False, quiet=True)
-    try:
-        yield {"url": f"http://127.0.0.1:{port}/", "lib": lib}
-    finally:
-        demo.close()
+    with served(lib) as (_, url):
+        yield {"url": url, "lib": lib}
 
 
 @pytest.fixture
-def page(app, request):
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        requests: list[str] = []
-        context.on("request", lambda r: requests.append(r.url))
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.requests = requests
-        pg.goto(app["url"])
-        expect(pg.get_by_role("tab", name="Digests")).to_be_visible()
-        failed_before = request.session.testsfailed
+def page(browser, app, request):
+    with app_page(browser, app["url"], request, tab="Digests") as pg:
         yield pg
-        if request.session.testsfailed > failed_before:
-            out = Path(__file__).resolve().parent.parent / "test-output" / "ui-failures"
-            out.mkdir(parents=True, exist_ok=True)
-            for n, tab in enumerate(context.pages):
-                tab.screenshot(path=str(out / f"{request.node.name}-{n}.png"), full_page=True)
-        browser.close()
 
 
 def open_citation(pg, link, app_url: str):

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from browser_kit import needs_chromium
 from fakes.cards import stand_in_card
 from fakes.llm import ValidWriterLLM
 
@@ -22,10 +23,7 @@ from rag.digest.model import Cited
 from rag.digest.render import write_digest
 
 pytest.importorskip("playwright")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+pytestmark = needs_chromium
 
 # abstracts as arXiv prints them, LaTeX and all
 LATEX_TITLES = [r"$\alpha$-Crawler: Paper Search in $\mathcal{O}(\log n)$ Steps",
@@ -59,22 +57,19 @@ def raw_latex(text: str) -> list[str]:
     return [s.text for s in find_math(text)] + RAW_LATEX.findall(text)
 
 
-def open_page(path: Path) -> dict:
+def open_page(browser, path: Path) -> dict:
     """The page in Chromium: every request it made, its visible text, its formulas and its figures."""
-    from playwright.sync_api import sync_playwright
-
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
 
-        def route(r):
-            requests.append(r.request.url)
-            if r.request.url.startswith(("file:", "data:")):
-                r.continue_()
-            else:
-                r.abort()
+    def route(r):
+        requests.append(r.request.url)
+        if r.request.url.startswith(("file:", "data:")):
+            r.continue_()
+        else:
+            r.abort()
 
+    try:
         page.route("**/*", route)
         page.goto(path.as_uri())
         page.wait_for_load_state("load")
@@ -87,11 +82,12 @@ def open_page(path: Path) -> dict:
                                      "[i.getAttribute('src'), i.naturalWidth, i.complete])"),
         }
         page.screenshot(path=str(path.with_suffix(".png")), full_page=False)
-        browser.close()
+    finally:
+        page.close()
     return out
 
 
-def test_sample_day_html_digests_have_no_raw_latex_load_nothing_external_and_show_figures(sample_day):
+def test_sample_day_html_digests_have_no_raw_latex_load_nothing_external_and_show_figures(sample_day, browser):
     settings, result = sample_day
     assert len(result.digest.papers) == 3
     with_figure = [e for e in result.digest.papers if e.figure is not None]
@@ -103,7 +99,7 @@ def test_sample_day_html_digests_have_no_raw_latex_load_nothing_external_and_sho
         md = result.files[f"{fmt}.md"].read_text(encoding="utf-8")
         for entry in with_figure:
             assert f"![Figure 1]({entry.figure.path})" in md
-        shown = open_page(result.files[f"{fmt}.html"])
+        shown = open_page(browser, result.files[f"{fmt}.html"])
         assert shown["requests"] and all(u.startswith(("file:", "data:")) for u in shown["requests"]), \
             shown["requests"]
         assert raw_latex(shown["text"]) == []
@@ -111,7 +107,7 @@ def test_sample_day_html_digests_have_no_raw_latex_load_nothing_external_and_sho
         assert all(width > 100 and complete for _, width, complete in shown["figures"]), shown["figures"]
 
 
-def test_latex_in_titles_abstracts_and_findings_renders_as_math(sample_day, tmp_path):
+def test_latex_in_titles_abstracts_and_findings_renders_as_math(sample_day, browser, tmp_path):
     settings, result = sample_day
     digest = result.digest
     spans = 0
@@ -126,7 +122,7 @@ def test_latex_in_titles_abstracts_and_findings_renders_as_math(sample_day, tmp_
         for abstract in LATEX_ABSTRACTS:
             for s in find_math(abstract):
                 assert s.text.replace("<", "\\lt ") in md  # the markdown keeps the LaTeX as written
-        shown = open_page(files["html"])
+        shown = open_page(browser, files["html"])
         assert all(u.startswith(("file:", "data:")) for u in shown["requests"]), shown["requests"]
         assert raw_latex(shown["text"]) == [], raw_latex(shown["text"])[:5]
         assert "It costs $5 and $10 a day to run." in shown["text"]  # dollars that are not math stay text

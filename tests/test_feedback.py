@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes.pdfs import make_paper_pdf
 from typer.testing import CliRunner
@@ -228,6 +229,94 @@ def test_a_seed_puts_the_seed_like_paper_first_with_a_readable_reason(lib, tmp_p
     assert "resembles 👎 “Denoising Diffusion Action Policies" in robot.reason and "ranked down" in robot.reason
     assert ranked[0].key != "2501.00003v1"
     assert any("close to 👍 “Retrieval-Augmented Generation" in r.reason for r in ranked)
+
+
+# two more papers like the robot one and the retrieval one: what a rating should move along with the rated paper
+NEIGHBOURS = [
+    ("2501.00005", "Diffusion Models for Robot Pick-and-Place from Demonstrations",
+     "A denoising diffusion policy over gripper actions, trained on teleoperated demonstrations, picks and places "
+     "objects with a real robot arm.", ["cs.RO"]),
+    ("2501.00006", "Dense Passage Retrieval for Open-Domain Question Answering",
+     "Dual-encoder retrieval of passages for answering open-domain questions with a language model reader.",
+     ["cs.IR"]),
+]
+
+
+def _with_neighbours(lib):
+    for arxiv_id, title, abstract, cats in NEIGHBOURS:
+        put(lib, arxiv_id, title, abstract, cats)
+    return _candidates(lib) + [lib.catalog.get_paper(f"{p[0]}v1") for p in NEIGHBOURS]
+
+
+def _seed_and_rank(lib, tmp_path, papers):
+    bib = tmp_path / "mine.bib"
+    bib.write_text("@misc{s, title = {%s}, abstract = {%s}}\n" % ROBOT)
+    lib.seeds_add([str(bib)])
+    return {r.key: (i, r) for i, r in enumerate(lib.rank(papers))}
+
+
+def test_a_thumbs_down_pushes_similar_papers_down_not_only_itself(lib, tmp_path):
+    papers = _with_neighbours(lib)
+    before = _seed_and_rank(lib, tmp_path, papers)
+    assert before["2501.00005v1"][0] <= 1  # pick-and-place is one of the two closest to the robot seed
+    lib.rate("2501.00003", "-1")  # 👎 the grasping paper: "not this kind of robot diffusion paper"
+    after = {r.key: (i, r) for i, r in enumerate(lib.rank(papers))}
+    pick = "2501.00005v1"
+    assert after[pick][1].score < before[pick][1].score - 0.05, (before[pick][1], after[pick][1])
+    # the robot papers' lead over the rest shrinks: the next best paper gains on pick-and-place
+    gap = lambda ranks: ranks[pick][1].score - max(r.score for k, (_, r) in ranks.items()  # noqa: E731
+                                                   if k not in (pick, "2501.00003v1"))
+    assert gap(after) < gap(before) - 0.05
+    assert "resembles 👎 “Denoising Diffusion Action Policies" in after[pick][1].reason
+    # a paper unlike the 👎 one barely moves
+    far = "2501.00002v1"
+    assert abs(after[far][1].score - before[far][1].score) < abs(after[pick][1].score - before[pick][1].score)
+
+
+def test_a_thumbs_up_pulls_similar_papers_up(lib, tmp_path):
+    papers = _with_neighbours(lib)
+    before = _seed_and_rank(lib, tmp_path, papers)
+    dpr = "2501.00006v1"
+    lib.rate("2501.00004", "+1")  # 👍 the retrieval-augmented QA paper
+    after = {r.key: (i, r) for i, r in enumerate(lib.rank(papers))}
+    assert after[dpr][1].score > before[dpr][1].score + 0.05, (before[dpr][1], after[dpr][1])
+    assert after[dpr][0] < before[dpr][0]
+    assert "close to 👍 “Retrieval-Augmented Generation" in after[dpr][1].reason
+
+
+def test_a_category_thumbed_down_more_than_liked_is_ranked_down():
+    from rag import rank as R
+
+    def meta(key, cats):
+        return PaperMeta(arxiv_id=key, version=1, title=key, abstract="", categories=cats, primary_category=cats[0])
+
+    day = [meta("2501.10001", ["hep-th"]), meta("2501.10002", ["math.AP"])]
+    def vectors(items):  # every paper the same text: only the categories tell them apart
+        return np.full((len(items), 4), 0.5, np.float32)
+
+    profile = R.Profile([R.Anchor("seed", "s", "s", "", categories=["math.AP"]),
+                         R.Anchor("seed", "t", "t", "", categories=["hep-th"])],
+                        [R.Anchor("👎", "d", "d", "", categories=["hep-th"]),
+                         R.Anchor("👎", "e", "e", "", categories=["hep-th"])])
+    ranked = R.rank(day, profile, vectors)
+    assert [r.key for r in ranked] == ["2501.10002v1", "2501.10001v1"]
+    hep = ranked[1]
+    assert hep.parts["cat"] < 0 and "category hep-th (more 👎 than seeds/👍), ranked down" in hep.reason
+    # without the 👎 both categories are one seed each: equal scores keep the feed's order
+    assert [r.key for r in R.rank(day, R.Profile(profile.positives), vectors)] == ["2501.10001v1", "2501.10002v1"]
+
+
+def test_reset_of_the_ratings_gives_back_the_seed_only_ranking(lib, tmp_path):
+    papers = _with_neighbours(lib)
+    before = _seed_and_rank(lib, tmp_path, papers)
+    lib.rate("2501.00003", "-1")
+    lib.rate("2501.00004", "+1")
+    assert [k for k, _ in sorted(before.items(), key=lambda kv: kv[1][0])] != [r.key for r in lib.rank(papers)]
+    assert lib.profile_reset(seeds=False) == (0, 2)
+    again = lib.rank(papers)
+    assert [(r.key, r.score) for r in again] == [(r.key, r.score) for _, r in sorted(before.values(),
+                                                                                      key=lambda ir: ir[0])]
+    assert all("neg" not in r.parts for r in again)
 
 
 def test_paper_vectors_are_embedded_once(lib, tmp_path):

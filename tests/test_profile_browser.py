@@ -5,23 +5,19 @@ CLI calls (`seeds_add`, `seeds_remove`, `profile_reset`, `profile`)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from fakes.http_server import free_port
+from browser_kit import app_page, needs_chromium, served
 
 pytest.importorskip("playwright")
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from paperrag.library import Library  # noqa: E402
 from paperrag.records import PaperMeta  # noqa: E402
 from paperrag.settings import Settings  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+pytestmark = needs_chromium
 
 PAPERS = [
     ("2501.00001", "Sparse Attention Kernels for Long-Context Language Models",
@@ -41,8 +37,6 @@ BIB = """@misc{chi2023,
 
 @pytest.fixture
 def app(tmp_path, home, embedder):
-    from ui.app import launch
-
     base = Settings(home=home)
     settings = base.model_copy(update={"llm": base.llm.model_copy(update={"backend": "fake"})})
     lib = Library(settings, embedder=embedder)
@@ -51,58 +45,56 @@ def app(tmp_path, home, embedder):
                          primary_category=cats[0], published="2025-01-20")
         lib.catalog.mark_indexing(meta)
         lib.catalog.commit_paper(meta.key, [], content_sha256="", fulltext=False, n_pages=0, embedder="test")
-    port = free_port()
-    demo = launch(lib, host="127.0.0.1", port=port, block=False, warm=False, quiet=True)
     try:
-        yield {"url": f"http://127.0.0.1:{port}/", "lib": lib}
+        with served(lib) as (_, url):
+            yield {"url": url, "lib": lib}
     finally:
-        demo.close()
         lib.close()
 
 
-def test_add_seeds_see_the_profile_change_remove_and_reset(app, tmp_path):
+@pytest.fixture
+def page(browser, app, request):
+    with app_page(browser, app["url"], request, tab="Library") as pg:
+        yield pg
+
+
+def test_add_seeds_see_the_profile_change_remove_and_reset(app, page, tmp_path):
     bib = tmp_path / "my-library.bib"
     bib.write_text(BIB)
     lib = app["lib"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(app["url"])
-        page.get_by_role("tab", name="Library").click()
-        profile = page.locator("#paperrag-profile")
-        expect(profile).to_contain_text("No seeds and no ratings")
+    page.get_by_role("tab", name="Library").click()
+    profile = page.locator("#paperrag-profile")
+    expect(profile).to_contain_text("No seeds and no ratings")
 
-        page.locator("#paperrag-seed-upload input[type=file]").set_input_files(str(bib))
-        expect(page.locator("#paperrag-seed-upload")).to_contain_text("my-library.bib")  # the upload finished
-        page.locator("#paperrag-seed-add").click()
-        result = page.locator("#paperrag-seed-result")
-        expect(result).to_contain_text("1 seed(s) added", timeout=180_000)  # the first embeds the seed
-        expect(result).to_contain_text("skipped")  # the broken entry, one line naming it
-        expect(profile).to_contain_text("1 seed(s), 0 rating(s)")
-        expect(profile).to_contain_text("Diffusion Policy: Visuomotor Policy Learning")
-        assert [s.title for s in lib.seeds()] == ["Diffusion Policy: Visuomotor Policy Learning via Action Diffusion"]
-        ranked = lib.rank(lib.papers("indexed"))
-        assert ranked[0].key == "2501.00003v1" and ranked[0].score is not None  # the seed now ranks the day
+    page.locator("#paperrag-seed-upload input[type=file]").set_input_files(str(bib))
+    expect(page.locator("#paperrag-seed-upload")).to_contain_text("my-library.bib")  # the upload finished
+    page.locator("#paperrag-seed-add").click()
+    result = page.locator("#paperrag-seed-result")
+    expect(result).to_contain_text("1 seed(s) added", timeout=180_000)  # the first embeds the seed
+    expect(result).to_contain_text("skipped")  # the broken entry, one line naming it
+    expect(profile).to_contain_text("1 seed(s), 0 rating(s)")
+    expect(profile).to_contain_text("Diffusion Policy: Visuomotor Policy Learning")
+    assert [s.title for s in lib.seeds()] == ["Diffusion Policy: Visuomotor Policy Learning via Action Diffusion"]
+    ranked = lib.rank(lib.papers("indexed"))
+    assert ranked[0].key == "2501.00003v1" and ranked[0].score is not None  # the seed now ranks the day
 
-        page.locator("#paperrag-seed-ids textarea, #paperrag-seed-ids input").first.fill("2501.00001")
-        page.locator("#paperrag-seed-add").click()
-        expect(result).to_contain_text("2501.00001v1 (by arXiv id)", timeout=60_000)
-        expect(profile).to_contain_text("2 seed(s)")
-        expect(profile).to_contain_text("Sparse Attention Kernels")
+    page.locator("#paperrag-seed-ids textarea, #paperrag-seed-ids input").first.fill("2501.00001")
+    page.locator("#paperrag-seed-add").click()
+    expect(result).to_contain_text("2501.00001v1 (by arXiv id)", timeout=60_000)
+    expect(profile).to_contain_text("2 seed(s)")
+    expect(profile).to_contain_text("Sparse Attention Kernels")
 
-        pick = page.locator("#paperrag-seed-pick input")
-        pick.fill(f"{lib.seeds()[0].id}: Diffusion Policy")
-        pick.press("Enter")
-        page.locator("#paperrag-seed-remove").click()
-        expect(result).to_contain_text("removed Diffusion Policy", timeout=60_000)
-        expect(profile).to_contain_text("1 seed(s)")
-        expect(profile).not_to_contain_text("Visuomotor")
-        assert [s.arxiv_id for s in lib.seeds()] == ["2501.00001"]
+    pick = page.locator("#paperrag-seed-pick input")
+    pick.fill(f"{lib.seeds()[0].id}: Diffusion Policy")
+    pick.press("Enter")
+    page.locator("#paperrag-seed-remove").click()
+    expect(result).to_contain_text("removed Diffusion Policy", timeout=60_000)
+    expect(profile).to_contain_text("1 seed(s)")
+    expect(profile).not_to_contain_text("Visuomotor")
+    assert [s.arxiv_id for s in lib.seeds()] == ["2501.00001"]
 
-        page.on("dialog", lambda d: d.accept())
-        page.locator("#paperrag-profile-reset").click()
-        expect(result).to_contain_text(re.compile(r"removed 1 seed\(s\) and 0 rating\(s\)"), timeout=60_000)
-        expect(profile).to_contain_text("No seeds and no ratings")
-        assert lib.seeds() == [] and not lib.profile().active
-        browser.close()
+    page.on("dialog", lambda d: d.accept())
+    page.locator("#paperrag-profile-reset").click()
+    expect(result).to_contain_text(re.compile(r"removed 1 seed\(s\) and 0 rating\(s\)"), timeout=60_000)
+    expect(profile).to_contain_text("No seeds and no ratings")
+    assert lib.seeds() == [] and not lib.profile().active

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pymupdf
 import pytest
+from browser_kit import SHOTS, app_page, served
 from fakes.pdfs import make_paper_pdf
 from typer.testing import CliRunner
 
@@ -24,11 +25,6 @@ from paperrag.errors import PdfMissingError, ReaderError
 from paperrag.library import Library
 from paperrag.settings import Settings
 from rag import reader as rd
-
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -441,16 +437,11 @@ LENSES = ("Gradient lenses rescale every layer's update by the inverse square ro
 
 
 @pytest.fixture(scope="module")
-def reader_app(tmp_path_factory, embedder):
-    """Two real PDFs indexed, the fake LLM, the app served on a free 127.0.0.1 port."""
-    pytest.importorskip("playwright")
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's /usr/bin/chromium")
+def reader_app(tmp_path_factory, embedder, browser):
+    """Two real PDFs indexed, the fake LLM, the app served on a free 127.0.0.1 port (after the browser: without
+    Chromium the browser tests skip before anything is built)."""
     from fakes.corpus import Paper, build_corpus
     from fakes.data import CRAWLER, SPARSE
-    from fakes.http_server import free_port
-
-    from ui.app import launch
 
     root = tmp_path_factory.mktemp("reader")
     base = Settings(home=root / "home")
@@ -462,38 +453,15 @@ def reader_app(tmp_path_factory, embedder):
         Paper("c", "Gradient Lenses for Deep Encoders", "2405.00003", seed=23,
               sections=[("3 Gradient lenses", LENSES)]),
     ], settings=settings)
-    port = free_port()
     lib = Library(settings, embedder=embedder)
-    demo = launch(lib, host="127.0.0.1", port=port, block=False, warm=False, quiet=True)
-    demo.paperrag.warm()
-    try:
-        yield {"url": f"http://127.0.0.1:{port}/", "lib": lib, "root": root}
-    finally:
-        demo.close()
+    with served(lib, warm=True) as (_, url):
+        yield {"url": url, "lib": lib, "root": root}
 
 
 @pytest.fixture
-def page(reader_app, request):
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        requests: list[str] = []
-        context.on("request", lambda r: requests.append(r.url))
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.requests = requests
-        pg.goto(reader_app["url"])
-        expect(pg.get_by_role("tab", name="Ask")).to_be_visible()
-        failed_before = request.session.testsfailed
+def page(browser, reader_app, request):
+    with app_page(browser, reader_app["url"], request, tab="Ask") as pg:
         yield pg
-        if request.session.testsfailed > failed_before:
-            out = Path(__file__).resolve().parent.parent / "test-output" / "ui-failures"
-            out.mkdir(parents=True, exist_ok=True)
-            for n, tab in enumerate(context.pages):
-                tab.screenshot(path=str(out / f"{request.node.name}-{n}.png"), full_page=True)
-        browser.close()
 
 
 def ask_and_open_citation(pg, question: str, paper: str):

@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from browser_kit import OUT, app_page, needs_chromium, served
 from fakes.corpus import Paper, build_corpus
 from fakes.data import CRAWLER, SPARSE
-from fakes.http_server import free_port
 from fakes.llm import ValidWriterLLM, writer_reply
 from fakes.ollama_server import OllamaTestServer
 from fakes.pdfs import make_bad_pdfs, make_paper_pdf
@@ -28,22 +28,17 @@ from fakes.pdfs import make_bad_pdfs, make_paper_pdf
 pytest.importorskip("playwright")
 pytest.importorskip("gradio_client")
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from paperrag.library import Library
 
-REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "test-output"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 DAY = "2024-01-15"  # the papers are announced on this day; its digest is written by the fixture
 LENSES = ("Gradient lenses rescale every layer's update by the inverse square root of its fan-in, which "
           "stabilises training of 48-layer widget encoders without warm-up.")
 ANSWER = "Sparse widget attention keeps the 64 highest-scoring keys for every query [1]."
 FOLLOW_UP = "How much attention memory does sparse widget attention save?"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 def reply(body: dict) -> str:
@@ -69,7 +64,6 @@ def app_env(tmp_path_factory, embedder):
     """Three real PDFs indexed, a digest written for DAY, the app served on a free 127.0.0.1 port."""
     from indexes.catalog import Catalog
     from paperrag.settings import Settings
-    from ui.app import launch
 
     root = tmp_path_factory.mktemp("ui")
     srv = OllamaTestServer(models=["qwen2.5:7b-instruct"], reply=reply).start()
@@ -90,44 +84,17 @@ def app_env(tmp_path_factory, embedder):
     catalog.close()
     written = Library(settings, llm=ValidWriterLLM()).digest(DAY, formats=["report", "table"], language="en")
     assert len(written.digest.papers) == 3
-    port = free_port()
-    demo = launch(Library(settings, embedder=embedder), host="127.0.0.1", port=port, block=False, warm=False,
-                  quiet=True)
-    demo.paperrag.warm()
     try:
-        yield {"url": f"http://127.0.0.1:{port}/", "settings": settings, "srv": srv, "demo": demo,
-               "ctx": demo.paperrag, "root": root}
+        with served(Library(settings, embedder=embedder), warm=True) as (demo, url):
+            yield {"url": url, "settings": settings, "srv": srv, "demo": demo, "ctx": demo.paperrag, "root": root}
     finally:
-        demo.close()
         srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, app_env, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    # nothing leaves the machine: arXiv links are answered by a stub, so clicking one is observable offline
-    context.route(re.compile(r"https?://([\w-]+\.)*arxiv\.org/.*"),
-                  lambda route: route.fulfill(status=200, content_type="text/html", body="<p>arXiv stub</p>"))
-    pg = context.new_page()
-    pg.requests = []
-    context.on("request", lambda r: pg.requests.append(r.url))
-    pg.set_default_timeout(30_000)
-    failed_before = request.session.testsfailed
-    pg.goto(app_env["url"])
-    expect(pg.get_by_role("tab", name="Ask")).to_be_visible()
-    yield pg
-    if request.session.testsfailed > failed_before:  # this test failed: keep what the page looked like
-        (OUT / "ui-failures").mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(OUT / "ui-failures" / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    with app_page(browser, app_env["url"], request, tab="Ask", timeout_ms=30_000, stub_arxiv=True) as pg:
+        yield pg
 
 
 def idle(pg, elem_id: str):
