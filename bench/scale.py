@@ -186,7 +186,7 @@ def phase_search(settings, args) -> dict:
     from rag.retrieval.retriever import Retriever
 
     t0 = time.perf_counter()
-    r = Retriever(settings, embedder=None, collection=SyntheticVectors(), exact_max_rows=10**12)
+    r = Retriever(settings, embedder=None, collection=SyntheticVectors())
     st = r.refresh()
     load_s = time.perf_counter() - t0
     vocab = _vocab(np.random.default_rng(0), 30000)
@@ -198,25 +198,41 @@ def phase_search(settings, args) -> dict:
     flt = SearchFilters(categories=["cs.IR"], date_from="2023-07-01", date_to="2024-01-31")
     share = r._allowed(st, flt).size / st.index.n_live
 
-    def timed(filters):
-        for i in range(5):
+    def timed(filters, warm=5):
+        for i in range(warm):  # the first pass warms every query's passages in SQLite's pages for both passes
             r.search(queries[i], k=10, filters=filters, query_embedding=qvecs[i])
-        lat, parts = [], []
+        lat, parts, hits = [], [], []
         for q, v in zip(queries, qvecs, strict=True):
             t = time.perf_counter()
-            r.search(q, k=10, filters=filters, query_embedding=v)
+            hits.append([p.chunk_id for p in r.search(q, k=10, filters=filters, query_embedding=v)])
             lat.append(1e3 * (time.perf_counter() - t))
             parts.append(dict(r.last_timings))
         mean = {k: float(np.mean([p.get(k, 0.0) for p in parts])) for k in ("bm25_ms", "dense_ms", "hydrate_ms")}
-        return float(np.percentile(lat, 50)), float(np.percentile(lat, 95)), mean
+        return float(np.percentile(lat, 50)), float(np.percentile(lat, 95)), mean, hits
 
-    p50, p95, m = timed(None)
-    fp50, fp95, fm = timed(flt)
+    p50, p95, m, hits = timed(None, warm=len(queries))
+    fp50, fp95, fm, fhits = timed(flt, warm=len(queries))
     rss, peak = _rss_gb()
+    has_ann = st.dense is not None and st.dense.has_ann
+    # the reference in the same process: an exact dense scan (what search did before)
+    r.exact_max_rows = 10**12
+    xp50, xp95, xm, xhits = timed(None)
+    xfp50, xfp95, xfm, xfhits = timed(flt)
+    # dense recall@10 of the PQ candidates + exact rescoring against the exact scan
+    recall = [len(set(st.dense.top_approximate(v, 10)[0].tolist()) & set(st.dense.top(v, 10)[0].tolist())) / 10
+              for v in qvecs[:50]] if has_ann else [1.0]
     r.close()
+
+    def same(a, b):
+        return float(np.mean([len(set(x) & set(y)) / max(len(y), 1) for x, y in zip(a, b, strict=True)]))
+
     return {"load_s": load_s, "p50_ms": p50, "p95_ms": p95, "parts": m, "filtered_p50_ms": fp50,
             "filtered_p95_ms": fp95, "filtered_parts": fm, "filtered_share": share, "rss_gb": rss,
-            "peak_rss_gb": peak, "segments": len(st.index.segments), "dead_rows": int(st.index.dead_rows.size)}
+            "peak_rss_gb": peak, "segments": len(st.index.segments), "dead_rows": int(st.index.dead_rows.size),
+            "ann_segments": sum(a is not None for a in st.dense.anns) if st.dense is not None else 0,
+            "exact_p50_ms": xp50, "exact_p95_ms": xp95, "exact_parts": xm, "exact_filtered_p50_ms": xfp50,
+            "exact_filtered_p95_ms": xfp95, "exact_filtered_parts": xfm, "dense_recall10": float(np.mean(recall)),
+            "top10_same": same(hits, xhits), "filtered_top10_same": same(fhits, xfhits)}
 
 
 PHASES = {"build": phase_build, "update": phase_update, "search": phase_search, "rebuild": phase_rebuild}
@@ -283,10 +299,19 @@ def main(argv=None) -> int:
               f"ratio {full['total_s'] / max(upd['total_s'], 1e-9):.0f}×")
         print(f"{'reader load after the update':<44} {upd['reader_load_s']:>9.2f}")
         print(f"{'case':<44} {'p50 ms':>9} {'p95 ms':>8}   mean: bm25 / dense / hydrate ms")
-        for label, a, b, m in (("hybrid unfiltered", srch["p50_ms"], srch["p95_ms"], srch["parts"]),
-                               (f"hybrid filtered ({srch['filtered_share']:.1%} of chunks)", srch["filtered_p50_ms"],
-                                srch["filtered_p95_ms"], srch["filtered_parts"])):
+        fshare = f"{srch['filtered_share']:.1%} of chunks"
+        for label, a, b, m in (
+                ("hybrid unfiltered", srch["p50_ms"], srch["p95_ms"], srch["parts"]),
+                (f"hybrid filtered ({fshare})", srch["filtered_p50_ms"], srch["filtered_p95_ms"],
+                 srch["filtered_parts"]),
+                ("  reference: exact dense scan", srch["exact_p50_ms"], srch["exact_p95_ms"],
+                 srch["exact_parts"]),
+                ("  reference, filtered", srch["exact_filtered_p50_ms"], srch["exact_filtered_p95_ms"],
+                 srch["exact_filtered_parts"])):
             print(f"{label:<44} {a:>9.1f} {b:>8.1f}   {m['bm25_ms']:.1f} / {m['dense_ms']:.1f} / {m['hydrate_ms']:.1f}")
+        print(f"segments with a PQ index {srch['ann_segments']} of {srch['segments']}; dense recall@10 vs exact "
+              f"{srch['dense_recall10']:.3f}; hybrid top 10 same as the reference {srch['top10_same']:.3f} "
+              f"(filtered {srch['filtered_top10_same']:.3f})")
         print(f"reader RSS {srch['rss_gb']:.2f} GB (peak {srch['peak_rss_gb']:.2f} GB)")
         result = {"chunks": args.chunks, "build_s": round(build["total_s"], 2), "update_s": round(upd["total_s"], 3),
                   "full_rebuild_s": round(full["total_s"], 2), "p50_ms": round(srch["p50_ms"], 2),
@@ -294,7 +319,12 @@ def main(argv=None) -> int:
                   "filtered_p95_ms": round(srch["filtered_p95_ms"], 2), "rss_gb": round(srch["rss_gb"], 3),
                   "build_peak_rss_gb": round(build["peak_rss_gb"], 3), "update_bm25_s": round(upd["bm25_s"], 3),
                   "reader_load_s": round(upd["reader_load_s"], 3), "catalog_s": round(t_catalog, 1),
-                  "segments": srch["segments"]}
+                  "segments": srch["segments"], "ann_segments": srch["ann_segments"],
+                  "dense_recall10": round(srch["dense_recall10"], 4), "top10_same": round(srch["top10_same"], 4),
+                  "filtered_top10_same": round(srch["filtered_top10_same"], 4),
+                  "exact_p50_ms": round(srch["exact_p50_ms"], 2), "exact_p95_ms": round(srch["exact_p95_ms"], 2),
+                  "exact_filtered_p50_ms": round(srch["exact_filtered_p50_ms"], 2),
+                  "exact_filtered_p95_ms": round(srch["exact_filtered_p95_ms"], 2)}
         print(json.dumps(result))
     finally:
         if tmp is not None:

@@ -1,5 +1,5 @@
-"""Dense retrieval: Chroma ANN for unfiltered queries on large corpora, exact dot products over memory-mapped
-per-segment matrices otherwise.
+"""Dense retrieval: exact dot products over memory-mapped per-segment matrices; for unfiltered queries on large
+corpora, PQ candidates per large segment rescored exactly (`indexes.ann`; Chroma's ANN only without faiss).
 
 Chroma is always queried with `query_embeddings` (never its own embedding function). Filtered queries do not use
 Chroma's `where` (slow at scale and limited to what the metadata holds): the allowed rows come from the catalog
@@ -24,10 +24,12 @@ import hashlib
 import logging
 import os
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
+from indexes import ann
 from indexes.bm25_index import ChunkIndex
 from indexes.segments import Segment
 
@@ -35,9 +37,11 @@ log = logging.getLogger(__name__)
 
 FETCH_BATCH = 2000
 GATHER_BLOCK = 2048  # rows gathered per dot product when scoring selected rows (~3 MB: stays in cache)
+RUN_MIN = 16  # selected rows forming runs at least this long on average are scored run by run, without a copy
 DTYPE = np.float32
 _BUILD_COUNT = 0  # segment matrices fetched from Chroma by this process
 _FETCHED_ROWS = 0
+_ANN_BUILT = 0
 _LOADED: dict[str, "DenseCache"] = {}
 _LOCK = threading.RLock()
 
@@ -71,8 +75,11 @@ class DenseCache:
     """Row-aligned chunk embeddings (normalised), one memory-mapped matrix per index segment."""
 
     def __init__(self, parts: list[np.ndarray], offsets: np.ndarray, present: np.ndarray, dead_rows: np.ndarray,
-                 corpus_version: str, directory: Path | None, fetched: int = 0):
+                 corpus_version: str, directory: Path | None, fetched: int = 0, anns: list | None = None):
         self.parts = [np.asarray(p) for p in parts]  # plain ndarray views of the memmaps: fancy indexing is faster
+        self.anns = anns if anns is not None else [None] * len(self.parts)  # PQ index per segment (or None)
+        self._dead_local = [dead_rows[(dead_rows >= offsets[i]) & (dead_rows < offsets[i + 1])] - offsets[i]
+                            for i in range(len(self.parts))]
         self.offsets = offsets
         self.present = present  # bool per row: False where Chroma had no embedding (scores 0)
         self.dead_rows = dead_rows
@@ -110,9 +117,49 @@ class DenseCache:
             sel = np.flatnonzero(seg == i)
             local = rows[sel] - self.offsets[i]
             part = self.parts[i]
+            step = np.diff(local)
+            breaks = np.flatnonzero(step != 1) + 1
+            if local.size >= RUN_MIN * (breaks.size + 1) and (step > 0).all():
+                # sorted rows in long runs (a filter selects whole papers, whose chunks are contiguous): score each
+                # run in place instead of copying every selected row out of the matrix first
+                bounds = np.concatenate(([0], breaks, [local.size])).tolist()
+                for a, b in pairwise(bounds):
+                    out[sel[a:b]] = self._dot(part[local[a]: local[a] + (b - a)], q)
+                continue
             for s in range(0, sel.size, GATHER_BLOCK):  # gather in cache-sized blocks, not one big copy
                 out[sel[s : s + GATHER_BLOCK]] = self._dot(part[local[s : s + GATHER_BLOCK]], q)
         return out
+
+    @property
+    def has_ann(self) -> bool:
+        return any(a is not None for a in self.anns)
+
+    def top_approximate(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Like `top(q, n)` over all rows, with each segment that has a PQ index (`indexes.ann`) contributing the
+        exact cosines of its best `max(n, ann.REFINE)` rows by PQ score instead of scanning all of its rows."""
+        q = np.asarray(q, dtype=np.float32)
+        rows_l, sc_l = [], []
+        for i, part in enumerate(self.parts):
+            dead = self._dead_local[i]
+            if self.anns[i] is None:
+                local = np.arange(part.shape[0])
+                s = self._dot(part, q)
+            else:
+                local = np.sort(ann.candidates(self.anns[i], q, max(n, ann.REFINE) + int(dead.size)))
+                s = self._dot(part[local], q)
+            if dead.size:
+                keep = ~np.isin(local, dead, assume_unique=True)
+                local, s = local[keep], s[keep]
+            if s.size > n:
+                pick = np.argpartition(-s, n - 1)[:n]
+                local, s = local[pick], s[pick]
+            rows_l.append(local + int(self.offsets[i]))
+            sc_l.append(s)
+        if not rows_l:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        rows, s = np.concatenate(rows_l), np.concatenate(sc_l)
+        order = np.lexsort((rows, -s))[:n]
+        return rows[order], s[order]
 
     def top(self, q: np.ndarray, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(row indices, cosines) of the n best live rows among `rows` (all when None), best first."""
@@ -202,6 +249,25 @@ def _ensure_segment(seg: Segment, collection, source: str) -> tuple[Path, Path, 
     return emb, present, seg.n
 
 
+def _ensure_ann(seg: Segment, vectors: np.ndarray, source: str):
+    """The segment's PQ index (`indexes.ann`), built now when the segment is large enough and has none; None for
+    small segments or without faiss."""
+    global _ANN_BUILT
+    if seg.n < ann.MIN_ROWS or not ann.available():
+        return None
+    path = ann.path_for(seg.directory, _digest(source))
+    if not path.exists():
+        if not ann.build(vectors, path):
+            return None
+        _ANN_BUILT += 1
+    return ann.load(path)
+
+
+def ann_built() -> int:
+    """Segment PQ indexes built by this process."""
+    return _ANN_BUILT
+
+
 def load_or_build(settings, index: ChunkIndex, collection) -> DenseCache | None:
     """The dense matrix for `index` (its generation's segments): from memory, from disk, or with the missing
     segments' vectors fetched from Chroma. None without chunks or without any vector."""
@@ -214,19 +280,21 @@ def load_or_build(settings, index: ChunkIndex, collection) -> DenseCache | None:
         if cached is not None:
             cached.built = False
             return cached
-        parts, presents, fetched = [], [], 0
+        parts, presents, anns, fetched = [], [], [], 0
         dim = None
         for seg in index.segments:
             emb, present, n = _ensure_segment(seg, collection, source) if source else (None, None, -1)
             if n < 0:  # no vector for any chunk of this segment
                 parts.append(None)
                 presents.append(np.zeros(seg.n, bool))
+                anns.append(None)
                 continue
             fetched += n
             m = np.load(emb, mmap_mode="r")
             dim = dim or int(m.shape[1])
             parts.append(m)
             presents.append(np.load(present))
+            anns.append(_ensure_ann(seg, m, source))
         if dim is None:
             log.warning("no chunk embeddings found in Chroma: dense retrieval is off until the collection is filled")
             return None
@@ -238,7 +306,7 @@ def load_or_build(settings, index: ChunkIndex, collection) -> DenseCache | None:
         if missing:
             log.warning("%d of %d chunks have no embedding in Chroma; they get dense score 0", missing, index.n_live)
         cache = DenseCache(parts, index.offsets, present, index.dead_rows, index.corpus_version, index.directory,
-                           fetched)
+                           fetched, anns)
         cache.built = fetched > 0
         for k in [k for k in _LOADED if k.startswith(f"{index.directory}|")]:
             del _LOADED[k]

@@ -229,3 +229,32 @@ def test_a_reader_opened_before_an_update_keeps_its_whole_generation(store, embe
     assert "2501.00001v2" in keys and "2501.00001v1" not in keys
     assert reader.search("electricity demand seasonal decomposition", k=1)[0].paper_key == "2501.00010v1"
     reader.close()
+
+
+def test_large_segments_get_a_pq_index_and_ann_search_ranks_like_the_exact_scan(store, embedder, monkeypatch):
+    from indexes import ann
+
+    if not ann.available():
+        pytest.skip("faiss-cpu is not installed (pip install faiss-cpu)")
+    settings, catalog, collection = store
+    monkeypatch.setattr(ann, "MIN_ROWS", 20)  # the test corpus is tiny: its 24-row first segment counts as large
+    built = dense.ann_built()
+    _day(settings, embedder, catalog, collection)  # the writer: a 9-row day segment (small: exact scan)
+    index = bm25_index.load_or_build(settings)
+    has_pq = [any(s.directory.glob("ann-*.faiss")) for s in index.segments]
+    assert has_pq == [True, False] and dense.ann_built() == built + 1
+    exact = Retriever(settings, embedder, exact_max_rows=10**9)
+    approx = Retriever(settings, embedder, exact_max_rows=0)  # above the limit: PQ candidates per segment
+    assert approx.refresh().dense.has_ann
+    for q in QUERIES:  # every row of a segment this small is rescored: the same passages, the same scores
+        assert [(p.chunk_id, p.score) for p in approx.search(q, k=8)] == \
+               [(p.chunk_id, p.score) for p in exact.search(q, k=8)], q
+        keys = {p.paper_key for p in approx.search(q, k=30)}
+        assert not keys & {"2501.00003v1", "2501.00001v1"}, q  # tombstoned rows never come back from the PQ side
+    # a merge writes a new segment: its PQ index is built once, from the merged vectors
+    bm25_index.update(settings, compact=True)
+    merged = bm25_index.load_or_build(settings)
+    dense.load_or_build(settings, merged, collection)
+    assert len(merged.segments) == 1 and any(merged.segments[0].directory.glob("ann-*.faiss"))
+    exact.close()
+    approx.close()

@@ -1,9 +1,11 @@
 """The product retriever: hybrid BM25 + dense search over the catalog's chunks.
 
 Pipeline of `search(query, k, filters, per_paper_cap)`:
-1. BM25 score of every chunk (`bm25_index`, exact), restricted to the filter's rows when filtered.
-2. Dense candidates: unfiltered → Chroma ANN top-`depth` (`query_embeddings`), or an exact scan of the
-   memory-mapped matrix for corpora up to `exact_max_rows` (50k chunks: ≤ 5 ms and nothing approximate);
+1. BM25 score of every chunk (`bm25_index`, exact); filtered, only the allowed rows' postings are scored.
+2. Dense candidates: unfiltered → an exact scan of the memory-mapped matrix for corpora up to `exact_max_rows`
+   (50k chunks: ≤ 5 ms and nothing approximate); above it, each large index segment's PQ index
+   (`indexes.ann`, built by the writer) picks candidates that are rescored with exact cosines, small segments
+   are scanned exactly (`DenseCache.top_approximate`); Chroma's ANN (`query_embeddings`) only without faiss;
    filtered → an exact dot product over the allowed rows only (`dense.DenseCache`), never Chroma `where`.
 3. Candidates = BM25 top-`depth` ∪ dense top-`depth`; both scores are exact for every candidate (cosines come
    from the matrix), fused with `fusion.hybrid_fuse` (z-score per query, dense weight alpha; see fusion.py).
@@ -38,7 +40,7 @@ from rag.retrieval.fusion import DEFAULT_FUSION, FusionParams, hybrid_fuse
 log = logging.getLogger(__name__)
 
 KIND_WEIGHTS = {"body": 1.0, "caption": 1.0, "references": 0.5, "appendix": 0.85}
-EXACT_MAX_ROWS = 50_000  # unfiltered dense search scans the matrix exactly up to this many chunks, then Chroma ANN
+EXACT_MAX_ROWS = 50_000  # unfiltered dense search scans the matrix exactly up to this many chunks, then ANN
 PAPER_BONUS = (1.0, 0.1, 0.05)  # weights of a paper's best, second and third chunk scores
 TITLE_ABSTRACT_WEIGHT = 0.25  # weight of the title/abstract BM25 match (min-max over candidate papers)
 
@@ -176,7 +178,7 @@ class Retriever:
         """(candidate rows, scores in [0, 1] after kind weights), unsorted."""
         t0 = time.perf_counter()
         index = st.index
-        bm = index.keyword.scores(query)
+        bm = index.keyword.scores(query, allowed)  # filtered: only the allowed rows' postings are scored
         if allowed is None:
             bm_top = _topk(bm, depth, positive_only=True)
         else:
@@ -184,7 +186,9 @@ class Retriever:
         t1 = time.perf_counter()
         use_dense = st.dense is not None and qvec is not None
         if use_dense:
-            if allowed is None and index.n_rows > self.exact_max_rows and self.collection is not None:
+            if allowed is None and index.n_rows > self.exact_max_rows and st.dense.has_ann:
+                dn_top, _ = st.dense.top_approximate(qvec, depth)
+            elif allowed is None and index.n_rows > self.exact_max_rows and self.collection is not None:
                 dn_top = dense.ann_top(self.collection, qvec, depth, index)
             else:
                 dn_top, _ = st.dense.top(qvec, depth, allowed)
