@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -176,6 +177,7 @@ def main() -> None:
     ap.add_argument("--sample-s", type=float, default=1.0, help="RSS sampling interval")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench stops its server too (finally)
     out = run(args)
     r = out["rss_mb"]
     print(f"{out['asks']} questions from {out['sessions']} sessions + {out['regenerations']} digest regenerations "

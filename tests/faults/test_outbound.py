@@ -28,7 +28,7 @@ DAY = "2025-01-20"  # the bundled sample day
 
 
 def _arxiv_hosts() -> set[str]:
-    src = Settings().sources
+    src = Settings().fetch
     return {urlsplit(u.replace("{category}", "cs.CL").replace("{id}", "1")).hostname
             for u in (src.rss_url, src.listing_url, src.api_url, src.pdf_url)}
 
