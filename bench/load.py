@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -145,6 +146,7 @@ def run(args) -> dict:
     finally:
         stop.set()
         app.close()
+        shutil.rmtree(root, ignore_errors=True)
 
     warm_t = WARMUP_SHARE * elapsed
     after = [(t, m) for t, m in by_time if t >= warm_t] or by_time
