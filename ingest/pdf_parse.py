@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pymupdf
 
+from ingest.pdf_inflation import first_bomb
 from paperrag.errors import PaperragError
 from paperrag.records import Block, ChunkKind, ParsedPdf
 
@@ -274,7 +275,7 @@ def _sniff(data: bytes, name: str) -> bool:
     return False
 
 
-def _open(data: bytes, name: str, max_pages: int, has_header: bool) -> pymupdf.Document:
+def _open(data: bytes, name: str, max_pages: int, has_header: bool, max_stream_mb: float) -> pymupdf.Document:
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
     except Exception as exc:  # pymupdf raises FileDataError, RuntimeError, ValueError ...
@@ -303,6 +304,14 @@ def _open(data: bytes, name: str, max_pages: int, has_header: bool) -> pymupdf.D
         raise PdfError(
             f"{name} has {n} pages, more than the limit of {max_pages}; raise parse.max_pages in paperrag.toml "
             "to ingest it"
+        )
+    limit = int(max_stream_mb * 1024 * 1024)
+    if bomb := first_bomb(doc, limit):
+        doc.close()
+        raise PdfError(
+            f"{name} holds a compressed stream (object {bomb[0]}) that inflates to more than {max_stream_mb:g} MB: "
+            "a decompression bomb or a damaged file, not read; if it is a genuine paper, raise "
+            "parse.max_stream_mb in paperrag.toml"
         )
     return doc
 
@@ -1118,13 +1127,14 @@ def _title_from_page(pg: _Page, body: float) -> str:
 
 
 def parse_pdf(
-    source: str | Path | bytes, *, max_pages: int = 300, min_text_chars_per_page: int = 50
+    source: str | Path | bytes, *, max_pages: int = 300, min_text_chars_per_page: int = 50,
+    max_stream_mb: float = 256.0,
 ) -> ParsedPdf:
     """Blocks of a paper in reading order, with page, section path and kind; raises PdfError on bad input."""
     data, name = _read_source(source)
     has_header = _sniff(data, name)
     with _quiet_mupdf(name):
-        doc = _open(data, name, max_pages, has_header)
+        doc = _open(data, name, max_pages, has_header, max_stream_mb)
         try:
             return _parse_doc(doc, name, min_text_chars_per_page)
         except PdfError:

@@ -215,7 +215,8 @@ class Ingestor:
         parsed = None
         sha = ""
         parse_kw = dict(max_pages=self.settings.parse.max_pages,
-                        min_text_chars_per_page=self.settings.parse.min_text_chars_per_page)
+                        min_text_chars_per_page=self.settings.parse.min_text_chars_per_page,
+                        max_stream_mb=self.settings.parse.max_stream_mb)
         try:
             if cand.local_path is not None:
                 # parse the user's file first: its own reason (HTML saved as .pdf, encrypted …) is the useful one

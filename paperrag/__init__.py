@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from paperrag.offline import apply_defaults
+
+apply_defaults()  # before any library that would call home is imported
+
 __all__ = ["Library", "PaperragError", "Settings"]
 
 if TYPE_CHECKING:

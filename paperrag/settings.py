@@ -91,6 +91,9 @@ class FetchSettings(Section):
 
 class ParseSettings(Section):
     max_pages: int = Field(300, description="refuse PDFs with more pages (report them, never truncate)")
+    max_stream_mb: float = Field(
+        256.0, description="refuse PDFs holding a compressed stream that inflates past this (decompression bombs)"
+    )
     min_text_chars_per_page: int = Field(
         50, description="below this average the PDF is treated as image-only (no text layer)"
     )

@@ -16,7 +16,6 @@ import functools
 import inspect
 import ipaddress
 import logging
-import os
 import sys
 import tempfile
 import threading
@@ -25,10 +24,9 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from paperrag.offline import apply_defaults
+
+apply_defaults()  # gradio's analytics and the hub off, before gradio is imported
 
 import gradio as gr  # noqa: E402
 

@@ -21,11 +21,6 @@ from paperrag.library import Library
 from paperrag.progress import RichProgress
 from paperrag.settings import Settings, config_file_in_use, load_settings
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 app = typer.Typer(
     help="paperrag: keep up with arXiv locally — ingest papers, ask cited questions, read daily digests.",
     no_args_is_help=True,

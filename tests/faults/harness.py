@@ -37,3 +37,24 @@ def wait_stopped_at(proc: subprocess.Popen, marker: Path) -> None:
             err = proc.stderr.read() if proc.stderr else ""
             raise AssertionError(f"the process ended before its fault point: {err[-2000:]}")
         os.kill(proc.pid, signal.SIGCONT)
+
+
+_MEASURED = (
+    "import atexit, os, resource, sys\n"
+    "atexit.register(lambda: open(os.environ['PAPERRAG_PEAK_RSS_FILE'], 'w').write(\n"
+    "    str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+    "from ui.cli import main\n"
+    "sys.argv = ['paperrag', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def run_cli_measured(args: list[str], env: dict, *, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
+    """`run_cli`, plus the process's peak resident memory in MB (its own ru_maxrss, written when it exits)."""
+    home = Path(env["PAPERRAG_HOME"])
+    rss_file = home.parent / f"peak-rss-{home.name}"
+    rss_file.unlink(missing_ok=True)
+    proc = subprocess.run([sys.executable, "-c", _MEASURED, *args], cwd=REPO,
+                          env={**env, "PAPERRAG_PEAK_RSS_FILE": str(rss_file)}, capture_output=True, text=True,
+                          timeout=timeout)
+    return proc, int(rss_file.read_text()) / 1024
