@@ -89,7 +89,7 @@ def facts(messages) -> str:
         n = number_of(messages, "87.3")
         return json.dumps({"results": [{"metric": "accuracy", "value": "87.3", "benchmark": "WidgetBench",
                                         "setting": "", "sentences": [n]}]})
-    if "data" in q and any("WidgetCorpus" in t for t in sentences_of(messages).values()):
+    if q.startswith("What data") and any("WidgetCorpus" in t for t in sentences_of(messages).values()):
         return json.dumps({"value": "WidgetCorpus collection of 1.2 million annotated widgets",
                            "sentences": [number_of(messages, "WidgetCorpus")]})
     if "hardware" in q and any("A100" in t for t in sentences_of(messages).values()):

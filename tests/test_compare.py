@@ -113,7 +113,7 @@ def fact_reply(messages) -> str:
             return json.dumps({"results": [{"metric": "accuracy", "value": value, "benchmark": "WidgetBench",
                                             "setting": setting, "sentences": n}]})
         return '{"results": []}'
-    if "data" in q:
+    if "data" in q and "released" not in q:  # not the code/data availability question
         value, phrase = {"Sparse": ("WidgetCorpus collection of 1.2 million annotated widgets", "WidgetCorpus"),
                          "Graph": ("35,000 citation graphs from the OpenCite collection", "OpenCite"),
                          "Tiny": ("300 synthetic widgets", "300 synthetic")}.get(title.split()[0], ("", ""))

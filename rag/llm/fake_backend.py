@@ -374,6 +374,12 @@ def _card_field(system: str, user: str) -> str:
         item = {"metric": before[-1] if before else "result", "value": m.group(0),
                 "benchmark": bench.group(1) if bench else "", "setting": "", "sentences": [n]}
         return json.dumps({"results": [item]})
+    from rag.cards import CARD_SPECS
+
+    asked = re.findall(r"^Question: (.*)$", user, re.MULTILINE)  # the last: a quoted sentence may hold one too
+    spec = next((s for s in CARD_SPECS.values() if asked and s.question == asked[-1].strip()), None)
+    if spec is not None and spec.cues:  # a field stated in a few words: only a sentence with one of them
+        cands = [(n, t) for n, t in cands if re.search(rf"\b(?:{spec.cues})\b", t, re.IGNORECASE)]
     q = content_stems(question)
     scored = [(len(content_stems(t) & q), -n, n, t) for n, t in cands]
     if not scored or max(scored)[0] == 0:
