@@ -21,6 +21,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from paperrag.text import chunk_body, split_sentences
 
@@ -248,30 +249,59 @@ _WORDS = {w: str(i) for i, w in enumerate(
 _WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
                "ninety": "90", "hundred": "100", "thousand": "1000", "twice": "2", "half": "0.5", "single": "1",
                "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
-               "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10"})
-_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
+               "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "dozen": "12", "double": "2",
+               "doubles": "2", "doubled": "2", "triple": "3", "tripled": "3", "order of magnitude": "10"})
+_WORD = re.compile(r"\b(" + "|".join(w.replace(" ", r"\s+") for w in _WORDS) + r")\b", re.IGNORECASE)
 
 
 def spelled_numbers(text: str) -> set[str]:
     """Numbers a text states in words, which a translation may write as digits: "three layers" → "3", "June
     2018" → "6" (a Chinese date writes the month as a number: "2018 年 6 月")."""
-    out = {_WORDS[m.group(1).lower()] for m in _WORD.finditer(text)}
+    out = {_WORDS[" ".join(m.group(1).lower().split())] for m in _WORD.finditer(text)}
     for m in _MONTH.finditer(text):
         word = m.group(1) or m.group(0)
         out.add(str(next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(word[:3].lower()))))
     return out
 
 
+_SCALES = {"k": 3, "thousand": 3, "m": 6, "million": 6, "b": 9, "bn": 9, "billion": 9, "t": 12, "trillion": 12,
+           "千": 3, "万": 4, "百万": 6, "千万": 7, "亿": 8}
+_SCALED = re.compile(_NUM.pattern + r"\s?(thousand|million|billion|trillion|bn|[kmbt]|百万|千万|[千万亿])(?![A-Za-z])",
+                     re.IGNORECASE)
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def scaled_numbers(text: str) -> dict[str, str]:
+    """Numbers written with a magnitude, each to its plain value: "1K" → "1000", "1.5 billion" → "1500000000",
+    "15亿" → "1500000000" (a translation writes the same quantity in another unit)."""
+    text = _CITE.sub(" ", unicodedata.normalize("NFKC", text or ""))
+    out = {}
+    for m in _SCALED.finditer(text):
+        digits = m.group(0)[: m.start(1) - m.start(0)].strip().replace(",", "").replace("−", "-").lstrip("+-")
+        try:
+            out[_plain(Decimal(digits))] = _plain(Decimal(digits).scaleb(_SCALES[m.group(1).lower()]))
+        except (InvalidOperation, KeyError):
+            continue
+    return out
+
+
 def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[str]:
     """The numbers and names of `sentence` found in none of its quotes (nor in `also`, e.g. the question).
-    A number the quotes spell out ("three", "June") backs its digits."""
+    A number the quotes spell out ("three", "June") backs its digits; a quantity the quotes write with a magnitude
+    ("1K", "1.5B") backs the same quantity written out or in another unit ("1,000", "15亿")."""
     if not sentence.strip():
         return []
     have = " ".join(normalise(q.text) for q in quotes) + " " + normalise(also)
-    have_nums = numbers(have) | spelled_numbers(have)
+    have_nums = numbers(have) | spelled_numbers(have) | set(scaled_numbers(have).values())
     have_low = have.lower()
+    in_units = scaled_numbers(sentence)
     missing = [n for n in sorted(numbers(sentence)) if n not in have_nums
-               and (n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums]
+               and (n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums
+               and in_units.get(n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums]
     missing += [n for n in sorted(names(sentence)) if n not in have_low]
     return missing
 

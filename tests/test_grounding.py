@@ -70,6 +70,19 @@ def test_a_chinese_list_of_years_is_not_one_number_and_spelled_numbers_back_thei
     assert unbacked("它在 3 月和 5 月使用。", layers) == ["3", "5"]  # "may"/"march" are months only before a year
 
 
+def test_a_quantity_written_with_a_magnitude_backs_the_same_quantity_in_other_units():
+    # seen in a digest run: ZeRO's "1K GPUs" written as "1,000 个 GPU" was rejected as a number not in the quotes
+    zero = [q("ZeRO can train models with over 100B parameters on 1K GPUs, and 1.5 billion for one GPU.")]
+    assert unbacked("ZeRO 可在 1,000 个 GPU 上训练超过 1000 亿参数的模型。", zero) == []
+    assert unbacked("单个 GPU 可训练 15 亿参数的模型。", zero) == []
+    assert unbacked("ZeRO 可在 2,000 个 GPU 上训练。", zero) == ["2000"]  # another quantity is still caught
+    assert unbacked("单个 GPU 可训练 16 亿参数。", zero) == ["16"]
+    assert unbacked("It uses 3 tokens.", [q("It uses 3M tokens.")]) == []  # the digits themselves still back
+    faster = [q("It is an order of\nmagnitude faster and doubles the batch.")]
+    assert unbacked("它快 10 倍，批量大小增加到 2 倍。", faster) == []
+    assert unbacked("它快 100 倍。", faster) == ["100"]
+
+
 def test_a_sentence_is_published_only_when_its_quotes_back_it():
     c = cands("Training took 3.5 days on 8 P100 GPUs.", "The big model reaches 28.4 BLEU on WMT 2014.")
     ok = ground("It trained for 3.5 days on 8 P100 GPUs [1].", c)

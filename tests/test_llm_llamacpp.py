@@ -161,3 +161,21 @@ def test_a_json_schema_constrains_the_reply(llm):
     reply = json.loads(r.text)
     assert set(reply) == {"sentences", "value"} and len(reply["sentences"]) <= 3
     assert all(isinstance(n, int) for n in reply["sentences"]) and isinstance(reply["value"], str)
+
+
+def test_the_grammar_is_checked_on_the_chosen_token_and_the_reply_is_the_same(llm, monkeypatch):
+    """`grammar_last`: the grammar is applied to the sampled token, and to the whole vocabulary only when it rejects
+    it; for greedy decoding the reply is the one llama-cpp-python's own grammar-in-the-chain sampler gives."""
+    from rag.cards import VALUE_SCHEMA
+    from rag.llm.grammar_last import GrammarLastSampler
+
+    ask = [{"role": "user", "content": 'Reply with JSON {"sentences": [the numbers 1 to 10], "value": "ok"}'}]
+    ours = llm.chat(ask, max_tokens=60, json_mode=VALUE_SCHEMA)
+    sampler = llm.llama._sampler
+    assert isinstance(sampler, GrammarLastSampler)
+    assert sampler.tokens >= 8 and 1 <= sampler.rejected < sampler.tokens  # the 4th number was refused
+    llama = llm.llama
+    monkeypatch.setattr(llama, "_init_sampler", type(llama)._init_sampler.__get__(llama))
+    theirs = llm.chat(ask, max_tokens=60, json_mode=VALUE_SCHEMA)
+    assert not isinstance(llama._sampler, GrammarLastSampler)
+    assert theirs.text == ours.text and theirs.tokens_out == ours.tokens_out

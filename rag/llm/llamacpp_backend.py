@@ -19,6 +19,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.llm import grammar_last
 from rag.llm.base import (
     BaseLLM,
     ChatOptions,
@@ -103,6 +104,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.L
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise LLMError(f"llama.cpp could not load {path}: {exc} (is it a complete GGUF file?)") from None
+        grammar_last.install(llm)
         _cache[key] = (llm, threading.Lock())
         return _cache[key]
 
