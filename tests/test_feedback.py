@@ -1,4 +1,4 @@
-"""Seeds (BibTeX / RIS / CSL-JSON / PDFs / ids), ratings, the ranking of a day and the library out (export)."""
+"""Seeds (BibTeX / RIS / CSL-JSON / Zotero RDF / PDFs / ids), ratings, the ranking of a day and the library out (export)."""
 
 from __future__ import annotations
 
@@ -163,6 +163,44 @@ def test_seeds_from_zotero_csl_json(lib, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("[{")
     assert lib.seeds_add([str(broken)]).problems[0].startswith("broken.json: not JSON")
+
+
+ZOTERO_RDF = """<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+ xmlns:z="http://www.zotero.org/namespaces/export#" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:dcterms="http://purl.org/dc/terms/" xmlns:bib="http://purl.org/net/biblio#">
+    <rdf:Description rdf:about="http://arxiv.org/abs/2501.00003">
+        <z:itemType>preprint</z:itemType>
+        <dc:title>Denoising Diffusion Action Policies for Dexterous Robot Grasping</dc:title>
+        <dc:identifier>DOI 10.48550/arXiv.2501.00003</dc:identifier>
+        <dc:identifier><dcterms:URI><rdf:value>http://arxiv.org/abs/2501.00003</rdf:value></dcterms:URI></dc:identifier>
+        <dc:description>arXiv:2501.00003 [cs]</dc:description>
+    </rdf:Description>
+    <bib:Article rdf:about="#item_7">
+        <z:itemType>journalArticle</z:itemType>
+        <dc:title>Learning to Pour with Diffusion</dc:title>
+        <dcterms:abstract>Pouring policies from demonstrations.</dcterms:abstract>
+        <dc:identifier>DOI 10.1234/POUR.5</dc:identifier>
+    </bib:Article>
+    <bib:Article rdf:about="#item_8"><z:itemType>journalArticle</z:itemType></bib:Article>
+    <z:Attachment rdf:about="#item_9"><z:itemType>attachment</z:itemType><dc:title>Full Text PDF</dc:title></z:Attachment>
+    <bib:Memo rdf:about="#item_10"><rdf:value>a note</rdf:value></bib:Memo>
+</rdf:RDF>
+"""
+
+
+def test_seeds_from_zotero_rdf(lib, tmp_path):
+    path = tmp_path / "My Library.rdf"
+    path.write_text(ZOTERO_RDF)
+    r = lib.seeds_add([str(path)])
+    assert r.by_source == {"My Library.rdf": 2}  # the attachment and the note are not papers
+    assert r.problems == ["My Library.rdf: item #3 (#item_8) skipped: no title, arXiv id or DOI"]
+    assert r.matched == ["Denoising Diffusion Action Policies for Dexterous Robot Grasping → 2501.00003v1 (by arXiv id)"]
+    assert r.unmatched == ["Learning to Pour with Diffusion"]
+    seeds = {s.ident: s for s in lib.seeds()}
+    assert seeds["doi:10.1234/pour.5"].abstract == "Pouring policies from demonstrations."
+    broken = tmp_path / "broken.rdf"
+    broken.write_text("<rdf:RDF")
+    assert lib.seeds_add([str(broken)]).problems[0].startswith("broken.rdf: not RDF/XML")
 
 
 def test_seeds_from_a_folder_of_pdfs_and_arxiv_ids(lib, tmp_path):
