@@ -254,7 +254,7 @@ def read_pdf(path: Path) -> tuple[list[SeedInput], list[str]]:
     from ingest.pdf_parse import PdfError, parse_pdf
 
     try:
-        parsed = parse_pdf(path, max_pages=3)
+        parsed = parse_pdf(path, first_pages=3)  # a paper of any length (up to the default page limit)
     except PdfError as exc:
         return [], [f"{path.name}: skipped: {exc}"]
     except Exception as exc:  # noqa: BLE001 - one bad file never stops an import

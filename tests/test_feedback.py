@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pymupdf
 import pytest
 from fakes.pdfs import make_paper_pdf
 from typer.testing import CliRunner
@@ -206,7 +207,9 @@ def test_seeds_from_zotero_rdf(lib, tmp_path):
 def test_seeds_from_a_folder_of_pdfs_and_arxiv_ids(lib, tmp_path):
     folder = tmp_path / "reading"
     make_paper_pdf(folder / "a.pdf", title="Diffusion Policies for Robot Manipulation", arxiv_id="2501.00003")
-    make_paper_pdf(folder / "b.pdf", title="Widget Sorting with Graph Networks", seed=3)
+    long = make_paper_pdf(folder / "b.pdf", title="Widget Sorting with Graph Networks", seed=3, sections=14)
+    with pymupdf.open(long) as doc:
+        assert doc.page_count > 3  # a real paper's length: only its first pages are read, it is not refused
     (folder / "c.pdf").write_bytes(b"not a pdf at all")
     r = lib.seeds_add([str(folder), "2501.00004", "2512.99999", "nonsense-id"])
     assert r.by_source == {str(folder / "a.pdf"): 1, str(folder / "b.pdf"): 1, "arXiv id": 2}
