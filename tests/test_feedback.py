@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -536,10 +537,19 @@ def test_daily_keeps_the_feed_order_without_a_profile_and_ranks_with_seeds(tmp_p
     lib.close()
 
 
+def bench_ranking():
+    """bench/ranking.py as a module, loaded by path: bench/ on sys.path would shadow the `ingest` package."""
+    spec = importlib.util.spec_from_file_location("bench_ranking", REPO / "bench" / "ranking.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_ranking_bench_reads_the_shared_metadata(shared_dir):
     """bench/ranking.py's data (the benchmark itself never runs in tests); skipped without ../shared."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from ranking import DEV_USERS, TEST_USERS, load_papers, ndcg_at, precision_at
+    bench = bench_ranking()
+    DEV_USERS, TEST_USERS, load_papers, ndcg_at, precision_at = (bench.DEV_USERS, bench.TEST_USERS, bench.load_papers,
+                                                                 bench.ndcg_at, bench.precision_at)
 
     papers = load_papers(shared_dir / "corpus" / "arxiv-api" / "metadata" / "arXiv_metadata.jsonl")
     assert len(papers) == len({p.arxiv_id for p in papers}) > 500
@@ -550,6 +560,24 @@ def test_the_ranking_bench_reads_the_shared_metadata(shared_dir):
     assert not {u[1] for u in TEST_USERS} & {u[1] for u in DEV_USERS}
     assert not {u[2] for u in TEST_USERS} & {u[2] for u in DEV_USERS}
     assert precision_at(["a", "b"], {"a"}, k=2) == 0.5 and ndcg_at(["b", "a"], {"a"}, k=2) < 1.0
+
+
+def test_the_ranking_bench_scores_a_500_day_without_the_seeds_or_the_rated_papers(shared_dir):
+    """509 papers hold no second day of 500: the scored day is the stream less the seeds and the 10 rated papers."""
+    from rag.rank import DEFAULT_WEIGHTS
+
+    bench = bench_ranking()
+    TEST_USERS, load_papers, ndcg_at, run_user = bench.TEST_USERS, bench.load_papers, bench.ndcg_at, bench.run_user
+
+    papers = load_papers(shared_dir / "corpus" / "arxiv-api" / "metadata" / "arXiv_metadata.jsonl")
+    rng = np.random.default_rng(0)
+    vec = {p.key: v / np.linalg.norm(v) for p, v in zip(papers, rng.normal(size=(len(papers), 16)), strict=True)}
+    out = run_user(TEST_USERS[0], papers, vec, DEFAULT_WEIGHTS, day_size=500, corpus_days=True, reps=2, seed=7)
+    assert out["resampled"] and out["scored_day_sizes"] == [len(papers) - 5 - 10] and out["days"] == 2
+    assert 0 < out["ideal_p10"] <= 1 and all(p <= out["ideal_p10"] + 1e-9 for p in out["ranked_p10"])
+    small = run_user(TEST_USERS[0], papers, vec, DEFAULT_WEIGHTS, day_size=100, corpus_days=True, reps=1, seed=7)
+    assert not small["resampled"] and small["scored_day_sizes"] == [100]  # disjoint days, as before
+    assert ndcg_at(["a", "b"], {"c"}) is None  # a day without a relevant paper has no nDCG
 
 
 def test_ingest_stores_the_paper_vector_so_ranking_embeds_nothing(home, embedder, tmp_path):
