@@ -9,6 +9,7 @@ is the Library's job (`Library.seeds_add`), since it needs the catalog.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,13 @@ def _clean(text: str) -> str:
 def read_bibtex(path: Path) -> tuple[list[SeedInput], list[str]]:
     import bibtexparser
 
-    lib = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
+    splitter_log = logging.getLogger("bibtexparser.splitter")
+    level = splitter_log.level
+    splitter_log.setLevel(logging.ERROR)  # a failed block is one skip line below; its warning would say it twice
+    try:
+        lib = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
+    finally:
+        splitter_log.setLevel(level)
     seeds, problems = [], []
     for block in lib.failed_blocks:
         head = (getattr(block, "raw", "") or "").strip().splitlines()[:1]
