@@ -11,19 +11,26 @@ title/abstract contains P (word boundaries, as the keyword filter matches). The 
 keyword P (`sources.keywords`) and gave 5 seed papers: random papers of C (clean), or 3 of C and 2 of one other
 sub-category none of whose papers is relevant (noisy: a field the person once read). Seeds leave the stream.
 
-Days. A followed arXiv listing announces 100–300 papers a day, most of them outside the reader's sub-topic. The
-main rows ("arXiv-size days") draw days of `--day-sizes` candidates from all 509 papers (an archive holds only
-81–147 of them here, too few for one real day): the stream (shuffled, seeds removed) is cut into days; day 1 is
-the rating day, the rest are scored (a short last day counts when it holds at least half a day); `--reps`
-shuffles per user. The comparison row keeps the first benchmark's setting: days of 20 from the user's archive.
+Days. A followed arXiv listing announces several hundred papers a day (the issue's bar: 500 candidates), most of
+them outside the reader's sub-topic. The main rows ("arXiv-size days") draw days of `--day-sizes` candidates (100,
+200, 300, 500) from all 509 papers (an archive holds only 81–147 of them here, too few for one real day): the
+stream (shuffled, seeds removed) is cut into days; day 1 is the rating day, the rest are scored (a short last day
+counts when it holds at least half a day). When the stream holds no second full day (300 and 500: 504 papers), the
+one scored day is drawn from the whole stream less the 10 papers shown for rating (an unrated paper of day 1 tells
+the model nothing; a rated one is never scored): at 500 that is all 494 other papers. Such a day lacks the seeds and
+the rated papers, mostly relevant ones, so its ceiling is lower than a fresh day's; "fresh day" reports the rating
+day itself (a whole day less only the seeds, ranked by the seeds alone). `--reps` shuffles per user (seeds, days);
+the spread is the standard deviation across shuffles of the mean over users. The comparison row keeps the first
+benchmark's setting: days of 20 from the user's archive.
 Ratings as a person gives them: day 1 is shown ranked by the seeds, and the person rates its top 10 from the top
 down (👍 relevant, 👎 not); the scored days are ranked after the first 0, 1, 3, 5 and 10 of those ratings.
 
 Orderings on every scored day: keyword-only (today's digest without a profile: papers matching a keyword first,
 each group in feed order); ranked (rag/rank.py with the given weights) and the previous model (v2: 👎 at 0.5,
 categories from the positives only). Metrics: precision@10 and nDCG@10 (binary gains), mean over a user's scored
-days, then over users; "ideal" = min(relevant in the day, 10)/10, the best any ordering can reach (the ceiling);
-"to beat" = the fewest ratings after which the ranked p@10 is above keyword-only.
+days, then over users (nDCG over the days holding a relevant paper); "ideal" = min(relevant in the day, 10)/10,
+the best any ordering can reach (the ceiling); "norm" = p@10 / ideal; "to beat" = the fewest ratings after which
+the ranked p@10 is above keyword-only.
 
 Users are split: TEST_USERS (the nine of the first benchmark) are the ones reported; DEV_USERS (other
 sub-categories and phrases) are the only ones `--tune` looks at to choose the weights (TUNE_GRID: W_neg × whether
@@ -118,10 +125,11 @@ def precision_at(order: list[str], relevant: set[str], k: int = 10) -> float:
     return sum(key in relevant for key in order[:k]) / k
 
 
-def ndcg_at(order: list[str], relevant: set[str], k: int = 10) -> float:
+def ndcg_at(order: list[str], relevant: set[str], k: int = 10) -> float | None:
+    """None for a day without a relevant paper (no ordering can do better or worse there)."""
     dcg = sum(1 / math.log2(i + 2) for i, key in enumerate(order[:k]) if key in relevant)
     ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant & set(order)))))
-    return dcg / ideal if ideal else 0.0
+    return dcg / ideal if ideal else None
 
 
 def keyword_order(day: list, matched: dict) -> list[str]:
@@ -134,8 +142,14 @@ def in_archive(m, archive: str) -> bool:
 
 
 def mean(xs) -> float:
-    xs = list(xs)
+    xs = [x for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else 0.0
+
+
+def sd(xs) -> float:
+    xs = list(xs)
+    m = mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
 
 
 RATING_COUNTS = (0, 1, 3, 5, 10)
@@ -178,7 +192,8 @@ def run_user(user, papers, vec, weights, *, day_size: int, corpus_days: bool, re
         return R.Anchor(kind, m.title, key, "", categories=list(m.categories))
 
     min_day = max(10, day_size // 2)
-    ideal, kw_p, kw_n, rel, first_p = [], [], [], [], []
+    ideal, kw_p, kw_n, rel, resampled, by_rep, sizes_seen = [], [], [], [], [], [], set()
+    first_p, first_ideal, first_kw = [], [], []  # the rating day: a whole day less only the seeds, 0 ratings
     curve = {n: [] for n in counts}
     for rep in range(reps):
         rng = random.Random(f"{seed}/{sub}/{phrase}/{rep}/{day_size}/{corpus_days}/{noisy}")
@@ -187,12 +202,21 @@ def run_user(user, papers, vec, weights, *, day_size: int, corpus_days: bool, re
         stream = [m for m in pool if m.key not in seeds]
         rng.shuffle(stream)
         days = [stream[i:i + day_size] for i in range(0, len(stream), day_size)]
-        days = [d for d in days if len(d) >= min_day]
-        rating_day, scored = days[0], days[1:]
+        rating_day, scored = days[0], [d for d in days[1:] if len(d) >= min_day]
         base = R.Profile([anchor("seed", k) for k in seeds])
         # the rating day as the person sees it (ranked by the seeds): they rate its top 10 from the top down
         shown = [r.key for r in ranked(rating_day, base)][:max(counts)]
         first_p.append(precision_at(shown, relevant))
+        first_ideal.append(min(10, len(relevant & {m.key for m in rating_day})) / 10)
+        first_kw.append(precision_at(keyword_order(rating_day, matched), relevant))
+        if not any(len(d) == day_size for d in scored):
+            # too few papers for a second full day: the scored day is drawn from the whole stream less the papers
+            # rated (an unrated paper of day 1 tells the model nothing, so it may show again; a rated one may not)
+            rest = [m for m in stream if m.key not in set(shown)]
+            scored = [rng.sample(rest, min(day_size, len(rest)))]
+            resampled.append(len(scored[0]))
+        sizes_seen.update(len(d) for d in scored)
+        rep_p = {n: [] for n in counts}
         for d in scored:
             keys = {m.key for m in d}
             ideal.append(min(10, len(relevant & keys)) / 10)
@@ -210,6 +234,7 @@ def run_user(user, papers, vec, weights, *, day_size: int, corpus_days: bool, re
             for d in scored:
                 order = [r.key for r in ranked(d, profile)]
                 curve[n].append((precision_at(order, relevant), ndcg_at(order, relevant)))
+                rep_p[n].append(curve[n][-1][0])
             if example is not None and not example and n == max(counts) and rep == 0:
                 for r in ranked(scored[0], profile)[:10]:
                     m = by_key[r.key]
@@ -218,12 +243,16 @@ def run_user(user, papers, vec, weights, *, day_size: int, corpus_days: bool, re
                                    f"{m.title[:60]}\n      {r.reason}")
                 example.insert(0, f"example: {sub} + '{phrase}', {noisy} off-topic seed(s), a day of "
                                   f"{len(scored[0])}, after {n} ratings (✓ relevant):")
+        by_rep.append([mean(rep_p[n]) for n in counts])
     kp = mean(kw_p)
     rp = [mean(p for p, _ in curve[n]) for n in counts]
     return {"user": f"{sub} + '{phrase}'", "pool": len(pool), "relevant": len(relevant), "days": len(kw_p),
+            "scored_day_sizes": sorted(sizes_seen), "scored_days_per_shuffle": round(len(kw_p) / reps, 2),
+            "resampled": bool(resampled), "ranked_p10_by_shuffle": [[round(x, 3) for x in r] for r in by_rep],
             "relevant_per_day": round(mean(rel), 1), "ideal_p10": round(mean(ideal), 3),
             "keyword_p10": round(kp, 3), "keyword_ndcg10": round(mean(kw_n), 3),
-            "rating_day_p10": round(mean(first_p), 3), "counts": list(counts),
+            "rating_day_p10": round(mean(first_p), 3), "rating_day_ideal_p10": round(mean(first_ideal), 3),
+            "rating_day_keyword_p10": round(mean(first_kw), 3), "counts": list(counts),
             "ranked_p10": [round(x, 3) for x in rp],
             "ranked_ndcg10": [round(mean(x for _, x in curve[n]), 3) for n in counts],
             "ratings_to_beat_keyword": next((n for n, p in zip(counts, rp, strict=True) if p > kp), None)}
@@ -231,7 +260,8 @@ def run_user(user, papers, vec, weights, *, day_size: int, corpus_days: bool, re
 
 def summarise(per_user: list[dict]) -> dict:
     agg = {k: round(mean(u[k] for u in per_user), 3)
-           for k in ("ideal_p10", "keyword_p10", "keyword_ndcg10", "rating_day_p10")}
+           for k in ("ideal_p10", "keyword_p10", "keyword_ndcg10", "rating_day_p10", "rating_day_ideal_p10",
+                     "rating_day_keyword_p10")}
     counts = per_user[0]["counts"]
     agg["counts"] = counts
     agg["ranked_p10_by_ratings"] = [round(mean(u["ranked_p10"][i] for u in per_user), 3) for i in range(len(counts))]
@@ -239,6 +269,18 @@ def summarise(per_user: list[dict]) -> dict:
                                        for i in range(len(counts))]
     agg["ratings_to_beat_keyword"] = next((n for n, p in zip(counts, agg["ranked_p10_by_ratings"], strict=True)
                                            if p > agg["keyword_p10"]), None)
+    # p@10 over the ceiling (ratio of the means: a user-day with no relevant paper weighs nothing)
+    agg["normalised_p10_by_ratings"] = [round(p / agg["ideal_p10"], 3) if agg["ideal_p10"] else None
+                                        for p in agg["ranked_p10_by_ratings"]]
+    # spread: the mean over users of each shuffle (the same shuffle index for every user), and across users
+    reps = len(per_user[0]["ranked_p10_by_shuffle"])
+    per_rep = [[mean(u["ranked_p10_by_shuffle"][r][i] for u in per_user) for i in range(len(counts))]
+               for r in range(reps)]
+    agg["ranked_p10_sd_shuffles"] = [round(sd(r[i] for r in per_rep), 3) for i in range(len(counts))]
+    agg["ranked_p10_sd_users"] = [round(sd(u["ranked_p10"][i] for u in per_user), 3) for i in range(len(counts))]
+    agg["scored_day_sizes"] = sorted({n for u in per_user for n in u["scored_day_sizes"]})
+    agg["scored_user_days"] = round(sum(u["scored_days_per_shuffle"] for u in per_user) * reps)
+    agg["resampled"] = any(u["resampled"] for u in per_user)
     return agg
 
 
@@ -263,6 +305,26 @@ def print_table(title: str, per_user: list[dict], agg: dict, previous: dict | No
         if a:
             row(name, "", {**a, "ranked_p10": a["ranked_p10_by_ratings"],
                            "ranked_ndcg10": a["ranked_ndcg10_by_ratings"]})
+
+
+def print_summary(results: list[dict]) -> None:
+    """One line per setting: the ceiling next to every p@10, the normalised p@10 (over the ceiling), the spread."""
+    counts = results[0]["counts"]
+    print("\nsummary (p@10 and nDCG@10 after " + " / ".join(map(str, counts)) + " ratings; norm = p@10 / ceiling; "
+          "sd = across shuffles of the mean over users, at 5 ratings)")
+    print("| day (scored) | off-topic seeds | user-days | ceiling | keyword p@10 | p@10 | nDCG@10 | norm | sd "
+          "| target | fresh day: ceiling / keyword / 0 ratings |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        size = f"{r['day_size']}" + (f" ({'/'.join(map(str, r['scored_day_sizes']))}"
+                                     f"{', resampled' if r['resampled'] else ''})"
+                                     if r["scored_day_sizes"] != [r["day_size"]] or r["resampled"] else "")
+        fmt = lambda xs: " / ".join(f"{x:.3f}".lstrip("0") if x is not None else "-" for x in xs)  # noqa: E731
+        print(f"| {size}{'' if r['corpus_days'] else ' archive'} | {r['off_topic_seeds']} | {r['scored_user_days']} "
+              f"| {r['ideal_p10']:.3f} | {r['keyword_p10']:.3f} | {fmt(r['ranked_p10_by_ratings'])} "
+              f"| {fmt(r['ranked_ndcg10_by_ratings'])} | {fmt(r['normalised_p10_by_ratings'])} "
+              f"| {r['ranked_p10_sd_shuffles'][counts.index(5)]:.3f} | {'met' if r['target_met'] else 'not met'} "
+              f"| {r['rating_day_ideal_p10']:.3f} / {r['rating_day_keyword_p10']:.3f} / {r['rating_day_p10']:.3f} |")
 
 
 def evaluate(users, papers, vec, weights, *, day_size, corpus_days, reps, noisy, seed, counts=RATING_COUNTS,
@@ -304,8 +366,9 @@ PREVIOUS = {"neg": 0.5, "cat_neg": False}  # v2: a 👎 only pushed its neighbou
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--metadata", type=Path, default=DEFAULT_METADATA)
-    ap.add_argument("--day-sizes", default="100,200", help="arXiv-size days (comma-separated); 20 from the "
-                                                            "archive is always added as the comparison row")
+    ap.add_argument("--day-sizes", default="100,200,300,500",
+                    help="arXiv-size days (comma-separated; a followed listing announces several hundred a day); 20 "
+                         "from the archive is always added as the comparison row")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--tune", action="store_true", help="choose the weights on DEV_USERS first")
@@ -377,7 +440,7 @@ def main() -> None:
                           20, False, 1, 0))
     results, examples = [], []
     for title, size, corpus_days, reps, noisy in settings_rows:
-        example = [] if size == sizes[0] and corpus_days else None
+        example = [] if size == max(sizes) and corpus_days and not noisy else None
         per_user, agg = evaluate(TEST_USERS, papers, vec, weights, day_size=size, corpus_days=corpus_days, reps=reps,
                                  noisy=noisy, seed=args.seed, example=example)
         _, agg_prev = evaluate(TEST_USERS, papers, vec, previous, day_size=size, corpus_days=corpus_days, reps=reps,
@@ -392,6 +455,7 @@ def main() -> None:
                         "previous_ranked_p10_by_ratings": agg_prev["ranked_p10_by_ratings"],
                         "previous_ranked_ndcg10_by_ratings": agg_prev["ranked_ndcg10_by_ratings"],
                         "per_user": per_user})
+    print_summary(results)
     print("\n" + "\n".join(examples))
     print(f"rank() of 500 candidates after ingest (vectors stored by the writer; 5 seeds, 10 ratings), fresh "
           f"Library: {fresh_s * 1000:.0f} ms the first call (model loaded: {model_loaded}), {warm_s * 1000:.0f} ms "

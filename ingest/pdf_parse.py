@@ -1128,14 +1128,18 @@ def _title_from_page(pg: _Page, body: float) -> str:
 
 def parse_pdf(
     source: str | Path | bytes, *, max_pages: int = 300, min_text_chars_per_page: int = 50,
-    max_stream_mb: float = 256.0,
+    max_stream_mb: float = 256.0, first_pages: int | None = None,
 ) -> ParsedPdf:
-    """Blocks of a paper in reading order, with page, section path and kind; raises PdfError on bad input."""
+    """Blocks of a paper in reading order, with page, section path and kind; raises PdfError on bad input.
+    `max_pages` refuses a longer PDF; `first_pages` reads only that many pages of one that passed the checks (a
+    seed's title and abstract)."""
     data, name = _read_source(source)
     has_header = _sniff(data, name)
     with _quiet_mupdf(name):
         doc = _open(data, name, max_pages, has_header, max_stream_mb)
         try:
+            if first_pages is not None and doc.page_count > first_pages:
+                doc.select(list(range(first_pages)))
             return _parse_doc(doc, name, min_text_chars_per_page)
         except PdfError:
             raise

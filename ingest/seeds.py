@@ -1,4 +1,5 @@
-"""Seeds in: a reading list from a BibTeX / RIS / Zotero CSL-JSON export, PDFs (a folder or files) or arXiv ids.
+"""Seeds in: a reading list from a BibTeX / RIS / Zotero CSL-JSON or RDF export, PDFs (a folder or files) or arXiv
+ids.
 
 `read_seeds(inputs)` → (SeedInput list, problems). A malformed entry is skipped with one line naming the file,
 the entry and why; the rest of the file is imported. Matching seeds to catalog papers (arXiv id, DOI, title)
@@ -8,6 +9,7 @@ is the Library's job (`Library.seeds_add`), since it needs the catalog.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +83,13 @@ def _clean(text: str) -> str:
 def read_bibtex(path: Path) -> tuple[list[SeedInput], list[str]]:
     import bibtexparser
 
-    lib = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
+    splitter_log = logging.getLogger("bibtexparser.splitter")
+    level = splitter_log.level
+    splitter_log.setLevel(logging.ERROR)  # a failed block is one skip line below; its warning would say it twice
+    try:
+        lib = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
+    finally:
+        splitter_log.setLevel(level)
     seeds, problems = [], []
     for block in lib.failed_blocks:
         head = (getattr(block, "raw", "") or "").strip().splitlines()[:1]
@@ -201,13 +209,59 @@ def read_csljson(path: Path) -> tuple[list[SeedInput], list[str]]:
     return seeds, problems
 
 
+# ------------------------------------------------------------------------------------------ Zotero RDF
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+_Z = "{http://www.zotero.org/namespaces/export#}"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+_DCTERMS = "{http://purl.org/dc/terms/}"
+_NOT_PAPERS = {"attachment", "note"}
+
+
+def _texts(el, tag: str) -> list[str]:
+    """The text of every `tag` child of `el`, and of what is nested in it (a dc:identifier holding a dcterms:URI)."""
+    return [" ".join("".join(child.itertext()).split()) for child in el.findall(tag)]
+
+
+def read_zotero_rdf(path: Path) -> tuple[list[SeedInput], list[str]]:
+    """A Zotero "Export → Zotero RDF" file: each top-level item with a z:itemType (attachments and notes left out):
+    dc:title, dcterms:abstract, dc:identifier ("DOI 10…", a URL) and dc:description ("arXiv:…")."""
+    import xml.etree.ElementTree as ET  # expat: no external entities, entity expansion bounded
+
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        return [], [f"{path.name}: not RDF/XML ({exc}); nothing imported"]
+    if root.tag != f"{_RDF}RDF":
+        return [], [f"{path.name}: not a Zotero RDF export (the root is <{root.tag}>, not <rdf:RDF>); nothing imported"]
+    seeds, problems = [], []
+    items = [el for el in root if el.find(f"{_Z}itemType") is not None]
+    if not items:
+        problems.append(f"{path.name}: no Zotero items (z:itemType) in this file; nothing imported")
+    for i, el in enumerate(items, 1):
+        kind = (el.findtext(f"{_Z}itemType") or "").strip()
+        if kind in _NOT_PAPERS:
+            continue
+        name = f"#{i} ({el.get(f'{_RDF}about')})" if el.get(f"{_RDF}about") else f"#{i}"
+        ids = _texts(el, f"{_DC}identifier")
+        doi = next((norm_doi(x[4:]) for x in ids if x.upper().startswith("DOI ")), "")
+        arxiv_id = arxiv_from(doi, *ids, *_texts(el, f"{_DC}description"), el.get(f"{_RDF}about"))
+        seed = SeedInput(path.name, name, arxiv_id, doi, _clean(" ".join(_texts(el, f"{_DC}title"))),
+                         _clean(" ".join(_texts(el, f"{_DCTERMS}abstract"))))
+        why = _usable(seed)
+        if why:
+            problems.append(f"{path.name}: item {name} skipped: {why}")
+            continue
+        seeds.append(seed)
+    return seeds, problems
+
+
 # ------------------------------------------------------------------------------------------ PDFs
 def read_pdf(path: Path) -> tuple[list[SeedInput], list[str]]:
     """Title, arXiv stamp and abstract (the text after an 'Abstract' heading on the first pages) of a PDF."""
     from ingest.pdf_parse import PdfError, parse_pdf
 
     try:
-        parsed = parse_pdf(path, max_pages=3)
+        parsed = parse_pdf(path, first_pages=3)  # a paper of any length (up to the default page limit)
     except PdfError as exc:
         return [], [f"{path.name}: skipped: {exc}"]
     except Exception as exc:  # noqa: BLE001 - one bad file never stops an import
@@ -229,7 +283,7 @@ def read_pdf(path: Path) -> tuple[list[SeedInput], list[str]]:
 
 # ------------------------------------------------------------------------------------------ any input
 READERS = {".bib": read_bibtex, ".bibtex": read_bibtex, ".ris": read_ris, ".json": read_csljson,
-           ".csljson": read_csljson, ".pdf": read_pdf}
+           ".csljson": read_csljson, ".rdf": read_zotero_rdf, ".pdf": read_pdf}
 
 
 def read_seeds(inputs: list[str]) -> tuple[list[SeedInput], list[str]]:
@@ -250,7 +304,8 @@ def read_seeds(inputs: list[str]) -> tuple[list[SeedInput], list[str]]:
         if path.is_file():
             reader = READERS.get(path.suffix.lower())
             if reader is None:
-                problems.append(f"{raw}: unknown file type (use .bib, .ris, .json (CSL-JSON) or .pdf)")
+                problems.append(f"{raw}: unknown file type "
+                                "(use .bib, .ris, .json (CSL-JSON), .rdf (Zotero RDF) or .pdf)")
                 continue
             s, pr = reader(path)
             seeds += s

@@ -1,13 +1,15 @@
-"""Seeds (BibTeX / RIS / CSL-JSON / PDFs / ids), ratings, the ranking of a day and the library out (export)."""
+"""Seeds (BibTeX / RIS / CSL-JSON / Zotero RDF / PDFs / ids), ratings, the ranking of a day and the library out (export)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pymupdf
 import pytest
 from fakes.pdfs import make_paper_pdf
 from typer.testing import CliRunner
@@ -165,10 +167,50 @@ def test_seeds_from_zotero_csl_json(lib, tmp_path):
     assert lib.seeds_add([str(broken)]).problems[0].startswith("broken.json: not JSON")
 
 
+ZOTERO_RDF = """<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+ xmlns:z="http://www.zotero.org/namespaces/export#" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:dcterms="http://purl.org/dc/terms/" xmlns:bib="http://purl.org/net/biblio#">
+    <rdf:Description rdf:about="http://arxiv.org/abs/2501.00003">
+        <z:itemType>preprint</z:itemType>
+        <dc:title>Denoising Diffusion Action Policies for Dexterous Robot Grasping</dc:title>
+        <dc:identifier>DOI 10.48550/arXiv.2501.00003</dc:identifier>
+        <dc:identifier><dcterms:URI><rdf:value>http://arxiv.org/abs/2501.00003</rdf:value></dcterms:URI></dc:identifier>
+        <dc:description>arXiv:2501.00003 [cs]</dc:description>
+    </rdf:Description>
+    <bib:Article rdf:about="#item_7">
+        <z:itemType>journalArticle</z:itemType>
+        <dc:title>Learning to Pour with Diffusion</dc:title>
+        <dcterms:abstract>Pouring policies from demonstrations.</dcterms:abstract>
+        <dc:identifier>DOI 10.1234/POUR.5</dc:identifier>
+    </bib:Article>
+    <bib:Article rdf:about="#item_8"><z:itemType>journalArticle</z:itemType></bib:Article>
+    <z:Attachment rdf:about="#item_9"><z:itemType>attachment</z:itemType><dc:title>Full Text PDF</dc:title></z:Attachment>
+    <bib:Memo rdf:about="#item_10"><rdf:value>a note</rdf:value></bib:Memo>
+</rdf:RDF>
+"""
+
+
+def test_seeds_from_zotero_rdf(lib, tmp_path):
+    path = tmp_path / "My Library.rdf"
+    path.write_text(ZOTERO_RDF)
+    r = lib.seeds_add([str(path)])
+    assert r.by_source == {"My Library.rdf": 2}  # the attachment and the note are not papers
+    assert r.problems == ["My Library.rdf: item #3 (#item_8) skipped: no title, arXiv id or DOI"]
+    assert r.matched == ["Denoising Diffusion Action Policies for Dexterous Robot Grasping → 2501.00003v1 (by arXiv id)"]
+    assert r.unmatched == ["Learning to Pour with Diffusion"]
+    seeds = {s.ident: s for s in lib.seeds()}
+    assert seeds["doi:10.1234/pour.5"].abstract == "Pouring policies from demonstrations."
+    broken = tmp_path / "broken.rdf"
+    broken.write_text("<rdf:RDF")
+    assert lib.seeds_add([str(broken)]).problems[0].startswith("broken.rdf: not RDF/XML")
+
+
 def test_seeds_from_a_folder_of_pdfs_and_arxiv_ids(lib, tmp_path):
     folder = tmp_path / "reading"
     make_paper_pdf(folder / "a.pdf", title="Diffusion Policies for Robot Manipulation", arxiv_id="2501.00003")
-    make_paper_pdf(folder / "b.pdf", title="Widget Sorting with Graph Networks", seed=3)
+    long = make_paper_pdf(folder / "b.pdf", title="Widget Sorting with Graph Networks", seed=3, sections=14)
+    with pymupdf.open(long) as doc:
+        assert doc.page_count > 3  # a real paper's length: only its first pages are read, it is not refused
     (folder / "c.pdf").write_bytes(b"not a pdf at all")
     r = lib.seeds_add([str(folder), "2501.00004", "2512.99999", "nonsense-id"])
     assert r.by_source == {str(folder / "a.pdf"): 1, str(folder / "b.pdf"): 1, "arXiv id": 2}
@@ -495,10 +537,19 @@ def test_daily_keeps_the_feed_order_without_a_profile_and_ranks_with_seeds(tmp_p
     lib.close()
 
 
+def bench_ranking():
+    """bench/ranking.py as a module, loaded by path: bench/ on sys.path would shadow the `ingest` package."""
+    spec = importlib.util.spec_from_file_location("bench_ranking", REPO / "bench" / "ranking.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_ranking_bench_reads_the_shared_metadata(shared_dir):
     """bench/ranking.py's data (the benchmark itself never runs in tests); skipped without ../shared."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from ranking import DEV_USERS, TEST_USERS, load_papers, ndcg_at, precision_at
+    bench = bench_ranking()
+    DEV_USERS, TEST_USERS, load_papers, ndcg_at, precision_at = (bench.DEV_USERS, bench.TEST_USERS, bench.load_papers,
+                                                                 bench.ndcg_at, bench.precision_at)
 
     papers = load_papers(shared_dir / "corpus" / "arxiv-api" / "metadata" / "arXiv_metadata.jsonl")
     assert len(papers) == len({p.arxiv_id for p in papers}) > 500
@@ -509,6 +560,24 @@ def test_the_ranking_bench_reads_the_shared_metadata(shared_dir):
     assert not {u[1] for u in TEST_USERS} & {u[1] for u in DEV_USERS}
     assert not {u[2] for u in TEST_USERS} & {u[2] for u in DEV_USERS}
     assert precision_at(["a", "b"], {"a"}, k=2) == 0.5 and ndcg_at(["b", "a"], {"a"}, k=2) < 1.0
+
+
+def test_the_ranking_bench_scores_a_500_day_without_the_seeds_or_the_rated_papers(shared_dir):
+    """509 papers hold no second day of 500: the scored day is the stream less the seeds and the 10 rated papers."""
+    from rag.rank import DEFAULT_WEIGHTS
+
+    bench = bench_ranking()
+    TEST_USERS, load_papers, ndcg_at, run_user = bench.TEST_USERS, bench.load_papers, bench.ndcg_at, bench.run_user
+
+    papers = load_papers(shared_dir / "corpus" / "arxiv-api" / "metadata" / "arXiv_metadata.jsonl")
+    rng = np.random.default_rng(0)
+    vec = {p.key: v / np.linalg.norm(v) for p, v in zip(papers, rng.normal(size=(len(papers), 16)), strict=True)}
+    out = run_user(TEST_USERS[0], papers, vec, DEFAULT_WEIGHTS, day_size=500, corpus_days=True, reps=2, seed=7)
+    assert out["resampled"] and out["scored_day_sizes"] == [len(papers) - 5 - 10] and out["days"] == 2
+    assert 0 < out["ideal_p10"] <= 1 and all(p <= out["ideal_p10"] + 1e-9 for p in out["ranked_p10"])
+    small = run_user(TEST_USERS[0], papers, vec, DEFAULT_WEIGHTS, day_size=100, corpus_days=True, reps=1, seed=7)
+    assert not small["resampled"] and small["scored_day_sizes"] == [100]  # disjoint days, as before
+    assert ndcg_at(["a", "b"], {"c"}) is None  # a day without a relevant paper has no nDCG
 
 
 def test_ingest_stores_the_paper_vector_so_ranking_embeds_nothing(home, embedder, tmp_path):

@@ -67,7 +67,12 @@ def test_add_seeds_see_the_profile_change_remove_and_reset(app, page, tmp_path):
     expect(profile).to_contain_text("No seeds and no ratings")
 
     page.locator("#paperrag-seed-upload input[type=file]").set_input_files(str(bib))
-    expect(page.locator("#paperrag-seed-upload")).to_contain_text("my-library.bib")  # the upload finished
+    # Gradio's file row shows the name as two spans with a space between them (hidden by its flex layout), so its
+    # text is "my-library .bib"; while uploading it shows "Uploading...", when done a link to the stored file
+    preview = page.locator("#paperrag-seed-upload .file-preview")
+    expect(preview.locator(".stem")).to_have_text("my-library")
+    expect(preview.locator(".ext")).to_have_text(".bib")
+    expect(preview.locator(".download a")).to_have_count(1)  # the upload finished
     page.locator("#paperrag-seed-add").click()
     result = page.locator("#paperrag-seed-result")
     expect(result).to_contain_text("1 seed(s) added", timeout=180_000)  # the first embeds the seed

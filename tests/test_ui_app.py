@@ -328,14 +328,20 @@ def test_twenty_concurrent_questions_through_gradio_client(app_env, capsys):
              f"max {max(latencies):.2f} s · max answers at once {most}"], capsys)
 
 
+FIRST_TOKEN_DEADLINE_MS = 120_000  # page.evaluate itself has no timeout: the promise gives up on its own
 FIRST_TOKEN_JS = """
-() => new Promise(resolve => {
+ms => new Promise((resolve, reject) => {
   const chat = document.querySelector('#paperrag-chat');
   const before = chat.querySelectorAll('[data-testid=bot]').length;
+  const timer = setTimeout(() => {
+    obs.disconnect();
+    reject(new Error(`no answer text in #paperrag-chat ${ms / 1000} s after clicking Ask (bot messages: ${before} ` +
+                     `before the click, ${chat.querySelectorAll('[data-testid=bot]').length} now)`));
+  }, ms);
   const obs = new MutationObserver(() => {
     const bots = chat.querySelectorAll('[data-testid=bot]');
     if (bots.length > before && bots[bots.length - 1].textContent.trim().length > 0) {
-      obs.disconnect(); resolve(Date.now());
+      obs.disconnect(); clearTimeout(timer); resolve(Date.now());
     }
   });
   obs.observe(chat, {childList: true, subtree: true, characterData: true});
@@ -356,7 +362,7 @@ def test_first_token_overhead_of_the_ui(page, app_env, capsys):
         page.get_by_role("button", name="New conversation").click()
         expect(page.locator("#paperrag-chat [data-testid=bot]")).to_have_count(0)
         page.locator("#paperrag-question textarea").fill(f"How many keys does sparse widget attention keep? ({i})")
-        first = page.evaluate(FIRST_TOKEN_JS) / 1000
+        first = page.evaluate(FIRST_TOKEN_JS, FIRST_TOKEN_DEADLINE_MS) / 1000
         click = page.evaluate("window.__paperrag_click") / 1000
         expect(page.locator("#paperrag-sources")).to_contain_text("Cited sources")  # the answer is complete
         t = ctx.ask_timings[-1]

@@ -470,8 +470,9 @@ def _library_tab(ctx: AppContext, refresh_choices: Callable, choice_outputs: Cal
                     seed_ids = gr.Textbox(label="Seed papers: arXiv ids", lines=1, elem_id="paperrag-seed-ids",
                                           placeholder="2303.04137 2501.10120 …")
                     seed_files = gr.File(label="…or a reading list: BibTeX (.bib), RIS (.ris), Zotero CSL-JSON "
-                                               "(.json) or PDFs", file_count="multiple", type="filepath",
-                                         file_types=[".bib", ".ris", ".json", ".pdf"], elem_id="paperrag-seed-upload")
+                                               "(.json) or RDF (.rdf), or PDFs", file_count="multiple",
+                                         type="filepath", file_types=[".bib", ".ris", ".json", ".rdf", ".pdf"],
+                                         elem_id="paperrag-seed-upload")
                     seed_add = gr.Button("Add seeds", variant="primary", elem_id="paperrag-seed-add")
                     seed_result = gr.Markdown(elem_id="paperrag-seed-result")
                     seed_pick = gr.Dropdown(label="Remove a seed", choices=[], allow_custom_value=True,

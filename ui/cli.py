@@ -613,7 +613,8 @@ def _doctor_stores(repair: bool, as_json: bool) -> None:
 # --------------------------------------------------------------------------- seeds, ratings, profile, export
 @seeds_app.command("add")
 def seeds_add(
-    inputs: Annotated[list[str], typer.Argument(help="BibTeX (.bib), RIS (.ris), Zotero CSL-JSON (.json) exports, "
+    inputs: Annotated[list[str], typer.Argument(help="BibTeX (.bib), RIS (.ris), Zotero CSL-JSON (.json) or RDF (.rdf) "
+                                                   "exports, "
                                                    "PDFs or folders of PDFs, arXiv ids.")],
 ) -> None:
     """Add seeds: papers like the ones you want first. Malformed entries are skipped with a line each."""
