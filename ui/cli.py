@@ -620,7 +620,7 @@ def seeds_add(
     """Add seeds: papers like the ones you want first. Malformed entries are skipped with a line each."""
     r = _lib().seeds_add(inputs)
     for line in r.problems:
-        err_console.print(f"skipped: {line}", highlight=False, markup=False)
+        err_console.print(line, highlight=False, markup=False)
     for src, n in r.by_source.items():
         console.print(f"{src}: {n} seed(s) read", highlight=False, markup=False)
     for line in r.matched:
