@@ -458,7 +458,7 @@ def test_cli_seeds_rate_profile_export(home, tmp_path, embedder, monkeypatch):
     ris.write_text(RIS)
     out = runner.invoke(cli.app, ["seeds", "add", str(ris)])
     assert out.exit_code == 0, out.output
-    assert "z.ris: 2 seed(s) read" in out.output and "skipped: z.ris: record #2" in out.output
+    assert "z.ris: 2 seed(s) read" in out.output and "z.ris: record #2 (line 7) skipped:" in out.output
     assert "2 seed(s) added" in out.output
     listed = runner.invoke(cli.app, ["seeds", "list"]).output
     assert "Denoising Diffusion Action Policies" in listed and "Learning to Pour with Diffusion" in listed
