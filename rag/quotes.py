@@ -232,6 +232,11 @@ def numbers(text: str) -> set[str]:
     return out
 
 
+# acronyms that name a kind of thing, not an entity: a sentence saying "64 块 V100 GPU" for "64 Tesla V100" invents
+# nothing
+_GENERIC_NAMES = {"gpu", "gpus", "cpu", "cpus", "tpu", "tpus", "gb", "mb", "tb", "ram"}
+
+
 def names(text: str) -> set[str]:
     """Acronym-like names (BLEU, GPT-3, ResNet, WMT): the entities a sentence must not invent."""
     text = _CITE.sub(" ", unicodedata.normalize("NFKC", text or ""))
@@ -302,7 +307,7 @@ def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[
     missing = [n for n in sorted(numbers(sentence)) if n not in have_nums
                and (n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums
                and in_units.get(n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums]
-    missing += [n for n in sorted(names(sentence)) if n not in have_low]
+    missing += [n for n in sorted(names(sentence)) if n not in have_low and n not in _GENERIC_NAMES]
     return missing
 
 

@@ -83,6 +83,13 @@ def test_a_quantity_written_with_a_magnitude_backs_the_same_quantity_in_other_un
     assert unbacked("它快 100 倍。", faster) == ["100"]
 
 
+def test_a_generic_acronym_is_not_an_invented_name():
+    # seen in a digest run: "64 Tesla V100 32Gb" written as "64 块 Tesla V100 GPU" was rejected for "GPU"
+    v100 = [q("We train the model for 10k gradient steps, using 64 Tesla V100 32Gb.")]
+    assert unbacked("模型在 64 块 Tesla V100 GPU 上训练 10,000 步。", v100) == []  # GPU: a kind, not a name
+    assert unbacked("模型在 64 块 NVIDIA Tesla V100 GPU 上训练。", v100) == ["nvidia"]
+
+
 def test_a_sentence_is_published_only_when_its_quotes_back_it():
     c = cands("Training took 3.5 days on 8 P100 GPUs.", "The big model reaches 28.4 BLEU on WMT 2014.")
     ok = ground("It trained for 3.5 days on 8 P100 GPUs [1].", c)
