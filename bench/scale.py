@@ -14,14 +14,14 @@ so its peak RSS is its own:
 
 0. (Chroma modes) write: every chunk's vector, metadata and text into the collection; time, vectors/s, peak RSS
    (of the writer, and of the server process);
-
 1. build: the search indexes from every chunk (BM25 segments + dense matrices), time and peak RSS;
 2. update: a day's papers written to the catalog (new papers plus new versions that supersede old ones, `--update`
    chunks added; in the Chroma modes also to Chroma, timed apart, with the superseded papers' vectors deleted),
    then the writer's incremental update until searchable (BM25 segment + tombstones + dense vectors of the new
    chunks), and a fresh reader's load time;
 3. search: a reader process (what the web app holds) times hybrid search, unfiltered and filtered (one category
-   and a date range), with precomputed query vectors; its RSS after the queries;
+   and a date range), with precomputed query vectors: wall and CPU ms per query (CPU: the searching thread's time,
+   what a query costs whatever else a shared box runs); its RSS after the queries;
 4. rebuild: the same corpus rebuilt from scratch (what every write cost before segments): the baseline.
 
 Unfiltered dense search takes the product's path: above the retriever's `exact_max_rows` every segment of at least
