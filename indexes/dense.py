@@ -32,6 +32,7 @@ import numpy as np
 from indexes import ann
 from indexes.bm25_index import ChunkIndex
 from indexes.segments import Segment
+from indexes.topk import top_k
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,7 @@ class DenseCache:
         n = min(n, s.shape[0])
         if n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        part = np.argpartition(-s, n - 1)[:n] if n < s.shape[0] else np.arange(s.shape[0])
-        part = part[np.argsort(-s[part], kind="stable")]
+        part = top_k(s, n)
         return (part if rows is None else np.asarray(rows)[part]), s[part]
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from indexes import bm25_index, dense
 from indexes.bm25_index import KIND_CODES, BM25Params, ChunkIndex, EmptyIndexError
+from indexes.topk import top_k
 from rag.retrieval.filters import FilterCache, SearchFilters
 from rag.retrieval.fusion import DEFAULT_FUSION, FusionParams, hybrid_fuse
 
@@ -408,16 +409,7 @@ class Retriever:
 
 def _topk(scores: np.ndarray, k: int, *, positive_only: bool = False) -> np.ndarray:
     """Indices of the k best scores, best first (ties by index); with positive_only, only scores > 0."""
-    if positive_only:
-        pos = np.flatnonzero(scores > 0)
-        if pos.size <= k:
-            return pos[np.argsort(-scores[pos], kind="stable")]
-    n = scores.shape[0]
-    k = min(k, n)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-    return part[np.argsort(-scores[part], kind="stable")]
+    return top_k(scores, k, positive_only=positive_only)
 
 
 def _select(cand: np.ndarray, scores: np.ndarray, paper_idx: np.ndarray, k: int, cap: int | None,
