@@ -182,6 +182,28 @@ def test_a_retry_with_the_problem_spelled_out_can_fix_the_value(corpus, embedder
     assert f.found and f.value == "4 NVIDIA A100 GPUs for 14 hours" and f.note.startswith("after a retry (8 ")
 
 
+def test_a_reply_cut_off_while_copying_a_sentence_takes_that_sentence_without_a_retry(corpus, embedder):
+    """The 1.5B copies whole sentences as values and hits the output limit mid-copy; code completes the copy from
+    the sentence it cites. A cut reply that is not a copy of a cited sentence is read as before (repaired, checked).
+    """
+    def copying(messages):
+        return '{"sentences": [%d], "value": "We train the widget model on the WidgetCorpus coll' % number_of(
+            messages, "WidgetCorpus")
+
+    llm = scripted(copying, finish_reason="length")
+    f = build_card(lib(corpus, llm, embedder), "2406.10001", fields=["data"]).field("data")
+    assert f.found and f.value == A_DATA and [q.text for q in f.quotes] == [A_DATA] and len(llm.calls) == 1
+    assert "cut off while copying sentence" in f.note
+
+    def paraphrasing(messages):
+        return '{"sentences": [%d], "value": "The widget model is trained with a large set of widgets that' % (
+            number_of(messages, "WidgetCorpus"))
+
+    llm = scripted(paraphrasing, finish_reason="length")
+    f = build_card(lib(corpus, llm, embedder), "2406.10001", fields=["data"]).field("data")
+    assert f.value != A_DATA and "cut off while copying" not in f.note  # read as the model wrote it, not completed
+
+
 def test_invalid_sentence_numbers_are_rejected(corpus, embedder):
     llm = scripted('{"value": "WidgetCorpus collection", "sentences": [42]}')
     f = build_card(lib(corpus, llm, embedder), "2406.10001", fields=["data"]).field("data")
