@@ -33,6 +33,7 @@ import gradio as gr  # noqa: E402
 from paperrag.errors import PaperragError, is_user_error, user_message  # noqa: E402
 from paperrag.library import Library  # noqa: E402
 from ui import app_render as R  # noqa: E402
+from ui.memory import tune_malloc  # noqa: E402
 from ui.reader_web import add_reader_routes  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -739,6 +740,7 @@ def launch(lib: Library | None = None, host: str | None = None, port: int | None
            block: bool = True, warm: bool = True, quiet: bool = False, insecure: bool = False) -> gr.Blocks:
     """Serve the app (default: ui.host / ui.port / ui.auth, i.e. 127.0.0.1:7860 without auth). Warns on stderr
     when bound beyond loopback without auth. `block=False` returns at once with the server running."""
+    tune_malloc()  # before the server's worker threads exist: bounded arenas (ui.memory)
     lib = lib if lib is not None else Library()
     settings = lib.settings
     host = host or settings.ui.host
