@@ -106,11 +106,7 @@ def read_bibtex(path: Path) -> tuple[list[SeedInput], list[str]]:
         seed = SeedInput(str(path.name), entry.key, arxiv_from(eprint, f.get("doi", ""), f.get("url", ""),
                                                                 f.get("journal", ""), f.get("note", "")),
                          norm_doi(f.get("doi", "")), f.get("title", ""), f.get("abstract", ""))
-        why = _usable(seed)
-        if why:
-            problems.append(f"{path.name}: entry {entry.key!r} (line {entry.start_line + 1}) skipped: {why}")
-            continue
-        seeds.append(seed)
+        _keep(seed, f"{path.name}: entry {entry.key!r} (line {entry.start_line + 1})", seeds, problems)
     return seeds, problems
 
 
@@ -201,11 +197,7 @@ def read_csljson(path: Path) -> tuple[list[SeedInput], list[str]]:
         f = {k: str(v or "") for k, v in fields.items()}
         seed = SeedInput(path.name, name, arxiv_from(f["DOI"], f["number"], f["URL"], f["archive_location"], f["note"]),
                          norm_doi(f["DOI"]), _clean(f["title"]), _clean(f["abstract"]))
-        why = _usable(seed)
-        if why:
-            problems.append(f"{path.name}: item {name} skipped: {why}")
-            continue
-        seeds.append(seed)
+        _keep(seed, f"{path.name}: item {name}", seeds, problems)
     return seeds, problems
 
 
@@ -247,12 +239,17 @@ def read_zotero_rdf(path: Path) -> tuple[list[SeedInput], list[str]]:
         arxiv_id = arxiv_from(doi, *ids, *_texts(el, f"{_DC}description"), el.get(f"{_RDF}about"))
         seed = SeedInput(path.name, name, arxiv_id, doi, _clean(" ".join(_texts(el, f"{_DC}title"))),
                          _clean(" ".join(_texts(el, f"{_DCTERMS}abstract"))))
-        why = _usable(seed)
-        if why:
-            problems.append(f"{path.name}: item {name} skipped: {why}")
-            continue
-        seeds.append(seed)
+        _keep(seed, f"{path.name}: item {name}", seeds, problems)
     return seeds, problems
+
+
+def _keep(seed: SeedInput, where: str, seeds: list[SeedInput], problems: list[str]) -> None:
+    """The seed into `seeds`, or a line into `problems` saying where it was and why it is skipped."""
+    why = _usable(seed)
+    if why:
+        problems.append(f"{where} skipped: {why}")
+    else:
+        seeds.append(seed)
 
 
 # ------------------------------------------------------------------------------------------ PDFs
