@@ -1,16 +1,16 @@
-"""Prompt-lookup decoding (llama-cpp-python's `LlamaPromptLookupDecoding`) on paperrag's own calls: does it pay?
+"""Prompt-lookup decoding (`rag.llm.lookup_decoding`) on paperrag's own calls: does it pay?
 
     python bench/prompt_lookup.py --home /tmp/bench-home               # the last 24 card-field calls logged there
     python bench/prompt_lookup.py --home H --prompt digest_span --n 12 --gguf 0.5b
 
 Prompt lookup drafts the next tokens by copying what followed the same n-gram earlier in the prompt, so it can
 only pay on outputs that copy from their input — card values are phrases copied from numbered sentences, the
-best case in the product. It needs `logits_all` (logits of every prompt token), which costs prompt time. This
-replays the logged calls (same messages, same order, so llama.cpp's prefix reuse is what the product gets, same
-max_tokens, JSON grammar, temperature 0) through two bare `llama_cpp.Llama`s loaded alike but for the draft
-model, alternately, and reports wall seconds per call for both, the ratio, and whether the greedy outputs are
-identical (they must be: lookup only changes how many tokens are verified per step). Ends with one JSON object.
-"""
+best case in the product. This replays the logged calls (same messages, same order, so llama.cpp's prefix reuse
+is what the product gets, same max_tokens, JSON grammar, temperature 0) through two `llama_cpp.Llama`s loaded
+alike and both sampling as the product does (`grammar_last`), one with lookup decoding installed, alternately,
+and reports wall seconds per call for both, the ratio, and whether the greedy outputs are identical (they
+should be: lookup only changes how many tokens are checked per forward pass; batched and single-token passes
+may round differently). Ends with one JSON object."""
 
 from __future__ import annotations
 
@@ -43,15 +43,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--gguf", default="1.5b", help="1.5b, 0.5b or a GGUF path")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--pred-tokens", type=int, default=10, help="LlamaPromptLookupDecoding num_pred_tokens")
+    ap.add_argument("--pred-tokens", type=int, default=10, help="draft length (at most lookup_decoding.DRAFT_TOKENS)")
     args = ap.parse_args()
 
     import llama_cpp
     from llama_cpp import llama_chat_format
-    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
     from bench.digest import resolve_gguf
     from paperrag.settings import Settings
+    from rag.llm import grammar_last, lookup_decoding
     from rag.llm.llamacpp_backend import LOAD_SETTINGS, _grammar, default_threads
 
     calls = logged_calls(args.home, args.prompt, args.n)
@@ -61,17 +61,17 @@ def main() -> None:
     threads = args.threads or default_threads()
     common = dict(model_path=gguf, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False,
                   **LOAD_SETTINGS)
-    models = {"plain": llama_cpp.Llama(**common),
-              # logits_all=True by hand: llama-cpp-python 0.3.36 turns it on for a draft model but sizes its logits
-              # buffer from the argument (n_batch rows), so any prompt longer than n_batch fails to evaluate
-              "lookup": llama_cpp.Llama(**common, logits_all=True, draft_model=LlamaPromptLookupDecoding(
-                  num_pred_tokens=args.pred_tokens))}
+    models = {"plain": llama_cpp.Llama(**common), "lookup": llama_cpp.Llama(**common)}
+    for llm in models.values():
+        grammar_last.install(llm)  # both sample as the product does
+    lookup_decoding.install(models["lookup"], args.pred_tokens)
     seconds: dict[str, list[float]] = {k: [] for k in models}
     outputs: dict[str, list[str]] = {k: [] for k in models}
     tokens_out: list[int] = []
     for i, call in enumerate(calls, 1):
         prompt = llama_chat_format.format_chatml(call["messages"]).prompt
         p = call["params"]
+        lookup_decoding.use(models["lookup"], on=True)  # on every call, JSON or not, to measure it everywhere
         for name, llm in models.items():
             kw = {"max_tokens": p.get("max_tokens") or 128, "temperature": 0.0, "stop": ["<|im_end|>"]}
             if p.get("json_mode"):
@@ -90,6 +90,8 @@ def main() -> None:
         "pred_tokens": args.pred_tokens, "tokens_out_mean": round(statistics.mean(tokens_out), 1),
         "plain_s": total["plain"], "lookup_s": total["lookup"],
         "lookup_over_plain": round(total["lookup"] / total["plain"], 3) if total["plain"] else None,
+        "drafted_tokens": models["lookup"]._prompt_lookup.drafted,
+        "accepted_tokens": models["lookup"]._prompt_lookup.accepted,
         "identical_outputs": sum(a == b for a, b in zip(outputs["plain"], outputs["lookup"], strict=True)),
         "load_avg": os.getloadavg(),
     }

@@ -179,3 +179,31 @@ def test_the_grammar_is_checked_on_the_chosen_token_and_the_reply_is_the_same(ll
     theirs = llm.chat(ask, max_tokens=60, json_mode=VALUE_SCHEMA)
     assert not isinstance(llama._sampler, GrammarLastSampler)
     assert theirs.text == ours.text and theirs.tokens_out == ours.tokens_out
+
+
+def test_prompt_lookup_drafts_a_copied_value_and_the_reply_stays_the_models_own(llm, monkeypatch):
+    """`lookup_decoding`: a JSON reply that copies a sentence is checked several tokens per pass (drafts
+    accepted), and gives the value the model gives one token at a time; prose calls draft nothing."""
+    from rag.cards import VALUE_SCHEMA
+    from rag.llm import lookup_decoding
+
+    sentence = "The crawler was trained with proximal policy optimization on eight NVIDIA H100 GPUs for three epochs."
+    ask = [{"role": "user", "content": f"[1] {sentence}\n[2] The selector is a separate model.\n\nWhich sentence "
+                                       f"says how the crawler was trained? Reply with JSON "
+                                       f'{{"sentences": [its number], "value": "..."}} where the value is that sentence copied word '
+                                       f'for word.'}]
+    lookup = llm.llama._prompt_lookup
+    before = lookup.accepted
+    ours = json.loads(llm.chat(ask, max_tokens=60, json_mode=VALUE_SCHEMA).text)
+    assert llm.llama.draft_model is lookup and lookup.accepted - before >= 5
+    assert sentence.rstrip(".") in ours["value"]
+
+    real_use = lookup_decoding.use
+    monkeypatch.setattr(lookup_decoding, "use", lambda llama, on: real_use(llama, False))
+    plain = json.loads(llm.chat(ask, max_tokens=60, json_mode=VALUE_SCHEMA).text)
+    assert llm.llama.draft_model is None and plain == ours
+
+    monkeypatch.setattr(lookup_decoding, "use", real_use)
+    drafted = lookup.drafted
+    llm.chat(ASK, max_tokens=8)
+    assert llm.llama.draft_model is None and lookup.drafted == drafted

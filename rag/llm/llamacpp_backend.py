@@ -19,7 +19,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.llm import grammar_last
+from rag.llm import grammar_last, lookup_decoding
 from rag.llm.base import (
     BaseLLM,
     ChatOptions,
@@ -105,6 +105,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.L
         except (ValueError, RuntimeError, OSError) as exc:
             raise LLMError(f"llama.cpp could not load {path}: {exc} (is it a complete GGUF file?)") from None
         grammar_last.install(llm)
+        lookup_decoding.install(llm)
         _cache[key] = (llm, threading.Lock())
         return _cache[key]
 
@@ -264,6 +265,7 @@ class LlamaCppLLM(BaseLLM):
         }
         if opts.json_mode:
             kw["grammar"] = _grammar(opts.json_mode)
+        lookup_decoding.use(llm, on=bool(opts.json_mode))
         kw["_n_prompt"] = n_prompt
         # what llama.cpp will keep of its KV cache: the longest common prefix with the previous call's tokens
         # (Llama.generate does the same comparison); logged per call, so prefix reuse is measured, not assumed
