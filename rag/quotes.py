@@ -256,13 +256,13 @@ _WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "sev
                "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
                "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "dozen": "12", "double": "2",
                "doubles": "2", "doubled": "2", "triple": "3", "tripled": "3", "order of magnitude": "10"})
-_WORD = re.compile(r"\b(" + "|".join(w.replace(" ", r"\s+") for w in _WORDS) + r")\b", re.IGNORECASE)
+_WORD = re.compile(r"\b(" + "|".join(w.replace(" ", r"[\s-]+") for w in _WORDS) + r")\b", re.IGNORECASE)
 
 
 def spelled_numbers(text: str) -> set[str]:
     """Numbers a text states in words, which a translation may write as digits: "three layers" → "3", "June
     2018" → "6" (a Chinese date writes the month as a number: "2018 年 6 月")."""
-    out = {_WORDS[" ".join(m.group(1).lower().split())] for m in _WORD.finditer(text)}
+    out = {_WORDS[" ".join(m.group(1).lower().replace("-", " ").split())] for m in _WORD.finditer(text)}
     for m in _MONTH.finditer(text):
         word = m.group(1) or m.group(0)
         out.add(str(next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(word[:3].lower()))))
@@ -280,33 +280,55 @@ def _plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def scaled_numbers(text: str) -> dict[str, str]:
-    """Numbers written with a magnitude, each to its plain value: "1K" → "1000", "1.5 billion" → "1500000000",
-    "15亿" → "1500000000" (a translation writes the same quantity in another unit)."""
+def _magnitudes(text: str, only: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
+    """digits → (plain value, as written) for each number written with a magnitude ("1K" → ("1000", "1K"))."""
     text = _CITE.sub(" ", unicodedata.normalize("NFKC", text or ""))
     out = {}
     for m in _SCALED.finditer(text):
+        if only and m.group(1).lower() not in only:
+            continue
         digits = m.group(0)[: m.start(1) - m.start(0)].strip().replace(",", "").replace("−", "-").lstrip("+-")
         try:
-            out[_plain(Decimal(digits))] = _plain(Decimal(digits).scaleb(_SCALES[m.group(1).lower()]))
+            out[_plain(Decimal(digits))] = (_plain(Decimal(digits).scaleb(_SCALES[m.group(1).lower()])),
+                                            m.group(0).strip())
         except (InvalidOperation, KeyError):
             continue
     return out
 
 
+def scaled_numbers(text: str) -> dict[str, str]:
+    """Numbers written with a magnitude, each to its plain value: "1K" → "1000", "1.5 billion" → "1500000000",
+    "15亿" → "1500000000" (a translation writes the same quantity in another unit)."""
+    return {digits: value for digits, (value, _) in _magnitudes(text).items()}
+
+
+# Chinese magnitudes: a translation that writes "100 亿" for "100B" (10^10 for 10^11) states a wrong quantity
+# whose digits are in the quotes, so a number written with one of them must be backed as a quantity
+_CJK_MAGNITUDES = ("千", "万", "百万", "千万", "亿")
+
+
 def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[str]:
     """The numbers and names of `sentence` found in none of its quotes (nor in `also`, e.g. the question).
     A number the quotes spell out ("three", "June") backs its digits; a quantity the quotes write with a magnitude
-    ("1K", "1.5B") backs the same quantity written out or in another unit ("1,000", "15亿")."""
+    ("1K", "1.5B") backs the same quantity written out or in another unit ("1,000", "15亿"). A number the sentence
+    writes with a Chinese magnitude ("100 亿") is backed only by the same quantity, not by its digits."""
     if not sentence.strip():
         return []
     have = " ".join(normalise(q.text) for q in quotes) + " " + normalise(also)
-    have_nums = numbers(have) | spelled_numbers(have) | set(scaled_numbers(have).values())
+    quantities = numbers(have) | set(scaled_numbers(have).values())
+    have_nums = numbers(have) | spelled_numbers(have) | quantities
     have_low = have.lower()
     in_units = scaled_numbers(sentence)
-    missing = [n for n in sorted(numbers(sentence)) if n not in have_nums
-               and (n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums
-               and in_units.get(n.rstrip("0").rstrip(".") if "." in n else n) not in have_nums]
+    in_cjk = _magnitudes(sentence, only=_CJK_MAGNITUDES)
+    missing = []
+    for n in sorted(numbers(sentence)):
+        plain = n.rstrip("0").rstrip(".") if "." in n else n
+        if plain in in_cjk:
+            value, written = in_cjk[plain]
+            if value not in quantities:
+                missing.append(written)
+        elif n not in have_nums and plain not in have_nums and in_units.get(plain) not in have_nums:
+            missing.append(n)
     missing += [n for n in sorted(names(sentence)) if n not in have_low and n not in _GENERIC_NAMES]
     return missing
 

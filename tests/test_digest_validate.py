@@ -147,7 +147,7 @@ def test_a_good_chinese_span_passes_and_keeps_its_numbers():
     assert span("在WidgetBench基准上，该模型的准确率为87.3%，而密集基线为81.5%。").ok
     v = span("在WidgetBench基准上，该模型的准确率为88.3%。")
     assert (v.ok, v.kind, v.retryable) == (False, "unbacked", True)
-    assert v.problems == ["not in the paper's sentences: 88.3"]
+    assert v.problems == ['not in the paper\'s sentences: 88.3 (in "该模型的准确率为88.3%")']  # the clause at fault
 
 
 def test_a_number_or_name_not_in_the_quotes_is_rejected():
@@ -293,4 +293,5 @@ def test_code_links_with_a_trailing_dot_are_cleaned():
 def test_verdict_reason_is_one_line():
     v = span("The method improves accuracy by 12.5 points.")
     assert isinstance(v, Verdict)
-    assert v.reason == "span is not in Chinese (0% CJK); not in the paper's sentences: 12.5"
+    assert v.reason == ("span is not in Chinese (0% CJK); not in the paper's sentences: 12.5 "
+                        '(in "The method improves accuracy by 12.5 points.")')

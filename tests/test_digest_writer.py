@@ -160,6 +160,25 @@ def test_english_in_a_chinese_span_is_rejected_then_retried(corpus, embedder):
     assert "span is not in Chinese" in rec.reason and "not in Chinese" in llm.calls[1][-1]["content"]
 
 
+def test_a_span_keeps_its_sentences_that_pass_when_one_adds_a_number_twice(corpus, embedder):
+    """Seen in a digest run: a span said "end of May 2020" as "5 月 31 日" on both tries. The retry shows the
+    clause at fault; when the retry fails too, the sentences that pass every check on their own are kept."""
+    bad = "稀疏注意力只为每个查询保留 64 个键。该方法于 2020 年 5 月 31 日发布。"
+    llm = ScriptedLLM([bad, bad], model="w-date")
+    lib = library(corpus, embedder, llm)
+    w = writer_for(lib)
+    rec = w.span(w.card(entry_of(lib, KEY).meta), "core_idea", "zh")
+    assert rec.cited.kind == "model" and rec.cited.text == "稀疏注意力只为每个查询保留 64 个键。"
+    assert rec.outcome == Outcome.AFTER_RETRY and "kept the sentences that pass" in rec.reason
+    assert '(in "该方法于 2020 年 5 月 31 日发布")' in llm.calls[1][-1]["content"]
+
+    one = ScriptedLLM(["该方法于 2020 年 5 月 31 日发布，只保留 64 个键。"] * 2, model="w-date-one")
+    lib1 = library(corpus, embedder, one)
+    w1 = writer_for(lib1)
+    rec1 = w1.span(w1.card(entry_of(lib1, KEY).meta), "core_idea", "zh")
+    assert rec1.cited.kind == "quotes"  # one sentence: nothing to keep, the quotes are shown
+
+
 def test_the_reader_never_sees_the_validators_words(corpus, embedder, tmp_path):
     """A model that only answers in English: every span falls back to its quotes, labelled; the digest files
     say so in the reader's words, the run report has the validator's."""

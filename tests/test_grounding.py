@@ -76,10 +76,15 @@ def test_a_quantity_written_with_a_magnitude_backs_the_same_quantity_in_other_un
     assert unbacked("ZeRO 可在 1,000 个 GPU 上训练超过 1000 亿参数的模型。", zero) == []
     assert unbacked("单个 GPU 可训练 15 亿参数的模型。", zero) == []
     assert unbacked("ZeRO 可在 2,000 个 GPU 上训练。", zero) == ["2000"]  # another quantity is still caught
-    assert unbacked("单个 GPU 可训练 16 亿参数。", zero) == ["16"]
+    assert unbacked("单个 GPU 可训练 16 亿参数。", zero) == ["16 亿"]
+    # seen in a digest run: "∼100B parameters" written as "100 亿参数" (10^10): its digits are in the quote, the
+    # quantity is not
+    assert unbacked("ZeRO 可训练 100 亿参数的模型。", zero) == ["100 亿"]
+    assert unbacked("ZeRO 可训练 100B 参数的模型。", zero) == []
     assert unbacked("It uses 3 tokens.", [q("It uses 3M tokens.")]) == []  # the digits themselves still back
     faster = [q("It is an order of\nmagnitude faster and doubles the batch.")]
     assert unbacked("它快 10 倍，批量大小增加到 2 倍。", faster) == []
+    assert unbacked("它大 10 倍。", [q("It is an order-of-magnitude larger.")]) == []
     assert unbacked("它快 100 倍。", faster) == ["100"]
 
 

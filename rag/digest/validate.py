@@ -751,12 +751,26 @@ def check_span(
         f.add("language", lang)
     missing = unbacked(spaced(cleaned), list(quotes), also=spaced(also))
     if missing:
-        f.add("unbacked", "not in the paper's sentences: " + ", ".join(missing[:6]))
+        f.add("unbacked", "not in the paper's sentences: " + ", ".join(missing[:6]) + _where(cleaned, missing[0]))
     n = len(span_sentences(cleaned))
     if n > SPAN_MAX_SENTENCES or len(cleaned) > SPAN_MAX_CHARS[language]:
         f.add("format", f"too long ({n} sentences, {len(cleaned)} characters): at most {SPAN_MAX_SENTENCES} "
                         f"short sentences")
     return f.verdict(cleaned)
+
+
+_CLAUSE = re.compile(r"[^，。；：！？,;:!?]+")
+
+
+def _where(text: str, item: str) -> str:
+    """Where a span says what its quotes do not, e.g. ' (in "在 2020 年 5 月 31 日之前发布")': shown to the model on
+    the retry, the clause is what it must change (told only "31", a 1.5B model wrote the same span again)."""
+    squeezed = item.replace(" ", "").lower()
+    for m in _CLAUSE.finditer(text):
+        clause = m.group(0).strip()
+        if squeezed and squeezed in clause.replace(" ", "").lower():
+            return f' (in "{clause[:80]}")' if clause.replace(" ", "").lower() != squeezed else ""
+    return ""
 
 
 def check_title(text: str, *, language: Language, source: str, finish_reason: str | None = None) -> Verdict:

@@ -24,7 +24,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from indexes.artifacts import ArtifactCache
 from paperrag.components import Components
@@ -70,6 +70,25 @@ def _for_the_model(problem: str) -> str:
     """A problem as the retry tells it: without the validator's measurements ("(30% CJK)"), which a small model
     copied into its next answer (bench/digest.py, 0.5B: "not in the paper's sentences: 30, cjk")."""
     return re.sub(r"\s*\(\d+% CJK\)", "", problem)
+
+
+def _passing_sentences(rejected: list[Rejection], check: Callable[[ChatResult], Check]) -> str | None:
+    """The sentences of a rejected span that pass every check on their own (the last attempt first), when at least
+    one of them does not: a two-sentence span whose second sentence adds a date the quotes lack keeps its first
+    instead of falling back to the quotes."""
+    for r in reversed(rejected):
+        if r.raw is None:
+            continue
+        sentences = validate.span_sentences(r.raw.text)
+        if len(sentences) < 2:
+            continue
+        kept = [c.value for c in (check(replace(r.raw, text=s)) for s in sentences) if c.ok and c.value]
+        if kept and len(kept) < len(sentences):
+            joined = "".join(kept) if any("\u3400" <= ch <= "\u9fff" for ch in kept[0]) else " ".join(kept)
+            whole = check(replace(r.raw, text=joined))  # the kept sentences together pass every check too
+            if whole.ok:
+                return whole.value
+    return None
 
 
 def copied_example(text: str, prompt: Prompt) -> list[str]:
@@ -214,6 +233,11 @@ class DigestWriter:
                 [_for_the_model(p) for p in problems],
                 then=f"Write the 1 or 2 sentences again in {LANGUAGE_NAMES[language]}, fixing this."))
         reason = "; ".join(f"{key}, try {n}: " + "; ".join(r.problems) for n, r in enumerate(g.rejected, 1))
+        if not g.ok and g.error is None:
+            kept = _passing_sentences(g.rejected, check)
+            if kept:
+                g = Gated(kept, Outcome.AFTER_RETRY, g.rejected, g.attempts)
+                reason += f"; {key}: kept the sentences that pass every check"
         cited = Cited(g.value, quotes, "model") if g.ok else _quoted(quotes)
         if g.error is None:  # a model that was unavailable is no verdict on the span: ask again next run
             self.cache.put("span", subject, prompt.key, self.model_id, language, cited.text if g.ok else "",
