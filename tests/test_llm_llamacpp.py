@@ -207,3 +207,25 @@ def test_prompt_lookup_drafts_a_copied_value_and_the_reply_stays_the_models_own(
     drafted = lookup.drafted
     llm.chat(ASK, max_tokens=8)
     assert llm.llama.draft_model is None and lookup.drafted == drafted
+
+
+def test_a_system_message_read_once_is_put_back_when_calls_alternate(llm):
+    """`PrefixStates`: two prompts with different rules alternate; the second time each rules block is restored
+    from its saved KV cells instead of being read again, and the reply is still a reply to that prompt."""
+    rules_a = "You answer questions about research papers. " * 8 + "Reply with one word."
+    rules_b = "You translate questions about research papers into English search queries. " * 6
+    a1 = [{"role": "system", "content": rules_a}, {"role": "user", "content": "Is the sky blue? yes or no"}]
+    b1 = [{"role": "system", "content": rules_b}, {"role": "user", "content": "注意力机制是什么"}]
+    a2 = [{"role": "system", "content": rules_a}, {"role": "user", "content": "Is grass red? yes or no"}]
+    states = llm.llama._prefix_states
+    restored = states.restored
+    llm.chat(a1, max_tokens=4)
+    llm.chat(b1, max_tokens=8)
+    r = llm.chat(a2, max_tokens=4)
+    prefix = len(llm.llama.tokenize(f"<|im_start|>system\n{rules_a}<|im_end|>".encode(), add_bos=True,
+                                    special=True))
+    assert states.restored == restored + 1 and r.tokens_cached >= prefix > 60
+    assert r.text.strip() and r.tokens_in > prefix
+
+    llm.chat(a2, max_tokens=4)  # the whole prompt is still in the context: nothing to restore
+    assert states.restored == restored + 1

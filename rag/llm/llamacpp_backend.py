@@ -32,6 +32,7 @@ from rag.llm.base import (
     ModelMissing,
     map_finish_reason,
 )
+from rag.llm.prefix_states import PrefixStates
 
 if TYPE_CHECKING:
     from paperrag.settings import LLMSettings
@@ -106,6 +107,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.L
             raise LLMError(f"llama.cpp could not load {path}: {exc} (is it a complete GGUF file?)") from None
         grammar_last.install(llm)
         lookup_decoding.install(llm)
+        llm._prefix_states = PrefixStates()
         _cache[key] = (llm, threading.Lock())
         return _cache[key]
 
@@ -266,10 +268,18 @@ class LlamaCppLLM(BaseLLM):
         if opts.json_mode:
             kw["grammar"] = _grammar(opts.json_mode)
         lookup_decoding.use(llm, on=bool(opts.json_mode))
-        kw["_n_prompt"] = n_prompt
         # what llama.cpp will keep of its KV cache: the longest common prefix with the previous call's tokens
-        # (Llama.generate does the same comparison); logged per call, so prefix reuse is measured, not assumed
-        kw["_n_cached"] = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), max(n_prompt - 1, 0))
+        # (Llama.generate does the same comparison), or the system message put back by `PrefixStates`; logged
+        # per call, so prefix reuse is measured, not assumed
+        held = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        states = getattr(llm, "_prefix_states", None)
+        end = fmt.prompt.find("<|im_end|>")
+        if states is not None and messages and messages[0].get("role") == "system" and end > 0:
+            prefix = llm.tokenize(fmt.prompt[: end + len("<|im_end|>")].encode("utf-8"), add_bos=True, special=True)
+            if tokens[: len(prefix)] == prefix:
+                held = max(held, states.prepare(llm, prefix))
+        kw["_n_prompt"] = n_prompt
+        kw["_n_cached"] = min(held, max(n_prompt - 1, 0))
         return kw
 
     def _timeout(self) -> LLMTimeout:
