@@ -302,6 +302,29 @@ def scaled_numbers(text: str) -> dict[str, str]:
     return {digits: value for digits, (value, _) in _magnitudes(text).items()}
 
 
+_ENGLISH_MAGNITUDE = re.compile(
+    r"(?<![A-Za-z0-9\-.])(\d+(?:\.\d+)?)\s?((?i:thousand|million|billion|trillion|bn)|[KMBT])(?![A-Za-z0-9])")
+
+
+def in_chinese_units(text: str) -> str:
+    """English magnitudes rewritten as a Chinese text writes them: "19.6 billion" → "196亿", "4.5M" → "450万",
+    "1K" → "1000". A small model asked to translate writes "19.6 亿" for 19.6 billion (ten times too small),
+    so code converts before the model sees the fact; names such as "T5-11B" are left alone."""
+    def convert(m: re.Match) -> str:
+        value = Decimal(m.group(1)).scaleb(_SCALES[m.group(2).lower()])
+        if value >= Decimal("1e8"):
+            return _plain(value.scaleb(-8)) + "亿"
+        if value >= Decimal("1e4"):
+            return _plain(value.scaleb(-4)) + "万"
+        return _plain(value)
+
+    return _ENGLISH_MAGNITUDE.sub(convert, text or "")
+
+
+_GLUED = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z]{2})")
+_BROKEN = re.compile(r"(\w)- (\w)")
+
+
 # Chinese magnitudes: a translation that writes "100 亿" for "100B" (10^10 for 10^11) states a wrong quantity
 # whose digits are in the quotes, so a number written with one of them must be backed as a quantity
 _CJK_MAGNITUDES = ("千", "万", "百万", "千万", "亿")
@@ -315,6 +338,9 @@ def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[
     if not sentence.strip():
         return []
     have = " ".join(normalise(q.text) for q in quotes) + " " + normalise(also)
+    # digits glued to a word back themselves ("newstest2013" → "2013"), and a name broken at a line end backs
+    # the joined name ("T5- 11B" → "T5-11B")
+    have += " " + _GLUED.sub(" ", have) + " " + _BROKEN.sub(r"\1-\2", have)
     quantities = numbers(have) | set(scaled_numbers(have).values())
     have_nums = numbers(have) | spelled_numbers(have) | quantities
     have_low = have.lower()

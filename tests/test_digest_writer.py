@@ -108,7 +108,7 @@ def test_chinese_report_every_span_written_checked_and_cited(corpus, embedder):
     w = writer_for(lib)
     entry = entry_of(lib, KEY)
     a = w.analysis(entry.meta, "report", "zh")
-    assert (a.outcome, a.basis, a.rejected, a.missing) == (Outcome.FIRST_TRY, "full text", 0, 1)
+    assert (a.outcome, a.basis, a.rejected, a.missing) == (Outcome.FIRST_TRY, "full text", 0, 1), a.reason
     assert [p.heading for p in a.parts] == ANALYSIS_HEADINGS["report"]["zh"]
     # one call per card field found (7); none for the fields not stated or not extracted, none for the results
     assert w.stats.llm_calls == 7

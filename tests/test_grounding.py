@@ -88,6 +88,20 @@ def test_a_quantity_written_with_a_magnitude_backs_the_same_quantity_in_other_un
     assert unbacked("它快 100 倍。", faster) == ["100"]
 
 
+def test_english_magnitudes_are_given_to_a_chinese_span_in_chinese_units_and_glued_digits_back_themselves():
+    from rag.quotes import in_chinese_units
+
+    # seen in a digest run: "19.6 billion FLOPs" written "19.6 亿", "4.5 million sentence pairs" written "4.5 亿"
+    assert in_chinese_units("VGG-19 (19.6 billion FLOPs), 4.5 million pairs") == "VGG-19 (196亿 FLOPs), 450万 pairs"
+    assert in_chinese_units("∼100B parameters (e.g., T5-11B) on 1K GPUs") == "∼1000亿 parameters (e.g., T5-11B) on 1000 GPUs"
+    assert in_chinese_units("a 5 m wall, 3.5 days, BERT-B") == "a 5 m wall, 3.5 days, BERT-B"
+    vgg = [q("Left: the VGG-19 model [41] (19.6 billion FLOPs) as a reference.")]
+    assert unbacked("VGG-19 模型（196亿 FLOPs）", vgg) == [] and unbacked("VGG-19（19.6 亿 FLOPs）", vgg) == ["19.6 亿"]
+    wmt = [q("We report newstest2013 for development and newstest2014, unlike T5- 11B.")]
+    assert unbacked("开发集为 newstest 2013，测试集为 2014，不同于 T5-11B。", wmt) == []
+    assert unbacked("测试集为 2015。", wmt) == ["2015"]
+
+
 def test_a_generic_acronym_is_not_an_invented_name():
     # seen in a digest run: "64 Tesla V100 32Gb" written as "64 块 Tesla V100 GPU" was rejected for "GPU"
     v100 = [q("We train the model for 10k gradient steps, using 64 Tesla V100 32Gb.")]

@@ -46,7 +46,7 @@ from rag.gated import (
 )
 from rag.llm.base import ChatResult, LLMError
 from rag.prompts import Prompt, load_prompt
-from rag.quotes import Quote, unbacked
+from rag.quotes import Quote, in_chinese_units, unbacked
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,16 @@ class DigestWriter:
             kind = cached.extra.get("kind", "model")
             cited = Cited(cached.content, quotes, "model") if kind == "model" else _quoted(quotes)
             return SpanRecord(cited, cached.outcome, cached.reason)
+        # "19.6 billion" → "196亿" in what a Chinese span's model reads: code converts magnitudes (the model wrote
+        # "19.6 亿"); the span is still checked against the verbatim quotes
+        units = in_chinese_units if language == "zh" else (lambda t: t)
         # LaTeX never reaches the model: each formula is a placeholder ([M1]) put back after, and the output is
         # rejected when a formula of the field's value is lost or any formula changed (paperrag.latex)
         math = MathTable.for_texts([value, card.title, *(q.text for q in shown)])
         messages = prompt.messages(language=language, language_name=LANGUAGE_NAMES[language],
                                    title=math.protect(card.title),
-                                   quotes=[math.protect(q.text) for q in shown], label=label,
-                                   value=math.protect(value), math=math.active,
+                                   quotes=[units(math.protect(q.text)) for q in shown], label=label,
+                                   value=units(math.protect(value)), math=math.active,
                                    ask=ASK[language].format(label=FIELD_NAMES[language][key]))
         instructions = messages[0]["content"]
         need = math_spans(value)

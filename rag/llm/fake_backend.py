@@ -424,7 +424,7 @@ def _span(system: str, user: str) -> str:
     blocks = [b.strip() for b in re.split(r"\n\s*\n", user) if b.strip()]
     fact = re.match(r"^[^:\n]{1,40}: (.*)$", blocks[-2]) if len(blocks) >= 2 else None
     value = fact.group(1).strip() if fact else ""
-    nums = [n for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?", value) if n in numbers(value)]
+    nums = [n for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?:万|亿)?", value) if n.rstrip("万亿") in numbers(value)]
     if not _zh(system):
         v = value.rstrip(" .")
         return (v[:1].upper() + v[1:] + ".") if v else "The paper states this fact."
