@@ -203,10 +203,6 @@ def test_prompt_lookup_drafts_a_copied_value_and_the_reply_stays_the_models_own(
     plain = json.loads(llm.chat(ask, max_tokens=60, json_mode=VALUE_SCHEMA).text)
     assert llm.llama.draft_model is None and plain == ours
 
-    monkeypatch.setattr(lookup_decoding, "use", real_use)
-    drafted = lookup.drafted
-    llm.chat(ASK, max_tokens=8)
-    assert llm.llama.draft_model is None and lookup.drafted == drafted
 
 
 def test_a_system_message_read_once_is_put_back_when_calls_alternate(llm):

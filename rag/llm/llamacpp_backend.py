@@ -267,7 +267,7 @@ class LlamaCppLLM(BaseLLM):
         }
         if opts.json_mode:
             kw["grammar"] = _grammar(opts.json_mode)
-        lookup_decoding.use(llm, on=bool(opts.json_mode))
+        lookup_decoding.use(llm, on=True)
         # what llama.cpp will keep of its KV cache: the longest common prefix with the previous call's tokens
         # (Llama.generate does the same comparison), or the system message put back by `PrefixStates`; logged
         # per call, so prefix reuse is measured, not assumed

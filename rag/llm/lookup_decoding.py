@@ -1,9 +1,9 @@
 """Prompt-lookup decoding without the logits of every prompt token.
 
-paperrag's JSON replies copy from their prompts: card values are phrases of the numbered sentences. Prompt
-lookup drafts the next tokens by finding the last few generated tokens earlier in the prompt and proposing what
-followed them there; one forward pass checks the whole draft, and every drafted token the model would have
-chosen itself is accepted at once. One token's pass is bound by reading the weights, so a pass over a few more
+paperrag's replies copy from their prompts: card values are phrases of the numbered sentences, answers restate
+them. Prompt lookup drafts the next tokens by finding the last few generated tokens earlier in the prompt and
+proposing what followed them there; one forward pass checks the whole draft, and every drafted token the model
+would have chosen itself is accepted at once. One token's pass is bound by reading the weights, so a pass over a few more
 costs much less than those tokens one by one (~1.8 passes for 5 tokens on this machine's 2 cores).
 
 llama-cpp-python has both halves (`LlamaPromptLookupDecoding`, and a `draft_model` hook in `Llama.generate`)
@@ -97,10 +97,10 @@ def install(llama: Any, draft_tokens: int = DRAFT_TOKENS) -> None:
 
 
 def use(llama: Any, on: bool) -> None:
-    """Draft the next call's tokens by prompt lookup (on) or not. JSON replies gain most (their values are
-    copied phrases: `bench/prompt_lookup.py`, card calls 0.86x the time); free prose gains ~2 % and its greedy
-    text may differ from the one-token-at-a-time text where two tokens nearly tie (batched passes round
-    differently), so it is left alone."""
+    """Draft the next call's tokens by prompt lookup (on) or not. Measured by `bench/prompt_lookup.py` on logged
+    calls, 1.5B, 2 cores: card fields 0.86x the time, answers 0.87x (a 113-token answer 13.7 → 8.5 s), Chinese
+    digest spans 0.98x (they copy little). Batched passes round differently from single-token ones, so where two
+    tokens nearly tie the greedy text can differ (answers 14/16 identical, card fields 15/16)."""
     lookup = getattr(llama, "_prompt_lookup", None)
     if lookup is None:
         return
