@@ -150,8 +150,11 @@ def _overlap(text: str, quote: Quote) -> float:
 
 
 def attribute(text: str, cands: Sequence[Candidate], *, also: str = "", limit: int = 3) -> list[Candidate]:
-    """Candidates that together back `text` (its numbers and names; the best word match when it has none), or
-    [] when none do. Used for sentences that cite nothing, or cite sentences that do not hold their claim."""
+    """Candidates of one paper that together back `text` (its numbers and names; the best word match when it has
+    none), or [] when none do. Used for sentences that cite nothing, or cite sentences that do not hold their
+    claim. Code moves a pointer inside a paper but never assembles a claim from two papers' sentences: "REALM
+    achieves state-of-the-art results on TriviaQA" was once backed by REALM's "…on all three benchmarks" plus
+    another paper's "TriviaQA" (the model's own pointers may still cite several papers)."""
     if not cands:
         return []
     needed = [("num", x) for x in sorted(numbers(text)) if x not in numbers(also)]
@@ -167,17 +170,20 @@ def attribute(text: str, cands: Sequence[Candidate], *, also: str = "", limit: i
             return []  # no words to match a Chinese sentence against English quotes
         best = ranked[0]
         return [best] if _overlap(text, best.quote) >= 0.5 else []
-    chosen: list[Candidate] = []
-    for item in needed:
-        if any(holds(c, item) for c in chosen):
-            continue
-        holder = next((c for c in ranked if holds(c, item)), None)
-        if holder is None:
-            return []
-        chosen.append(holder)
-        if len(chosen) > limit:
-            return []
-    return sorted(chosen, key=lambda c: c.n)
+    for paper in dict.fromkeys(c.quote.paper_key for c in ranked):  # the best-matching paper first
+        own = [c for c in ranked if c.quote.paper_key == paper]
+        chosen: list[Candidate] = []
+        for item in needed:
+            if any(holds(c, item) for c in chosen):
+                continue
+            holder = next((c for c in own if holds(c, item)), None)
+            if holder is None or len(chosen) == limit:
+                chosen = []
+                break
+            chosen.append(holder)
+        if chosen:
+            return sorted(chosen, key=lambda c: c.n)
+    return []
 
 
 @dataclass

@@ -127,6 +127,11 @@ def test_attribute_covers_every_number_or_gives_up():
     c = cands("Training took 3.5 days on 8 P100 GPUs.", "The big model reaches 28.4 BLEU on WMT 2014.")
     assert [x.n for x in attribute("28.4 BLEU after 3.5 days", c)] == [1, 2]
     assert attribute("28.4 BLEU after 9 days", c) == []
+    # never from two papers: REALM's "all three benchmarks" and another paper's "TriviaQA" do not make a claim
+    realm = [Candidate(1, q("REALM outperforms all previous systems on all three benchmarks.", key="2002.08909v1")),
+             Candidate(2, q("Passages are retrieved with DPR for NQ and TriviaQA.", key="2007.01282v2"))]
+    assert attribute("REALM outperforms all previous systems on TriviaQA.", realm) == []
+    assert [x.n for x in attribute("REALM outperforms all previous systems.", realm)] == [1]
 
 
 @pytest.fixture(scope="module")
