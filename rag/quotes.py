@@ -303,13 +303,15 @@ def scaled_numbers(text: str) -> dict[str, str]:
 
 
 _ENGLISH_MAGNITUDE = re.compile(
-    r"(?<![A-Za-z0-9\-.])(\d+(?:\.\d+)?)\s?((?i:thousand|million|billion|trillion|bn)|[KMBT])(?![A-Za-z0-9])")
+    r"(?<![A-Za-z0-9\-.])(?<![A-Za-z0-9]- )(\d+(?:\.\d+)?)\s?((?i:thousand|million|billion|trillion|bn)|[KMBT])"
+    r"(?![A-Za-z0-9])")
 
 
 def in_chinese_units(text: str) -> str:
     """English magnitudes rewritten as a Chinese text writes them: "19.6 billion" → "196亿", "4.5M" → "450万",
     "1K" → "1000". A small model asked to translate writes "19.6 亿" for 19.6 billion (ten times too small),
-    so code converts before the model sees the fact; names such as "T5-11B" are left alone."""
+    so code converts before the model sees the fact; names such as "T5-11B" (or "T5- 11B", broken at a line
+    end in a PDF) are left alone."""
     def convert(m: re.Match) -> str:
         value = Decimal(m.group(1)).scaleb(_SCALES[m.group(2).lower()])
         if value >= Decimal("1e8"):

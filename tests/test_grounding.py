@@ -95,6 +95,7 @@ def test_english_magnitudes_are_given_to_a_chinese_span_in_chinese_units_and_glu
     assert in_chinese_units("VGG-19 (19.6 billion FLOPs), 4.5 million pairs") == "VGG-19 (196亿 FLOPs), 450万 pairs"
     assert in_chinese_units("∼100B parameters (e.g., T5-11B) on 1K GPUs") == "∼1000亿 parameters (e.g., T5-11B) on 1000 GPUs"
     assert in_chinese_units("a 5 m wall, 3.5 days, BERT-B") == "a 5 m wall, 3.5 days, BERT-B"
+    assert in_chinese_units("(e.g., T5- 11B [4]), - 5M") == "(e.g., T5- 11B [4]), - 500万"  # seen: "T5-110 亿"
     vgg = [q("Left: the VGG-19 model [41] (19.6 billion FLOPs) as a reference.")]
     assert unbacked("VGG-19 模型（196亿 FLOPs）", vgg) == [] and unbacked("VGG-19（19.6 亿 FLOPs）", vgg) == ["19.6 亿"]
     wmt = [q("We report newstest2013 for development and newstest2014, unlike T5- 11B.")]
