@@ -424,19 +424,13 @@ class Asker:
                     yield (sep if shown else "") + text
                     shown.append(text)
 
-        echoed = False
         for piece in stream:
             raw += piece
-            if _ECHO.search(raw):  # the evidence list copied back: quotes, but not an answer
-                echoed = True
-                stream.close()
-                break
             buf += piece
             done, buf = pop_sentences(buf)
             yield from publish(done)
-        if not echoed:
-            done, _ = pop_sentences(buf, final=True)
-            yield from publish(done)
+        done, _ = pop_sentences(buf, final=True)
+        yield from publish(done)
         result.llm = stream.result
         result.raw = raw
         if result.llm is not None and result.llm.finish_reason == "length":
@@ -444,8 +438,6 @@ class Asker:
         for s in result.rejected:
             result.notes.append(f"not published (its claim is not in the quoted sentences: {s.problem}): "
                                 f"“{_shorten(s.text, 160)}”")
-        if echoed and not shown:
-            result.notes.append("the model copied the evidence list back instead of answering")
         if not shown:
             self._abstain(result, question)
             if raw.strip() and NOT_IN_PAPERS not in raw and not any(s.refusal for s in result.sentences):
@@ -456,9 +448,6 @@ class Asker:
         result.answer = sep.join(shown)
 
 
-# the prompt's own paper header ("Paper: Title (arXiv 1512.03385)"): seen as a 1.5B's whole reply, followed by
-# the numbered sentences, each of which would pass its check while answering nothing
-_ECHO = re.compile(r"(?m)^\s*Paper: .{0,300}\(arXiv \d")
 _ARXIV_ID = re.compile(r"(?<![\d.])(\d\d(?:0[1-9]|1[0-2])\.\d{4,5})(?:v\d+)?(?![\d.]*\d)")  # 2501.10120(v2)
 
 
