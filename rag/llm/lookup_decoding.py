@@ -106,7 +106,3 @@ def use(llama: Any, on: bool) -> None:
         return
     lookup.reset()
     llama.draft_model = lookup if on else None
-
-
-def installed(llama: Any) -> bool:
-    return getattr(llama, "_prompt_lookup", None) is not None
