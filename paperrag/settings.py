@@ -170,6 +170,9 @@ class AskSettings(Section):
                            "the model may cite; the answer's claims must be in the sentences it cites; more "
                            "evidence makes a longer prompt, so later first words")
     answer_max_tokens: int = Field(200, ge=16, description="output cap of one answer (1-3 short sentences)")
+    quote_fallback: bool = Field(
+        True, description="when the model declines an English question, quote the candidate sentence closest to "
+        "it if that sentence alone holds half the question's words, its names and (for a quantity) a number")
 
 
 class DigestSettings(Section):

@@ -104,7 +104,7 @@ def test_streamed_text_equals_the_final_answer(corpus, embedder):
 def test_abstentions_refusals_and_uncited_answers(corpus, embedder):
     q = "How many keys does sparse widget attention keep?"
     abstain = Library(corpus, llm=ScriptedLLM(lambda m: "NOT_IN_PAPERS"), embedder=embedder).asker
-    result = abstain.ask(q)
+    result = abstain.ask("How many layers does sparse widget attention stack?")  # no sentence states it
     assert result.abstained and result.answer.startswith("The indexed papers do not say")
     refusal = Library(corpus, llm=ScriptedLLM(lambda m: "The papers do not mention the number of keys [1]."),
                       embedder=embedder).asker.ask(q)
@@ -151,6 +151,20 @@ def test_chinese_question_is_translated_for_search_and_answered_in_chinese(corpu
     answer_call = llm.calls[-1]
     assert "Chinese" in answer_call[0]["content"]
     assert re.search(r"64个键 \[2405\.00001 p\.\d+\]。$", result.answer)
+
+
+def test_names_the_translation_glued_or_dropped_are_put_back_into_the_search_query(corpus, embedder):
+    def reply(messages):
+        if purpose_of(messages) == "translate":
+            return "sparsewidgetattention keys per query"  # seen from the 1.5B: "vitl16imagenet21kcloudtpuv3"
+        return "NOT_IN_PAPERS"
+
+    llm = ScriptedLLM(reply)
+    result = Library(corpus, llm=llm, embedder=embedder).asker.ask("Sparse Widget Attention 为每个 query 保留多少个 keys？")
+    assert result.search_query == "sparsewidgetattention keys per query Sparse Widget Attention"
+    assert result.evidence[0].arxiv_id == "2405.00001"
+    translate = llm.calls[0]  # a whole English question, with a worked example in the kept prefix
+    assert len(translate) == 4 and translate[2]["role"] == "assistant" and translate[2]["content"].endswith("?")
 
 
 def test_follow_up_is_rewritten_into_a_standalone_query(corpus, embedder):
@@ -277,3 +291,65 @@ def test_which_paper_falls_back_to_the_answer_path_when_no_paper_matches(corpus,
     result = Library(corpus, llm=off, embedder=embedder).asker.ask(
         "Which paper keeps only the 64 highest-scoring keys per query in sparse attention?")
     assert not result.answer.startswith("The paper is “Graph Crawlers")
+
+
+def test_a_declined_question_is_answered_with_the_closest_sentence_that_holds_its_words_quoted_as_it_stands(
+        corpus, embedder):
+    llm = ScriptedLLM(lambda m: "NOT_IN_PAPERS")
+    lib = Library(corpus, llm=llm, embedder=embedder)
+    q = "How many keys does sparse widget attention keep for every query?"
+    result = lib.asker.ask(q)
+    assert not result.abstained and len(llm.calls) == 1  # code finds it: no second call
+    [sentence] = result.published
+    assert sentence.text == f"“{sentence.quotes[0].text}”" and "64 highest-scoring keys" in sentence.text
+    assert lib.asker.page_texts.verify(sentence.quotes[0]) and result.answer == sentence.rendered()
+    assert any("quoted as it stands" in n for n in result.notes)
+    streamed = list(Library(corpus, llm=ScriptedLLM("NOT_IN_PAPERS"), embedder=embedder).asker.stream(q))
+    assert "".join(streamed) == result.answer
+
+
+def test_a_declined_question_still_abstains_when_no_sentence_of_the_best_paper_states_the_answer(corpus, embedder):
+    declines = ScriptedLLM(lambda m: "NOT_IN_PAPERS")
+    # the attention paper's "64 highest-scoring keys for every query" holds 4 of these 6 words, not "citation
+    # crawler": a sentence about another thing is not quoted as the answer
+    crawler = Library(corpus, llm=declines, embedder=embedder).asker.ask(
+        "How many keys does the citation crawler keep for every query?")
+    assert crawler.abstained and not crawler.quotes
+    no_number = Library(corpus, llm=declines, embedder=embedder).asker.ask(
+        "How many layers does sparse widget attention stack?")
+    assert no_number.abstained and not no_number.quotes
+    off = corpus.model_copy(update={"ask": corpus.ask.model_copy(update={"quote_fallback": False})})
+    assert Library(off, llm=declines, embedder=embedder).asker.ask(
+        "How many keys does sparse widget attention keep for every query?").abstained
+
+
+def test_a_chinese_question_gets_no_quote_fallback(corpus, embedder):
+    def reply(messages):
+        if purpose_of(messages) == "translate":
+            return "How many keys does sparse widget attention keep for every query?"
+        return "NOT_IN_PAPERS"
+
+    result = Library(corpus, llm=ScriptedLLM(reply), embedder=embedder).asker.ask("稀疏部件注意力为每个查询保留多少个键？")
+    assert result.abstained and not result.quotes
+
+
+def test_states_answer_wants_the_questions_words_names_and_a_number():
+    from rag.ask import states_answer
+    from rag.quotes import Quote
+
+    def quote(text, title="Attention Is All You Need"):
+        return Quote("1706.03762v5", "1706.03762", 5, 8, text, title=title)
+
+    bleu = quote("On the WMT 2014 English-to-German translation task, the big transformer model establishes a new "
+                 "state-of-the-art BLEU score of 28.4.")
+    q = "What BLEU score does the big Transformer reach on the WMT 2014 English-to-German translation task?"
+    assert states_answer(q, bleu) == ""
+    assert "English-to-Chinese" in states_answer(q.replace("German", "Chinese"), bleu)  # a false premise
+    assert "too few" in states_answer(q, quote("The Transformer uses 8 attention heads."))
+    no_number = quote("On the WMT 2014 English-to-German translation task (Figure 5), the big transformer model "
+                      "reaches a strong BLEU score.")  # 2014 is the question's; a figure's number is no answer
+    assert "quantity" in states_answer(q, no_number)
+    heads = "How many attention heads does the Transformer use?"
+    assert states_answer(heads, quote("In this work we employ h = 8 parallel attention heads in the Transformer.")) == ""
+    assert "quantity" in states_answer(heads, quote("Figure 5: Many of the Transformer attention heads exhibit "
+                                                    "behaviour related to the structure of the sentence."))
