@@ -382,9 +382,7 @@ class Asker:
             paper = papers.setdefault(c.quote.paper_key, {
                 "title": _data(hide(c.quote.title)), "arxiv_id": c.quote.arxiv_id, "sentences": []})
             paper["sentences"].append({"n": c.n, "text": _data(hide(c.quote.text))})
-        english = result.search_query if result.language != "en" and result.search_query != question else ""
         return prompt.messages(papers=list(papers.values()), question=hide(question), language_name=language_name,
-                               english=_data(hide(english)),
                                math=bool(math and math.active))
 
     def _closest_quote(self, result: AskResult) -> Candidate | None:

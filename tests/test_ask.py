@@ -66,7 +66,6 @@ def test_answer_sentences_cite_verified_quotes_and_pointers_never_reach_the_read
                                                  "quote": quote.text}]
     assert [s["arxiv_id"] for s in result.sources()] == ["2405.00001"]  # only cited quotes
     assert result.sources()[0]["pdf_url"].endswith(f"#page={quote.page}") and not result.abstained
-    assert "(In English" not in llm.calls[-1][-1]["content"]  # an English question is not repeated
 
 
 def test_a_number_not_in_its_quotes_is_not_published(corpus, embedder):
@@ -151,8 +150,6 @@ def test_chinese_question_is_translated_for_search_and_answered_in_chinese(corpu
     assert result.evidence[0].arxiv_id == "2405.00001"
     answer_call = llm.calls[-1]
     assert "Chinese" in answer_call[0]["content"]
-    # the English question it was searched with follows the Chinese one: the sentences are English
-    assert "(In English: sparse widget attention number of keys kept per query)" in answer_call[-1]["content"]
     assert re.search(r"64个键 \[2405\.00001 p\.\d+\]。$", result.answer)
 
 
