@@ -172,7 +172,7 @@ class AskSettings(Section):
     answer_max_tokens: int = Field(200, ge=16, description="output cap of one answer (1-3 short sentences)")
     quote_fallback: bool = Field(
         True, description="when the model declines an English question, quote the candidate sentence closest to "
-        "it if that sentence alone holds half the question's words, its names and (for a quantity) a number")
+        "it if that sentence alone holds 70 % of the question's words, its names and (for a quantity) a number")
 
 
 class DigestSettings(Section):

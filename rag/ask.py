@@ -389,9 +389,8 @@ class Asker:
         """The model declined (NOT_IN_PAPERS) although a sentence it was shown may state the answer: the
         candidate closest to the question (sentence-vector score), from the paper of the best passage, that on
         its own holds the question's words, names and, for a quantity, a number (`states_answer`), to be quoted as
-        it stands; None: abstain. No model
-        call, so a declined question costs no time. English questions only: the check reads the question's words,
-        and a Chinese reader would get an English quote."""
+        it stands; None: abstain. No model call, so a declined question costs no time. English questions only:
+        the check reads the question's words, and a Chinese reader would get an English quote."""
         top_paper = result.evidence[0].paper_key if result.evidence else None
         for c in sorted(result.candidates, key=lambda c: -c.score):
             if c.quote.paper_key == top_paper and not states_answer(result.search_query, c.quote):
@@ -499,9 +498,10 @@ _REFERENCE_NUMBER = re.compile(r"\b(?:Figure|Fig\.|Table|Section|Sec\.|Eq\.|Equa
 
 def states_answer(query: str, quote: Quote) -> str:
     """Why one quoted sentence cannot be the answer to `query` ("" when it can): it must hold
-    QUOTE_FALLBACK_COVERAGE of the question's content words (not its question words), every name the question rests on (in the sentence or
-    its paper's title: "… on CIFAR-10" needs CIFAR-10), and, when the question asks for a quantity, a number that
-    the question does not already hold ("WMT 2014" is not the answer, nor is "Figure 5")."""
+    QUOTE_FALLBACK_COVERAGE of the question's content words (not its question words), every name the question
+    rests on (in the sentence or its paper's title: "… on CIFAR-10" needs CIFAR-10), and, when the question asks
+    for a quantity, a number that the question does not already hold ("WMT 2014" is not the answer, nor is
+    "Figure 5")."""
     from rag.cards import content_stems
 
     asked = content_stems(" ".join(w for w in re.findall(r"\S+", query) if w.lower() not in _QUESTION_WORDS))
