@@ -90,6 +90,34 @@ def test_every_prompt_is_recognised_without_its_id():
         assert prompt_id_of(load_prompt(pid).messages(**variables[pid])) == pid, pid
 
 
+def test_a_prompts_fixed_messages_are_its_rules_and_the_examples_shown():
+    """`Messages.fixed` marks what every call of a prompt shares (the prefix llama.cpp may keep): the system message
+    and the worked examples shown for the request's language — never the request, nor a retry's appended turns."""
+    from llama_cpp.llama_chat_format import format_chatml
+
+    from rag.llm.base import BaseLLM
+    from rag.llm.llamacpp_backend import _end_of_fixed
+
+    translate = load_prompt("translate_query").messages(question="残差网络有多少层？")
+    assert translate.fixed == len(translate) - 1 == 3
+    span = dict(title="T", quotes=["q"], label="Core idea", value="v", ask="Write it.")
+    zh, en = (load_prompt("digest_span").messages(language_name=n, language=c, **span)
+              for n, c in (("Chinese", "zh"), ("English", "en")))
+    assert zh.fixed == len(zh) - 1 > 1 and en.fixed == len(en) - 1 == 1  # the examples are Chinese only
+
+    checked = BaseLLM._check_messages(translate)
+    assert checked.fixed == 3 and checked == list(translate)
+    retry = BaseLLM._check_messages([*translate, {"role": "assistant", "content": "x"},
+                                     {"role": "user", "content": "again"}])
+    assert retry.fixed == 0
+
+    prompt = format_chatml(checked).prompt
+    end = _end_of_fixed(prompt, checked)
+    assert prompt[:end].endswith("<|im_end|>") and translate[2]["content"] in prompt[:end]
+    assert translate[3]["content"] not in prompt[:end]
+    assert prompt[:_end_of_fixed(prompt, retry)].count("<|im_end|>") == 1  # the system message alone
+
+
 # ------------------------------------------------------------------------------------------ ask
 def test_answer_cites_its_best_sentence_deterministically_and_streams(corpus, embedder):
     lib = Library(corpus.settings, embedder=embedder)

@@ -225,3 +225,38 @@ def test_a_system_message_read_once_is_put_back_when_calls_alternate(llm):
 
     llm.chat(a2, max_tokens=4)  # the whole prompt is still in the context: nothing to restore
     assert states.restored == restored + 1
+
+
+def test_a_prompts_worked_examples_are_put_back_with_its_rules(llm):
+    """A prompt file's worked examples belong to the kept prefix (`Messages.fixed`): after another prompt ran, the
+    rules and the examples are restored, not read again. A plain list (a retry's messages, which end with the
+    rejected reply) keeps nothing beyond the rules."""
+    from rag.llm.base import Messages
+    from rag.llm.prefix_states import MIN_TOKENS
+
+    rules = "You translate questions about research papers into English search queries."
+    example_q, example_a = "注意力机制的计算复杂度是多少？", "computational complexity of the attention mechanism"
+
+    def translate(question: str) -> Messages:
+        m = Messages([{"role": "system", "content": rules}, {"role": "user", "content": example_q},
+                      {"role": "assistant", "content": example_a}, {"role": "user", "content": question}])
+        m.fixed = 3
+        return m
+
+    other = [{"role": "system", "content": "You answer questions about research papers. " * 8},
+             {"role": "user", "content": "Is the sky blue? yes or no"}]
+    fixed = len(llm.llama.tokenize(
+        f"<|im_start|>system\n{rules}<|im_end|>\n<|im_start|>user\n{example_q}<|im_end|>\n"
+        f"<|im_start|>assistant\n{example_a}<|im_end|>".encode(), add_bos=True, special=True))
+    states = llm.llama._prefix_states
+    llm.chat(translate("残差网络有多少层？"), max_tokens=8)
+    llm.chat(other, max_tokens=4)
+    restored = states.restored
+    r = llm.chat(translate("Transformer 用了多少个注意力头？"), max_tokens=8)
+    assert states.restored == restored + 1 and r.tokens_cached >= fixed > MIN_TOKENS  # the rules alone are fewer
+    assert r.text.strip()
+
+    llm.chat(other, max_tokens=4)
+    restored = states.restored
+    r = llm.chat(list(translate("Transformer 用了多少个注意力头？")), max_tokens=8)
+    assert states.restored == restored and r.tokens_cached < fixed

@@ -33,6 +33,15 @@ FinishReason = Literal["stop", "length", "error"]
 Message = dict[str, Any]
 
 
+class Messages(list):
+    """A prompt's chat messages, and how many of the first ones (its rules and worked examples) are the same in
+    every call of that prompt and language: the prefix a backend may keep evaluated between calls. A list built
+    from it (a retry that appends the rejected reply and feedback) is a plain list: nothing beyond the system
+    message is assumed fixed there."""
+
+    fixed: int = 0
+
+
 # --------------------------------------------------------------------------------------------- errors
 class LLMError(PaperragError):
     """Base of every error raised by the LLM seam. `str(e)` is a single human-readable line."""
@@ -230,13 +239,14 @@ class BaseLLM(ABC):
 
     @staticmethod
     def _check_messages(messages: Sequence[Message]) -> list[Message]:
-        out = []
+        out = Messages()
         for m in messages:
             if not isinstance(m, dict) or "role" not in m or "content" not in m:
                 raise ValueError(f"each message needs 'role' and 'content', got {m!r}")
             out.append({"role": str(m["role"]), "content": str(m["content"])})
         if not out:
             raise ValueError("messages is empty")
+        out.fixed = min(getattr(messages, "fixed", 0), len(out) - 1)  # the request itself is never fixed
         return out
 
     def chat(

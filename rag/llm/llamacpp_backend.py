@@ -60,6 +60,21 @@ def _import_llama_cpp() -> Any:
 LOAD_SETTINGS: dict[str, Any] = {"n_batch": 512, "n_ubatch": 512, "use_mmap": True}
 
 
+def _end_of_fixed(prompt: str, messages: list[Message]) -> int:
+    """Where, in the ChatML `prompt`, the messages that every call of its prompt shares end (0: none): the worked
+    examples after the system message when the prompt file marks them (`Messages.fixed`), else the system
+    message alone."""
+    if not messages or messages[0].get("role") != "system":
+        return 0
+    end = 0
+    for _ in range(max(getattr(messages, "fixed", 0), 1)):
+        at = prompt.find("<|im_end|>", end)
+        if at < 0:
+            return 0
+        end = at + len("<|im_end|>")
+    return end
+
+
 def check_gguf(path: Path) -> None:
     """One clear line for a file that cannot be a complete model: not GGUF, or a bundled model whose size is not
     the one its install stamp recorded (truncated or overwritten since `paperrag models install`)."""
@@ -269,13 +284,13 @@ class LlamaCppLLM(BaseLLM):
             kw["grammar"] = _grammar(opts.json_mode)
         lookup_decoding.use(llm, on=True)
         # what llama.cpp will keep of its KV cache: the longest common prefix with the previous call's tokens
-        # (Llama.generate does the same comparison), or the system message put back by `PrefixStates`; logged
-        # per call, so prefix reuse is measured, not assumed
+        # (Llama.generate does the same comparison), or the prompt's fixed messages (its system message and worked
+        # examples) put back by `PrefixStates`; logged per call, so prefix reuse is measured, not assumed
         held = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
         states = getattr(llm, "_prefix_states", None)
-        end = fmt.prompt.find("<|im_end|>")
-        if states is not None and messages and messages[0].get("role") == "system" and end > 0:
-            prefix = llm.tokenize(fmt.prompt[: end + len("<|im_end|>")].encode("utf-8"), add_bos=True, special=True)
+        end = _end_of_fixed(fmt.prompt, messages)
+        if states is not None and end > 0:
+            prefix = llm.tokenize(fmt.prompt[:end].encode("utf-8"), add_bos=True, special=True)
             if tokens[: len(prefix)] == prefix:
                 held = max(held, states.prepare(llm, prefix))
         kw["_n_prompt"] = n_prompt

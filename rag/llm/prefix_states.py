@@ -1,13 +1,14 @@
-"""Keep the evaluated system prompts of recent calls, so calls that alternate do not re-read them.
+"""Keep the evaluated fixed messages of recent calls, so calls that alternate do not re-read them.
 
 llama.cpp keeps only the previous call's tokens: an `ask` whose answer calls alternate with the query
 translation (every Chinese question) or the which-paper check re-reads its ~150-token rules each time, ~1.3 s
-on two cores before the first word; a digest alternates card-field and span calls the same way. llama-cpp-python's
-own state cache (`LlamaRAMCache`) restores whole states but copies its 311 MB logits buffer each time, so it is
-not used. This saves only the KV cells of a call's system message (llama.cpp's per-sequence state, ~4 MB for 150
-tokens of the 1.5B) the first time it is evaluated, and puts them back when a later call opens with the same
-system message but the context holds something else.
-"""
+on two cores before the first word; a digest alternates card-field and span calls the same way, and each paper's
+first span re-read the span prompt's ~330 tokens of worked examples (~3.5 s). llama-cpp-python's own state cache
+(`LlamaRAMCache`) restores whole states but copies its 311 MB logits buffer each time, so it is not used. This
+saves only the KV cells of a call's fixed messages — its system message and the prompt file's worked examples
+(`Messages.fixed`); llama.cpp's per-sequence state, ~27 kB a token for the 1.5B — the first time they are
+evaluated, and puts them back when a later call opens with the same messages but the context holds something
+else."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import ctypes
 from collections import OrderedDict
 from typing import Any
 
-MAX_STATES = 8  # distinct system messages kept (rules per prompt and language)
+MAX_STATES = 8  # distinct prefixes kept (rules and examples per prompt and language)
 MIN_TOKENS = 32  # a shorter prefix costs less to evaluate than to save
 
 

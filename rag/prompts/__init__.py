@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from paperrag.errors import PaperragError
+from rag.llm.base import Messages
 
 PROMPT_DIR = Path(__file__).resolve().parent
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -33,8 +34,8 @@ class Prompt:
     def key(self) -> str:
         return f"{self.id}@v{self.version}"
 
-    def messages(self, **variables) -> list[dict]:
-        out = []
+    def messages(self, **variables) -> Messages:
+        out = Messages()
         if self.system:
             out.append({"role": "system", "content": _env.from_string(self.system).render(**variables).strip()})
         for ex in self.examples:  # an example in a language is shown only for a request in that language
@@ -42,6 +43,7 @@ class Prompt:
                 continue
             out.append({"role": "user", "content": _env.from_string(ex["user"]).render(**variables).strip()})
             out.append({"role": "assistant", "content": _env.from_string(ex["assistant"]).render(**variables).strip()})
+        out.fixed = len(out)
         out.append({"role": "user", "content": _env.from_string(self.user).render(**variables).strip()})
         return out
 
