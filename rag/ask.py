@@ -55,6 +55,7 @@ QUOTE_FALLBACK_COVERAGE = 0.7
 _QUESTION_WORDS = frozenset("""how many much what which does did has have had get gets give gives reach reaches
 achieve achieves achieved need needs use uses used using report reports reported compared compare value obtain
 obtains""".split())
+_PUNCTUATION = "?!.,;:\"'“”‘’()"
 _QUANTITY = re.compile(r"\bhow (?:many|much|long|often|fast|large|big|deep)\b|\b(?:scores?|accuracy|errors?|rates?|"
                        r"sizes?|speedups?|percentage|ratio|number|count|bleu|auroc|f1)\b", re.IGNORECASE)
 RELATIVE_SCORE_FLOOR = 0.5  # passages scoring under half the best one are dropped before the prompt …
@@ -504,7 +505,8 @@ def states_answer(query: str, quote: Quote) -> str:
     "Figure 5")."""
     from rag.cards import content_stems
 
-    asked = content_stems(" ".join(w for w in re.findall(r"\S+", query) if w.lower() not in _QUESTION_WORDS))
+    asked = content_stems(" ".join(w for w in re.findall(r"\S+", query)
+                                   if w.lower().strip(_PUNCTUATION) not in _QUESTION_WORDS))  # "reach?" too
     if not asked:
         return "the question has no content words to check it against"
     if len(asked & content_stems(quote.text)) < QUOTE_FALLBACK_COVERAGE * len(asked):

@@ -349,6 +349,11 @@ def test_states_answer_wants_the_questions_words_names_and_a_number():
     no_number = quote("On the WMT 2014 English-to-German translation task (Figure 5), the big transformer model "
                       "reaches a strong BLEU score.")  # 2014 is the question's; a figure's number is no answer
     assert "quantity" in states_answer(q, no_number)
+    # a question word is not a content word with the question mark on it either ("use?")
+    optimizer = quote("In the outer loop, Reptile relies on the Adam optimizer.",
+                      title="On First-Order Meta-Learning Algorithms")
+    assert states_answer("Which optimizer does Reptile use?", optimizer) == ""
+    assert "too few" in states_answer("Which optimizer does Reptile need for warm restarts?", optimizer)
     heads = "How many attention heads does the Transformer use?"
     assert states_answer(heads, quote("In this work we employ h = 8 parallel attention heads in the Transformer.")) == ""
     assert "quantity" in states_answer(heads, quote("Figure 5: Many of the Transformer attention heads exhibit "
