@@ -280,9 +280,17 @@ class Asker:
         if len(query) < 3 or ascii_share < 0.8:
             result.notes.append("the search translation was unusable; searched with the question as asked")
             return question
-        # the names the question writes in Latin script are what retrieval and the premise check need most
-        lost = [t for t in latin_terms(question)
-                if not re.search(rf"(?<![A-Za-z0-9]){re.escape(t)}(?![A-Za-z0-9])", query, re.IGNORECASE)]
+        # the names the question writes in Latin script are what retrieval and the premise check need most: one the
+        # translation misspelt ("TPUsv3" for "TPUv3") is put back as written, one it dropped is appended
+        lost = []
+        for term in latin_terms(question):
+            if re.search(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", query, re.IGNORECASE):
+                continue
+            variant = _variant_of(term, latin_terms(query))
+            if variant is not None:
+                query = re.sub(rf"(?<![A-Za-z0-9]){re.escape(variant)}(?![A-Za-z0-9])", lambda _: term, query)
+            else:
+                lost.append(term)
         return f"{query} {' '.join(lost)}" if lost else query
 
     def _relevance(self, query: str, evidence: list[Passage]) -> float:
@@ -492,6 +500,18 @@ def latin_terms(text: str) -> list[str]:
     """The names, numbers and symbols a (Chinese) question writes in Latin script: "ViT-L/16", "ImageNet-21k",
     "TPUv3", "2014" — each once, in order."""
     return list(dict.fromkeys(m.group(0) for m in _LATIN_TERM.finditer(text or "")))
+
+
+def _variant_of(term: str, words: Sequence[str]) -> str | None:
+    """The word of `words` that is `term` misspelt (one or two characters changed: "TPUsv3" for "TPUv3"), or
+    None. Numbers must match: "ResNet-50" is no variant of "ResNet-152", nor "GPT-4" of "GPT-3"."""
+    from difflib import SequenceMatcher
+
+    for word in words:
+        if len(word) >= 4 and re.findall(r"\d+", word) == re.findall(r"\d+", term) and \
+                SequenceMatcher(None, word.lower(), term.lower()).ratio() >= 0.8:
+            return word
+    return None
 
 
 _REFERENCE_NUMBER = re.compile(r"\b(?:Figure|Fig\.|Table|Section|Sec\.|Eq\.|Equation|Appendix)\s*\(?\d+\)?", re.I)

@@ -132,10 +132,23 @@ def premise_terms(query: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_JOINER = r"(?:\s*[-–]\s*|\s+)(?:to(?:\s*[-–]\s*|\s+))?"  # "English-French" is also "English-to-French"
+
+
+def _mentions(hay: str, term: str) -> bool:
+    term = term.lower()
+    if term in hay:
+        return True
+    parts = term.split("-")
+    return len(parts) > 1 and all(parts) and re.search(_JOINER.join(map(re.escape, parts)), hay) is not None
+
+
 def missing_premise(query: str, texts: Sequence[str]) -> list[str]:
-    """Premise terms of `query` that none of `texts` (the retrieved passages with their title lines) mentions."""
+    """Premise terms of `query` that none of `texts` (the retrieved passages with their title lines) mentions; a
+    hyphenated one also counts as mentioned when its parts are joined otherwise ("English-French" by
+    "English-to-French" or "English–French")."""
     hay = " ".join(texts).lower()
-    return [t for t in premise_terms(query) if t.lower() not in hay]
+    return [t for t in premise_terms(query) if not _mentions(hay, t)]
 
 
 def content_words(text: str) -> set[str]:

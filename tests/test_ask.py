@@ -167,6 +167,20 @@ def test_names_the_translation_glued_or_dropped_are_put_back_into_the_search_que
     assert len(translate) == 4 and translate[2]["role"] == "assistant" and translate[2]["content"].endswith("?")
 
 
+def test_a_name_the_translation_misspelt_is_put_back_as_the_question_writes_it(corpus, embedder):
+    """Seen from the 1.5B: "TPUv3" came back as "TPUsv3", which no paper mentions, so the premise check abstained.
+    The question's own spelling replaces a near variant; a different number is no variant and stays."""
+    def reply(messages):
+        if purpose_of(messages) == "translate":
+            return "How many keys per query does Sparse Widget Atention keep on TPUsv3 and GPT-4?"
+        return "NOT_IN_PAPERS"
+
+    result = Library(corpus, llm=ScriptedLLM(reply), embedder=embedder).asker.ask(
+        "Sparse Widget Attention 在 TPUv3 和 GPT-3 上为每个 query 保留多少个 keys？")
+    assert result.search_query == ("How many keys per query does Sparse Widget Attention keep on TPUv3 and GPT-4? "
+                                   "GPT-3")
+
+
 def test_follow_up_is_rewritten_into_a_standalone_query(corpus, embedder):
     def reply(messages):
         if purpose_of(messages) == "condense":

@@ -168,3 +168,13 @@ def test_a_premise_no_passage_mentions_is_caught_before_the_model():
     assert missing_premise(q, ["REALM: Retrieval-Augmented Language Model Pre-Training › 4 Experiments\nOn "
                                 "NaturalQuestions REALM reaches 40.4 exact match."]) == ["TriviaQA"]
     assert missing_premise("Which paper proposes a masked language model retriever?", ["anything"]) == []
+
+
+def test_a_hyphenated_premise_is_mentioned_however_its_parts_are_joined():
+    """"English-French" (a translation's wording) is the paper's "English-to-French"; "English-Chinese" is not."""
+    paper = ["On the WMT 2014 English-to-French translation task, our big model achieves a BLEU score of 41.0."]
+    assert missing_premise("What BLEU does the big model reach on WMT 2014 English-French?", paper) == []
+    assert missing_premise("What BLEU does it reach on WMT 2014 English–French?", paper) == []
+    assert missing_premise("What BLEU does the big model reach on WMT 2014 English-Chinese?", paper) == [
+        "English-Chinese"]
+    assert missing_premise("What BLEU does it reach on WMT English-French-German?", paper) == ["English-French-German"]

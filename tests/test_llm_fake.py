@@ -109,7 +109,9 @@ def test_a_prompts_fixed_messages_are_its_rules_and_the_examples_shown():
     assert checked.fixed == 3 and checked == list(translate)
     retry = BaseLLM._check_messages([*translate, {"role": "assistant", "content": "x"},
                                      {"role": "user", "content": "again"}])
-    assert retry.fixed == 0
+    assert retry.fixed == 0  # a list built otherwise: nothing beyond the system message is assumed
+    appended = translate + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "again"}]
+    assert BaseLLM._check_messages(appended).fixed == 3 and len(appended) == 6  # a retry's turns come after
 
     prompt = format_chatml(checked).prompt
     end = _end_of_fixed(prompt, checked)

@@ -229,8 +229,8 @@ def test_a_system_message_read_once_is_put_back_when_calls_alternate(llm):
 
 def test_a_prompts_worked_examples_are_put_back_with_its_rules(llm):
     """A prompt file's worked examples belong to the kept prefix (`Messages.fixed`): after another prompt ran, the
-    rules and the examples are restored, not read again. A plain list (a retry's messages, which end with the
-    rejected reply) keeps nothing beyond the rules."""
+    rules and the examples are restored, not read again. A plain list (messages rebuilt by a caller) keeps nothing
+    beyond the rules."""
     from rag.llm.base import Messages
     from rag.llm.prefix_states import MIN_TOKENS
 

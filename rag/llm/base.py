@@ -35,11 +35,16 @@ Message = dict[str, Any]
 
 class Messages(list):
     """A prompt's chat messages, and how many of the first ones (its rules and worked examples) are the same in
-    every call of that prompt and language: the prefix a backend may keep evaluated between calls. A list built
-    from it (a retry that appends the rejected reply and feedback) is a plain list: nothing beyond the system
-    message is assumed fixed there."""
+    every call of that prompt and language: the prefix a backend may keep evaluated between calls. Turns added
+    after them (`messages + [reply, feedback]`, a retry) keep the mark, as the first messages are unchanged; any
+    other list built from them is a plain list, where only the system message is taken as fixed."""
 
     fixed: int = 0
+
+    def __add__(self, other):
+        out = Messages(list.__add__(self, list(other)))
+        out.fixed = self.fixed
+        return out
 
 
 # --------------------------------------------------------------------------------------------- errors
