@@ -30,7 +30,15 @@ from rag.grounding import GroundedSentence, ground, missing_premise, pop_sentenc
 from rag.language import wrong_language
 from rag.llm.base import ChatResult, ChatStream, ContextOverflow, LLMError
 from rag.prompts import load_prompt
-from rag.quotes import Candidate, PageTexts, Quote, normalise, numbers, passage_quotes
+from rag.quotes import (
+    Candidate,
+    PageTexts,
+    Quote,
+    names,
+    normalise,
+    numbers,
+    passage_quotes,
+)
 from rag.retrieval.filters import SearchFilters
 from rag.retrieval.retriever import Passage
 
@@ -367,11 +375,27 @@ class Asker:
                                     f"pointed at do not hold the question's words")
                 continue
             text = (f"这篇论文是《{title}》。" if result.language == "zh" else f"The paper is “{title}”.")
-            sentence = GroundedSentence(text, [c.quote for c in picked],
+            quotes = [c.quote for c in picked]
+            naming = self._naming_quote(title, quotes, result.evidence)
+            sentence = GroundedSentence(text, quotes + ([naming] if naming else []),
                                         cited=[result.candidates.index(cands[c.n - 1]) + 1 for c in picked])
             result.sentences.append(sentence)
             result.answer = sentence.rendered()
             return result.answer
+        return None
+
+    def _naming_quote(self, title: str, quotes: list[Quote], evidence: list[Passage]) -> Quote | None:
+        """When the title names a method ("DetectGPT: …") that none of `quotes` shows, the first sentence of that
+        paper's retrieved passages that names it, so the which-paper answer shows the name in the paper's own
+        words; else None."""
+        wanted = names(title.split(":", 1)[0]) if ":" in title else set()
+        if not wanted or any(wanted <= names(q.text) for q in quotes):
+            return None
+        for passage in evidence:
+            if passage.paper_key == quotes[0].paper_key:
+                for _, quote in passage_quotes(passage, self.page_texts):
+                    if wanted <= names(quote.text):
+                        return quote
         return None
 
     @property

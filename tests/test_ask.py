@@ -294,6 +294,23 @@ def test_which_paper_is_answered_by_code_with_the_title_and_the_sentences_that_s
     assert zh.answer.startswith("这篇论文是《Sparse Widget Attention》")
 
 
+def test_a_which_paper_answer_also_quotes_a_sentence_that_names_the_method_of_its_title(tmp_path, embedder):
+    """"The paper is “SWAT: …”" cited only with the sentence that matched the description would not show the
+    name: a sentence of that paper's passages that names SWAT is quoted too, verbatim on its page."""
+    settings = build_corpus(tmp_path, embedder, [
+        Paper("s", "SWAT: Sparse Widget Attention Transformers", "2405.00011", seed=31, sections=[
+            ("1 Introduction", "We introduce SWAT, a transformer whose attention reads few keys for each query."),
+            ("4 Sparse attention", SPARSE)]),
+    ]).settings
+    lib = Library(settings, llm=ScriptedLLM(_find_reply(True, "64 highest")), embedder=embedder)
+    result = lib.asker.ask("Which paper keeps only the 64 highest-scoring keys per query in sparse attention?")
+    [sentence] = result.published
+    assert result.answer.startswith("The paper is “SWAT: Sparse Widget Attention Transformers”")
+    assert len(sentence.quotes) == 2 and "64 highest" in sentence.quotes[0].text
+    assert "We introduce SWAT" in sentence.quotes[1].text and sentence.quotes[1].label in result.answer
+    assert all(lib.asker.page_texts.verify(q) for q in sentence.quotes)
+
+
 def test_which_paper_falls_back_to_the_answer_path_when_no_paper_matches(corpus, embedder):
     llm = ScriptedLLM(_find_reply(False, "64 highest"))
     lib = Library(corpus, llm=llm, embedder=embedder)
