@@ -18,7 +18,9 @@ paper's time includes loading the model). For every published span of the analys
 * **outcome**: `passed` (every span the model wrote passed its checks), `N fell back` (spans shown as labelled
   quotes), `failed` (no card); `basis`: what the card was read from.
 
-A second pass with a fresh writer must make 0 LLM calls (the cache). Prints a table, then one JSON object on its
+A second pass with a fresh writer must make 0 LLM calls (the cache). The JSON also carries the machine's pace
+over the run's calls (`prompt_tok_s`: uncached prompt tokens per second to the first token; `decode_tok_s`), so
+two runs' times can be told apart from the machine's drift. Prints a table, then one JSON object on its
 last line. `--card-source module:function` swaps the card seam (e.g. `fakes.cards:stand_in_card` from tests/,
 for a run of the digest side alone).
 """
@@ -124,7 +126,13 @@ def main() -> None:
     ap.add_argument("--show", action="store_true", help="print each paper's rendered analysis")
     args = ap.parse_args()
 
-    from indexes.call_log import call_stats, count_calls, ensure_table, last_call_id
+    from indexes.call_log import (
+        call_speeds,
+        call_stats,
+        count_calls,
+        ensure_table,
+        last_call_id,
+    )
     from paperrag.library import Library
     from paperrag.settings import Settings
     from rag.digest import render
@@ -175,6 +183,7 @@ def main() -> None:
     texts = PageTexts(lib.catalog, lib.pdf_cache)
 
     rows = []
+    run_start = last_call_id(settings.catalog_path)
     for key in keys:
         meta = lib.catalog.get_paper(key).meta
         first = last_call_id(settings.catalog_path)
@@ -210,6 +219,7 @@ def main() -> None:
             d = Digest("2025-01-20", args.language, [], [], papers=[entry])
             print(render.render_markdown(d, args.format).split("**Analysis:**")[-1][:4000])
 
+    speeds = call_speeds(settings.catalog_path, after_id=run_start)  # the machine's pace in this run
     # the cache: a fresh writer over the same papers makes no call
     before = count_calls(settings.catalog_path)
     again = DigestWriter(Library(settings, embedder=embedder), card_source=card_source)
@@ -248,7 +258,7 @@ def main() -> None:
         "unbacked_sentences": sum(r["unbacked"] for r in rows),
         "calls": sum(r["calls"] for r in rows), "tokens_in": sum(r["tokens_in"] for r in rows),
         "tokens_out": sum(r["tokens_out"] for r in rows), "cached_calls": cached_calls,
-        "tokens_reused": sum(r["tokens_cached"] for r in rows),
+        "tokens_reused": sum(r["tokens_cached"] for r in rows), **speeds,
         "per_paper": [{k: v for k, v in r.items() if k != "misses"} for r in rows],
     }
     if args.json:

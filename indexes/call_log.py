@@ -135,3 +135,26 @@ def call_stats(db_path: Path | str, after_id: int = 0) -> dict[str, float]:
         con.close()
     return {"calls": int(n or 0), "latency_s": float(lat or 0), "tokens_in": float(tin or 0),
             "tokens_out": float(tout or 0), "tokens_cached": float(cached or 0)}
+
+
+def call_speeds(db_path: Path | str, after_id: int = 0) -> dict[str, float | None]:
+    """The machine's speed over the calls with id > after_id, so that a bench's times can be told apart from the
+    machine's drift (the same code ran 80–108 prompt tokens a second on this 2-core box on different runs):
+    {"prompt_tok_s": uncached prompt tokens / seconds to the first token, "decode_tok_s": tokens after the first /
+    seconds after it}; None when no call reports the times (a backend without token counts)."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return {"prompt_tok_s": None, "decode_tok_s": None}
+    con = connect(db_path, readonly=True)
+    try:
+        if not _table_exists(con):
+            return {"prompt_tok_s": None, "decode_tok_s": None}
+        prompt, first, decoded, after = con.execute(
+            f"SELECT SUM(tokens_in - COALESCE(tokens_cached, 0)), SUM(first_token_s), "
+            f"SUM(MAX(tokens_out - 1, 0)), SUM(MAX(latency_s - first_token_s, 0)) FROM {TABLE} "
+            f"WHERE id > ? AND first_token_s > 0 AND tokens_in > 0 AND tokens_out > 0 AND latency_s > 0",
+            (after_id,)).fetchone()
+    finally:
+        con.close()
+    return {"prompt_tok_s": round(prompt / first, 1) if prompt and first else None,
+            "decode_tok_s": round(decoded / after, 1) if decoded and after else None}

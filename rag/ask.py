@@ -292,11 +292,11 @@ class Asker:
         # translation misspelt ("TPUsv3" for "TPUv3") is put back as written, one it dropped is appended
         lost = []
         for term in latin_terms(question):
-            if re.search(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", query, re.IGNORECASE):
+            if _whole_word(term).search(query):
                 continue
             variant = _variant_of(term, latin_terms(query))
             if variant is not None:
-                query = re.sub(rf"(?<![A-Za-z0-9]){re.escape(variant)}(?![A-Za-z0-9])", lambda _: term, query)
+                query = _whole_word(variant).sub(lambda _: term, query)
             else:
                 lost.append(term)
         return f"{query} {' '.join(lost)}" if lost else query
@@ -526,9 +526,14 @@ def latin_terms(text: str) -> list[str]:
     return list(dict.fromkeys(m.group(0) for m in _LATIN_TERM.finditer(text or "")))
 
 
+def _whole_word(term: str) -> re.Pattern:
+    """`term` as a whole word, any case: "ViT-L" in "a ViT-L/16 model", not in "DeViT-Large"."""
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", re.IGNORECASE)
+
+
 def _variant_of(term: str, words: Sequence[str]) -> str | None:
-    """The word of `words` that is `term` misspelt (one or two characters changed: "TPUsv3" for "TPUv3"), or
-    None. Numbers must match: "ResNet-50" is no variant of "ResNet-152", nor "GPT-4" of "GPT-3"."""
+    """The word of `words` that is `term` misspelt (at least 80 % alike by difflib's ratio: "TPUsv3" for "TPUv3"),
+    or None. Numbers must match: "ResNet-50" is no variant of "ResNet-152", nor "GPT-4" of "GPT-3"."""
     from difflib import SequenceMatcher
 
     for word in words:

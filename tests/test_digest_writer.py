@@ -179,6 +179,24 @@ def test_a_span_keeps_its_sentences_that_pass_when_one_adds_a_number_twice(corpu
     assert rec1.cited.kind == "quotes"  # one sentence: nothing to keep, the quotes are shown
 
 
+def test_a_span_too_long_only_together_keeps_its_leading_sentences(corpus, embedder):
+    """Seen in a digest run (REALM's setup): two faithful sentences, 241 characters together, on both tries. Each
+    passes every check alone, so the first is kept instead of falling back to the quotes."""
+    first = ("稀疏注意力只为每个查询保留 64 个键，其余的键在计算注意力之前就被丢弃，因此显存占用随序列长度的增长明显放缓，"
+             "长序列上的训练和推理都因此变得更加可行，作者认为这是该方法最核心的设计选择，也是它与以往稠密注意力方法在思路上的"
+             "根本区别所在，后续各节的实验都围绕这一设计展开讨论。")
+    second = ("论文进一步说明，这种做法不需要修改模型的其他部分，只需在注意力层中加入一个选择步骤即可，因此可以方便地移植到"
+              "现有的各种模型结构之中，而且实现起来相当简单，不会显著增加工程上的复杂度，也不会影响模型在短序列上的原有表现。")
+    assert len(first) < 240 and len(second) < 240 and len(first + second) > 240
+    llm = ScriptedLLM([first + second] * 2, model="w-long")
+    lib = library(corpus, embedder, llm)
+    w = writer_for(lib)
+    rec = w.span(w.card(entry_of(lib, KEY).meta), "core_idea", "zh")
+    assert "too long" in rec.reason and len(llm.calls) == 2
+    assert rec.cited.kind == "model" and rec.cited.text == first
+    assert rec.outcome == Outcome.AFTER_RETRY and "kept the sentences that pass" in rec.reason
+
+
 def test_the_reader_never_sees_the_validators_words(corpus, embedder, tmp_path):
     """A model that only answers in English: every span falls back to its quotes, labelled; the digest files
     say so in the reader's words, the run report has the validator's."""

@@ -4,6 +4,7 @@ against ../shared (skipped when it is absent)."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from collections import Counter
@@ -13,6 +14,7 @@ import pytest
 from fakes.pdfs import make_paper_pdf
 from typer.testing import CliRunner
 
+from indexes.call_log import ensure_table, log_call
 from paperrag.errors import LibraryError
 from paperrag.library import Library
 from paperrag.settings import Settings
@@ -317,6 +319,37 @@ def test_evaluate_ingests_asks_and_maps_the_librarys_own_id_for_a_pdf(shared, fa
     assert limited.questions[0].paper_recall == 1.0 and limited.questions[0].sentences[0].accurate
     unknown = evaluate_devqa(StandInLibrary(answers, {}), set_path, shared_root=shared, limit=1).questions[0]
     assert unknown.paper_recall == 0.0 and unknown.sentences[0].problems == [f"unverifiable local:abc p.{fact_page}"]
+
+
+class LoggingStandIn(StandInLibrary):
+    """A stand-in whose every answer logs one LLM call in its catalog, as a Library's LoggedLLM does."""
+
+    def __init__(self, answers, known, catalog_path: Path):
+        super().__init__(answers, known)
+        from types import SimpleNamespace
+
+        self.settings = SimpleNamespace(catalog_path=catalog_path)
+        ensure_table(catalog_path)
+        self._log = functools.partial(log_call, catalog_path, backend="llamacpp", model="m", outcome="ok",
+                                      messages=[{"role": "user", "content": "q"}])
+        self._log(tokens_in=900, tokens_cached=0, tokens_out=3, first_token_s=1.0, latency_s=2.0)  # before the eval
+
+    def ask(self, q):
+        self._log(tokens_in=500, tokens_cached=100, tokens_out=25, first_token_s=5.0, latency_s=7.0)
+        return super().ask(q)
+
+
+def test_the_report_carries_the_machines_pace_over_the_answers_calls_only(shared, fact_page, tmp_path):
+    set_path = _write_set(tmp_path / "set.jsonl", fact_page)
+    answers = {"What BLEU does the Glyph Transformer reach?": {"answer": "It reaches 28.4 BLEU.", "abstained": False,
+                                                                "sentences": []}}
+    rep = evaluate_devqa(LoggingStandIn(answers, {}, tmp_path / "catalog.sqlite"), set_path, shared_root=shared,
+                         limit=1)
+    summary = rep.summary()
+    assert summary["prompt_tok_s"] == 80.0 and summary["decode_tok_s"] == 12.0  # 400 tok / 5 s; 24 tok / 2 s
+    assert "machine pace: prompt 80 tok/s, decode 12.0 tok/s" in rep.render()
+    assert "prompt_tok_s" not in evaluate_devqa(StandInLibrary(answers, {}), set_path, shared_root=shared,
+                                                limit=1).summary()
 
 
 def test_evaluate_refuses_a_set_whose_pdfs_are_missing(tmp_path, fact_page):

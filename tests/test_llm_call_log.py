@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 import pytest
 from fakes.ollama_server import OllamaTestServer
 
-from indexes.call_log import COLUMNS, count_calls, recent_calls
+from indexes.call_log import (
+    COLUMNS,
+    call_speeds,
+    count_calls,
+    ensure_table,
+    last_call_id,
+    log_call,
+    recent_calls,
+)
 from rag.llm.base import LLM, LLMError, ModelMissing
 from rag.llm.logged import LoggedLLM
 from rag.llm.ollama_backend import OllamaLLM
@@ -113,3 +122,16 @@ def test_count_calls_on_missing_db_and_bad_filters(tmp_path, db):
 def test_extras_pass_through(srv, db):
     llm = LoggedLLM(OllamaLLM(MODEL, srv.url), db)
     assert llm.host == srv.url and llm.is_reachable()
+
+
+def test_call_speeds_count_only_uncached_prompt_tokens_and_what_came_after_the_first(tmp_path, db):
+    assert call_speeds(tmp_path / "nope.sqlite") == {"prompt_tok_s": None, "decode_tok_s": None}
+    ensure_table(db)
+    log = functools.partial(log_call, db, backend="llamacpp", model="m", messages=MSGS, outcome="ok")
+    log(tokens_in=500, tokens_cached=300, tokens_out=11, first_token_s=1.0, latency_s=1.5)
+    start = last_call_id(db)
+    log(tokens_in=1000, tokens_cached=200, tokens_out=21, first_token_s=8.0, latency_s=10.0)
+    log(tokens_in=400, tokens_cached=None, tokens_out=41, first_token_s=4.0, latency_s=8.0)
+    log(tokens_in=None, tokens_out=None, first_token_s=None, latency_s=1.0, error="down")
+    assert call_speeds(db, after_id=start) == {"prompt_tok_s": round(1200 / 12, 1), "decode_tok_s": 10.0}
+    assert call_speeds(db) == {"prompt_tok_s": round(1400 / 13, 1), "decode_tok_s": round(70 / 6.5, 1)}

@@ -74,8 +74,9 @@ def _for_the_model(problem: str) -> str:
 
 def _passing_sentences(rejected: list[Rejection], check: Callable[[ChatResult], Check]) -> str | None:
     """The sentences of a rejected span that pass every check on their own (the last attempt first), when at least
-    one of them does not: a two-sentence span whose second sentence adds a date the quotes lack keeps its first
-    instead of falling back to the quotes."""
+    one of them does not, or when together they are only too long: a two-sentence span whose second sentence adds a
+    date the quotes lack keeps its first instead of falling back to the quotes, and so does one whose two faithful
+    sentences run past the length limit (bench/digest.py: REALM's setup, 241 characters of 240, twice)."""
     for r in reversed(rejected):
         if r.raw is None:
             continue
@@ -83,9 +84,11 @@ def _passing_sentences(rejected: list[Rejection], check: Callable[[ChatResult], 
         if len(sentences) < 2:
             continue
         kept = [c.value for c in (check(replace(r.raw, text=s)) for s in sentences) if c.ok and c.value]
-        if kept and len(kept) < len(sentences):
-            joined = "".join(kept) if any("\u3400" <= ch <= "\u9fff" for ch in kept[0]) else " ".join(kept)
-            whole = check(replace(r.raw, text=joined))  # the kept sentences together pass every check too
+        chinese = bool(kept) and any("\u3400" <= ch <= "\u9fff" for ch in kept[0])
+        # all of them together is what was rejected; the most leading kept ones that together pass every check too
+        most = len(kept) if len(kept) < len(sentences) else len(kept) - 1
+        for n in range(most, 0, -1):
+            whole = check(replace(r.raw, text=("" if chinese else " ").join(kept[:n])))
             if whole.ok:
                 return whole.value
     return None

@@ -24,7 +24,8 @@ product's parser; see `normalise`):
 * grounded refusal: share of the unanswerable questions abstained; false refusal: share of the answerable ones.
 * paper recall: answerable questions, share of the gold papers among the arXiv ids cited.
 * seconds per question (wall time of the whole streamed answer) p50/p90, time to the first non-empty piece p50.
-Each also by type and by language.
+Each also by type and by language. The machine's pace over the answers' LLM calls (`prompt_tok_s`, `decode_tok_s`,
+from the call log) comes with them: the same code's times move with it (80–108 prompt tokens a second here).
 
 CLI: python -m rag.eval.devqa SET --shared ../shared --home DIR [--limit N] [--json OUT] [--gguf PATH]
      (prints the table, then one JSON object with the summary on the last line)
@@ -43,6 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from indexes.call_log import call_speeds, last_call_id
 from paperrag.errors import PaperragError
 
 TYPES = ("fact", "find", "compare", "unanswerable")
@@ -494,10 +496,12 @@ class DevQAReport:
     model: str = ""
     ingest_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    speeds: dict = field(default_factory=dict)  # the machine's pace over the answers' calls (call_log.call_speeds)
 
     def summary(self) -> dict:
         out = summarise(self.questions)
         out["model"] = self.model
+        out.update(self.speeds)
         out["by_type"] = {t: summarise(g) for t in TYPES if (g := [q for q in self.questions if q.type == t])}
         out["by_language"] = {lang: summarise(g) for lang in LANGUAGES
                               if (g := [q for q in self.questions if q.language == lang])}
@@ -526,8 +530,10 @@ class DevQAReport:
                          f"{num(q.first_piece_seconds, '{:.1f}'):>6}  {q.question[:60]}"
                          + (f"  [error: {q.error}]" if q.error else ""))
         s = self.summary()
+        pace = (f" · machine pace: prompt {num(s['prompt_tok_s'], '{:.0f}')} tok/s, decode "
+                f"{num(s['decode_tok_s'], '{:.1f}')} tok/s") if self.speeds else ""
         lines += ["", (f"model: {s['model'] or 'unknown'} · {s['questions']} questions ({s['answerable']} answerable, "
-                       f"{s['unanswerable']} unanswerable) · ingest {self.ingest_seconds:.1f} s"), ""]
+                       f"{s['unanswerable']} unanswerable) · ingest {self.ingest_seconds:.1f} s{pace}"), ""]
         head = (f"{'group':<14} {'n':>3} {'cit.acc':>7} {'sent':>5} {'correct':>7} {'partial':>7} {'refusal':>7} "
                 f"{'false.r':>7} {'recall':>6} {'p50 s':>6} {'p90 s':>6} {'first':>6}")
         lines.append(head)
@@ -600,6 +606,8 @@ def evaluate_devqa(lib, set_path: str | Path, *, shared_root: str | Path, progre
         return id_of_pdf.get(every_pdf.get(arxiv_id), arxiv_id)
 
     report.model = getattr(lib, "model_id", "") or ""
+    catalog = getattr(getattr(lib, "settings", None), "catalog_path", None)
+    first_call = last_call_id(catalog) if catalog else 0
     progress.start("devqa", total=len(items), description="Dev QA answers")
     for item in items:
         try:
@@ -614,6 +622,8 @@ def evaluate_devqa(lib, set_path: str | Path, *, shared_root: str | Path, progre
         report.questions.append(outcome)
         progress.advance("devqa")
     progress.stop("devqa")
+    if catalog:
+        report.speeds = call_speeds(catalog, after_id=first_call)
     return report
 
 
