@@ -38,6 +38,7 @@ from rag.quotes import (
     normalise,
     numbers,
     passage_quotes,
+    title_quote,
 )
 from rag.retrieval.filters import SearchFilters
 from rag.retrieval.retriever import Passage
@@ -376,8 +377,10 @@ class Asker:
                 continue
             text = (f"这篇论文是《{title}》。" if result.language == "zh" else f"The paper is “{title}”.")
             quotes = [c.quote for c in picked]
-            naming = self._naming_quote(title, quotes, result.evidence)
-            sentence = GroundedSentence(text, quotes + ([naming] if naming else []),
+            # the sentence names the title: the title as the paper's first page prints it is its first quote
+            titled = title_quote(self.page_texts, quotes[0])
+            naming = None if titled else self._naming_quote(title, quotes, result.evidence)
+            sentence = GroundedSentence(text, ([titled] if titled else []) + quotes + ([naming] if naming else []),
                                         cited=[result.candidates.index(cands[c.n - 1]) + 1 for c in picked])
             result.sentences.append(sentence)
             result.answer = sentence.rendered()

@@ -162,6 +162,28 @@ def _trim(sentence: str) -> str:
     return cut
 
 
+TITLE_PAGES = 2  # a title is printed on the first page, or the second after a journal's cover page
+
+
+def title_quote(texts: PageTexts, quote: Quote) -> Quote | None:
+    """The title of `quote`'s paper as its first pages print it, as a quote of that page (the page's own casing
+    and spacing; a line break inside the title is a space, a hyphen may end a line): what an answer naming the
+    paper by its title cites. None when no early page holds it (an abstract-only paper, a title set as an image,
+    metadata that spells the title otherwise)."""
+    words = normalise(quote.title).split()
+    if not words or quote.abstract_only:
+        return None
+    pattern = re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w).replace(r"\-", r"-\s?") for w in words) + r"(?!\w)",
+                         re.IGNORECASE)
+    pages = texts.pages(quote.paper_key)
+    for page in sorted(pages)[:TITLE_PAGES]:
+        m = pattern.search(pages[page])
+        if m:
+            return Quote(quote.paper_key, quote.arxiv_id, quote.version, page, m.group(0), quote.title,
+                         quote.abstract_only)
+    return None
+
+
 def passage_sentences(passage, texts: PageTexts, *, min_words: int = MIN_QUOTE_WORDS) -> list[Quote]:
     """The verified quotes of one retrieved passage (a `Passage` or anything with its fields), in text order."""
     return [q for _, q in passage_quotes(passage, texts, min_words=min_words)]

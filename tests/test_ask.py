@@ -285,8 +285,10 @@ def test_which_paper_is_answered_by_code_with_the_title_and_the_sentences_that_s
     result = lib.asker.ask("Which paper keeps only the 64 highest-scoring keys per query in sparse attention?")
     assert not result.abstained and result.answer.startswith("The paper is “Sparse Widget Attention”")
     [sentence] = result.published
-    assert [q.arxiv_id for q in sentence.quotes] == ["2405.00001"] and "64 highest" in sentence.quotes[0].text
-    assert lib.asker.page_texts.verify(sentence.quotes[0]) and sentence.quotes[0].label in result.answer
+    title, shown = sentence.quotes  # the title as page 1 prints it, then the sentence that matched the question
+    assert title.text == "Sparse Widget Attention" and title.page == 1 and "64 highest" in shown.text
+    assert all(lib.asker.page_texts.verify(q) and q.label in result.answer for q in sentence.quotes)
+    assert {q.arxiv_id for q in sentence.quotes} == {"2405.00001"}
     checks = [m for m in llm.calls if "is the paper a question asks for" in m[0]["content"]]
     assert checks and all(m[-1]["content"].count("Paper: ") == 1 for m in checks)  # one paper per call
 
@@ -294,9 +296,12 @@ def test_which_paper_is_answered_by_code_with_the_title_and_the_sentences_that_s
     assert zh.answer.startswith("这篇论文是《Sparse Widget Attention》")
 
 
-def test_a_which_paper_answer_also_quotes_a_sentence_that_names_the_method_of_its_title(tmp_path, embedder):
+def test_a_which_paper_answer_also_quotes_a_sentence_that_names_the_method_of_its_title(tmp_path, embedder,
+                                                                                         monkeypatch):
     """"The paper is “SWAT: …”" cited only with the sentence that matched the description would not show the
-    name: a sentence of that paper's passages that names SWAT is quoted too, verbatim on its page."""
+    name: when the title is not found on the first pages (here: as if set as an image), a sentence of that paper's
+    passages that names SWAT is quoted too, verbatim on its page."""
+    monkeypatch.setattr("rag.ask.title_quote", lambda texts, quote: None)
     settings = build_corpus(tmp_path, embedder, [
         Paper("s", "SWAT: Sparse Widget Attention Transformers", "2405.00011", seed=31, sections=[
             ("1 Introduction", "We introduce SWAT, a transformer whose attention reads few keys for each query."),

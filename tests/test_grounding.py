@@ -17,7 +17,15 @@ from rag.grounding import (
     pop_sentences,
     premise_terms,
 )
-from rag.quotes import Candidate, PageTexts, Quote, normalise, numbers, unbacked
+from rag.quotes import (
+    Candidate,
+    PageTexts,
+    Quote,
+    normalise,
+    numbers,
+    title_quote,
+    unbacked,
+)
 
 
 def q(text: str, page: int = 3, key: str = "2405.00001v1") -> Quote:
@@ -178,3 +186,31 @@ def test_a_hyphenated_premise_is_mentioned_however_its_parts_are_joined():
     assert missing_premise("What BLEU does the big model reach on WMT 2014 English-Chinese?", paper) == [
         "English-Chinese"]
     assert missing_premise("What BLEU does it reach on WMT English-French-German?", paper) == ["English-French-German"]
+
+
+class _Pages:
+    def __init__(self, pages):
+        self._pages = {p: normalise(t) for p, t in pages.items()}
+
+    def pages(self, paper_key):
+        return self._pages
+
+
+def test_the_title_is_quoted_as_the_first_pages_print_it():
+    """A which-paper answer names the title: its quote is the title in the page's own casing, found across a line
+    break, a hyphen that ends a line and a ligature; only the first two pages are searched."""
+    q = Quote("2205.14135v2", "2205.14135", 2, 4, "We propose FlashAttention.",
+              title="FlashAttention: Fast and Memory-Efficient Exact Attention with IO-Awareness")
+    texts = _Pages({1: "FlashAttention: Fast and Memory-\nEﬃcient Exact Attention\nwith IO-Awareness\nTri Dao",
+                    4: "We propose FlashAttention."})
+    t = title_quote(texts, q)
+    assert t.page == 1 and t.text == "FlashAttention: Fast and Memory- Efficient Exact Attention with IO-Awareness"
+    assert t.text in texts.pages("")[1] and t.paper_key == q.paper_key and t.version == 2
+
+    vit = Quote("2010.11929v2", "2010.11929", 2, 5, "x", title="An Image is Worth 16x16 Words")
+    cover = _Pages({1: "Journal of Vision cover page", 2: "Published at ICLR\nAN IMAGE IS WORTH 16X16 WORDS:\nTRANS"})
+    assert title_quote(cover, vit).text == "AN IMAGE IS WORTH 16X16 WORDS" and title_quote(cover, vit).page == 2
+    assert title_quote(_Pages({1: "a", 2: "b", 3: "An Image is Worth 16x16 Words"}), vit) is None  # too late
+    assert title_quote(_Pages({1: "An Image is Worth 16x16 Wordsmiths"}), vit) is None  # whole words only
+    assert title_quote(_Pages({1: "An Image is Worth 16x16 Words"}),
+                       Quote("k", "2010.11929", 1, 1, "x", title=vit.title, abstract_only=True)) is None
