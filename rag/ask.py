@@ -26,7 +26,13 @@ from paperrag.errors import PaperragError
 from paperrag.latex import MathTable, math_problems
 from rag.budget import estimate_tokens, fit, prompt_budget
 from rag.gated import OnError, Rejection, accept, generate_gated
-from rag.grounding import GroundedSentence, ground, missing_premise, pop_sentences
+from rag.grounding import (
+    GroundedSentence,
+    ground,
+    mentions,
+    missing_premise,
+    pop_sentences,
+)
 from rag.language import wrong_language
 from rag.llm.base import ChatResult, ChatStream, ContextOverflow, LLMError
 from rag.prompts import load_prompt
@@ -69,6 +75,8 @@ _QUANTITY = re.compile(r"\bhow (?:many|much|long|often|fast|large|big|deep)\b|\b
                        r"sizes?|speedups?|percentage|ratio|number|count|bleu|auroc|f1)\b", re.IGNORECASE)
 RELATIVE_SCORE_FLOOR = 0.5  # passages scoring under half the best one are dropped before the prompt …
 MIN_PASSAGES = 4  # … but never below this many: the floor must not starve an answerable question
+PREMISE_LOOKUPS = 2  # premise terms the retrieved passages lack, looked up in the best paper before abstaining
+PREMISE_LOOKUP_DEPTH = 5  # passages of that paper read for each
 
 
 class AskError(PaperragError, ValueError):
@@ -245,13 +253,16 @@ class Asker:
             result.notes.append(
                 "no indexed passage is relevant enough" if evidence else "no passage matched the filters")
             return AnswerStream(iter([result.answer]), result)
+        absent = looked_up = missing_premise(result.search_query, [p.text for p in evidence])
+        if absent:
+            evidence = evidence + self._premise_passages(result.search_query, evidence, absent, filters)
+            absent = missing_premise(result.search_query, [p.text for p in evidence])
         result.evidence = evidence
-        absent = missing_premise(result.search_query, [p.text for p in evidence])
         if absent:  # a false premise ("… on TriviaQA" where no passage names TriviaQA): no model call
             self._abstain(result, question)
             result.notes.append(f"no retrieved passage mentions {', '.join(absent[:4])}")
             return AnswerStream(iter([result.answer]), result)
-        result.candidates = self._candidates(result.search_query, evidence)
+        result.candidates = self._candidates(result.search_query, evidence, must=looked_up)
         if not result.candidates:
             self._abstain(result, question)
             result.notes.append("the retrieved passages hold no sentence that could be quoted")
@@ -302,15 +313,33 @@ class Asker:
                 lost.append(term)
         return f"{query} {' '.join(lost)}" if lost else query
 
+    def _premise_passages(self, query: str, evidence: list[Passage], absent: list[str], filters) -> list[Passage]:
+        """For each premise term the retrieved passages lack, the best passage of the best-matching paper that
+        names it: a question about two things of one paper ("AutoScholarQuery and RealScholarQuery") whose top
+        passages all name the first. Only that paper is searched, so a term some other paper uses never lends
+        a premise to this one ("ViT on COCO" stays unanswered when only ResNet's passages name COCO)."""
+        top, have = evidence[0].paper_key, {p.chunk_id for p in evidence}
+        found: list[Passage] = []
+        for term in absent[:PREMISE_LOOKUPS]:
+            hits = self.retriever.search_two_stage(f"{term} {query}", k=PREMISE_LOOKUP_DEPTH, papers=[top],
+                                                   per_paper_cap=PREMISE_LOOKUP_DEPTH, filters=filters)
+            hit = next((p for p in hits if p.chunk_id not in have and mentions(p.text, term)), None)
+            if hit is not None:
+                found.append(hit)
+                have.add(hit.chunk_id)
+        return found
+
     def _relevance(self, query: str, evidence: list[Passage]) -> float:
         if not evidence:
             return 0.0
         vectors = self.embedder.embed([query] + [p.text for p in evidence])
         return float(np.max(vectors[1:] @ vectors[0]))
 
-    def _candidates(self, query: str, evidence: list[Passage]) -> list[Candidate]:
+    def _candidates(self, query: str, evidence: list[Passage], must: Sequence[str] = ()) -> list[Candidate]:
         """The sentences of the evidence closest to the question (cached sentence vectors), numbered for the
-        prompt in reading order, grouped by paper; as many as fit the context next to the prompt."""
+        prompt in reading order, grouped by paper; as many as fit the context next to the prompt. Each term of
+        `must` (premise terms found only by `_premise_passages`) gets its closest sentence that names it among
+        them, in place of the lowest-scoring others."""
         cfg = self.settings.ask
         texts = self.page_texts
         qvec = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
@@ -331,7 +360,14 @@ class Asker:
         llm_cfg = self.settings.llm
         context = getattr(self.parts.loaded_llm, "context_tokens", None) or llm_cfg.context_tokens
         budget = prompt_budget(context, cfg.answer_max_tokens, 400)
-        kept = fit(unique[: cfg.sentences], budget, cost=lambda t: estimate_tokens(t[3].text) + 6)
+        forced = []
+        for term in must:
+            named = next((t for t in unique if mentions(t[3].text, term)), None)
+            if named is not None and named not in forced:
+                forced.append(named)
+        forced = forced[: cfg.sentences]
+        chosen = forced + [t for t in unique if t not in forced][: cfg.sentences - len(forced)]
+        kept = fit(sorted(chosen, key=lambda t: -t[0]), budget, cost=lambda t: estimate_tokens(t[3].text) + 6)
         # reading order: papers by their best passage, then by page and position inside the paper
         first_rank: dict[str, int] = {}
         for _, rank, _, q in sorted(kept, key=lambda t: t[1]):

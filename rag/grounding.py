@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.quotes import Candidate, Quote, names, numbers, unbacked
+from rag.quotes import Candidate, Quote, name_head, names, numbers, unbacked
 
 TERMINALS = ".!?。！？"
 _CJK_TERMINALS = "。！？"
@@ -135,20 +135,23 @@ def premise_terms(query: str) -> list[str]:
 _JOINER = r"(?:\s*[-–]\s*|\s+)(?:to(?:\s*[-–]\s*|\s+))?"  # "English-French" is also "English-to-French"
 
 
-def _mentions(hay: str, term: str) -> bool:
-    term = term.lower()
+def mentions(text: str, term: str) -> bool:
+    """`text` mentions premise term `term` (any case); a hyphenated term also when its parts are joined otherwise
+    ("English-French" by "English-to-French" or "English–French"), and one with a generic suffix when its head
+    is ("FlashAttention-based" by "FlashAttention")."""
+    hay, term = text.lower(), term.lower()
     if term in hay:
         return True
+    if name_head(term) != term:
+        return mentions(hay, name_head(term))
     parts = term.split("-")
     return len(parts) > 1 and all(parts) and re.search(_JOINER.join(map(re.escape, parts)), hay) is not None
 
 
 def missing_premise(query: str, texts: Sequence[str]) -> list[str]:
-    """Premise terms of `query` that none of `texts` (the retrieved passages with their title lines) mentions; a
-    hyphenated one also counts as mentioned when its parts are joined otherwise ("English-French" by
-    "English-to-French" or "English–French")."""
-    hay = " ".join(texts).lower()
-    return [t for t in premise_terms(query) if not _mentions(hay, t)]
+    """Premise terms of `query` that none of `texts` (the retrieved passages with their title lines) `mentions`."""
+    hay = " ".join(texts)
+    return [t for t in premise_terms(query) if not mentions(hay, t)]
 
 
 def content_words(text: str) -> set[str]:

@@ -379,8 +379,21 @@ def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[
                 missing.append(written)
         elif n not in have_nums and plain not in have_nums and in_units.get(plain) not in have_nums:
             missing.append(n)
-    missing += [n for n in sorted(names(sentence)) if n not in have_low and n not in _GENERIC_NAMES]
+    missing += [n for n in sorted(names(sentence))
+                if n not in have_low and name_head(n) not in have_low and n not in _GENERIC_NAMES]
     return missing
+
+
+# "FlashAttention-based Transformers" names FlashAttention: a suffix like these names no thing of its own
+GENERIC_SUFFIXES = frozenset({"based", "style", "like", "only", "free", "aware", "level", "wise", "specific",
+                              "driven", "powered", "enabled", "related", "type"})
+
+
+def name_head(name: str) -> str:
+    """`name` without a generic suffix ("FlashAttention-based" → "FlashAttention"); else `name` itself, also
+    when the head is too short to stand alone ("IO-aware": "io" is inside too many words)."""
+    head, _, suffix = name.rpartition("-")
+    return head if len(head) >= 4 and suffix.lower() in GENERIC_SUFFIXES else name
 
 
 def page_citations(quotes: Sequence[Quote]) -> str:

@@ -11,7 +11,7 @@ import re
 
 import pytest
 from fakes.corpus import Paper, build_corpus
-from fakes.data import CRAWLER, SPARSE
+from fakes.data import A_DATA, A_RESULT, B_DATA, CRAWLER, SPARSE
 from fakes.llm import ScriptedLLM
 
 from paperrag.library import Library
@@ -128,6 +128,41 @@ def test_a_false_premise_abstains_without_calling_the_llm(corpus, embedder):
     result = Library(corpus, llm=llm, embedder=embedder).asker.ask(
         "How many keys does sparse widget attention keep on ImageNet?")
     assert result.abstained and llm.calls == [] and any("ImageNet" in n for n in result.notes)
+
+
+def test_a_premise_term_the_top_passages_miss_is_looked_up_in_the_best_paper_only(tmp_path, embedder, monkeypatch):
+    """Seen on the dev set: "… the AutoScholarQuery and RealScholarQuery datasets" abstained because the top
+    passages all named the first. A premise term they lack is looked up in the best-matching paper, and its
+    sentence is among those the model sees; a term only another paper names still abstains with no model call."""
+    settings = build_corpus(tmp_path, embedder, [
+        Paper("w", "Widget Models", "2405.00021", seed=41, sections=[("3 Data", A_DATA), ("5 Results", A_RESULT)]),
+        Paper("c", "Citation Crawlers", "2405.00022", seed=42, category="cs.IR", sections=[("3 Data", B_DATA)]),
+    ]).settings
+    llm = ScriptedLLM(lambda m: (f"The collection holds 1.2 million widgets [{n_of(m, '1.2 million')}]. "
+                                 f"The model reaches 87.3 percent [{n_of(m, '87.3')}]."))
+    lib = Library(settings, llm=llm, embedder=embedder)
+    real = lib.asker.retriever.search_two_stage
+    lookups = []
+
+    def missing_the_second(query, **kw):  # the first search misses WidgetBench, as retrieval sometimes does
+        found = real(query, **kw)
+        if not lookups:
+            lookups.append(query)
+            return [p for p in found if "WidgetBench" not in p.text and "OpenCite" not in p.text]
+        lookups.append(query)
+        return found
+
+    monkeypatch.setattr(lib.asker.retriever, "search_two_stage", missing_the_second)
+    result = lib.asker.ask("How large is the WidgetCorpus collection, and what accuracy does the model reach on "
+                           "WidgetBench?")
+    assert not result.abstained and lookups[1].startswith("WidgetBench ")
+    assert any("WidgetBench" in c.quote.text for c in result.candidates)
+    assert "87.3" in result.answer and "1.2 million" in result.answer
+
+    lookups.clear()
+    asked = len(llm.calls)
+    other = lib.asker.ask("How large is the WidgetCorpus collection compared with the OpenCite collection?")
+    assert other.abstained and any("OpenCite" in n for n in other.notes) and len(llm.calls) == asked
 
 
 def test_no_relevant_passage_abstains_without_calling_the_llm(corpus, embedder):

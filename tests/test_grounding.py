@@ -188,6 +188,20 @@ def test_a_hyphenated_premise_is_mentioned_however_its_parts_are_joined():
     assert missing_premise("What BLEU does it reach on WMT English-French-German?", paper) == ["English-French-German"]
 
 
+def test_a_name_with_a_generic_suffix_rests_on_its_head():
+    """"FlashAttention-based Transformers" (dev set) names FlashAttention: the premise is the head, and an answer
+    repeating "FlashAttention-based" is backed by a quote naming FlashAttention; a short head stands for nothing."""
+    paper = ["FlashAttention lets Transformers reach 61.4 accuracy on Path-X."]
+    q = "What accuracy do FlashAttention-based Transformers reach on Path-X?"
+    assert missing_premise(q, paper) == []
+    assert missing_premise(q.replace("FlashAttention", "RingAttention"), paper) == ["RingAttention-based"]
+    assert missing_premise("Is the Kernel IO-aware on Path-X?", ["The kernel reads the input once on Path-X."]) == [
+        "IO-aware"]
+    c = cands("FlashAttention achieves 61.4 accuracy on Path-X.")
+    assert unbacked("FlashAttention-based Transformers reach 61.4 on Path-X.", [c[0].quote]) == []
+    assert unbacked("RingAttention-based Transformers reach 61.4 on Path-X.", [c[0].quote]) == ["ringattention-based"]
+
+
 class _Pages:
     def __init__(self, pages):
         self._pages = {p: normalise(t) for p, t in pages.items()}
