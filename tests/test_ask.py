@@ -165,6 +165,40 @@ def test_a_premise_term_the_top_passages_miss_is_looked_up_in_the_best_paper_onl
     assert other.abstained and any("OpenCite" in n for n in other.notes) and len(llm.calls) == asked
 
 
+BEAM_GOLD = "We used beam search with a beam size of 4 and length penalty alpha = 0.6."
+BEAM_NEAR = [  # the sentences the dev set's dq033 was shown instead of the gold one: closer to it by cosine alone
+    "The Transformer (big) model trained for English-to-French used dropout rate Pdrop = 0.1, instead of 0.3.",
+    "We chose the learning rates and beam size on the Section 22 development set, all other parameters remained "
+    "unchanged from the English-to-German base translation model.",
+    "To evaluate the importance of different components of the Transformer, we varied our base model in different "
+    "ways, measuring the change in performance on English-to-German translation on the development set, "
+    "newstest2013.",
+    "Transformers were proposed by Vaswani et al. (2017) for machine translation, and have since become the state "
+    "of the art method in many NLP tasks.",
+    "Note that the Transformer's sequence length is inversely proportional to the square of the patch size, thus "
+    "models with smaller patch size are computationally more expensive.",
+    "Transformers have grown larger and deeper, but equipping them with longer context remains difficult, since the "
+    "self-attention module at their heart has time and memory complexity quadratic in sequence length.",
+]
+
+
+def test_a_short_sentence_holding_the_questions_words_is_shown_though_others_embed_closer(tmp_path, embedder,
+                                                                                         monkeypatch):
+    settings = build_corpus(tmp_path, embedder, [Paper("t", "Attention Models", "2405.00031", seed=51, sections=[
+        ("5 Training", " ".join(BEAM_NEAR[:3])), ("6 Results", f"{BEAM_NEAR[3]} {BEAM_GOLD} {' '.join(BEAM_NEAR[4:])}")
+    ])]).settings
+    settings = settings.model_copy(update={"ask": settings.ask.model_copy(update={"sentences": 6})})
+    question = "What beam size and length penalty does the Transformer use for machine translation?"
+
+    def shown(lib):
+        return [c.quote.text for c in lib.asker.ask(question).candidates]
+
+    lib = Library(settings, llm=ScriptedLLM(lambda m: "NOT_IN_PAPERS"), embedder=embedder)
+    assert BEAM_GOLD in shown(lib) and len(shown(lib)) == 6
+    monkeypatch.setattr("rag.ask.SENTENCE_WORD_WEIGHT", 0.0)  # by cosine alone it is not among the six
+    assert BEAM_GOLD not in shown(lib)
+
+
 def test_no_relevant_passage_abstains_without_calling_the_llm(corpus, embedder):
     llm = ScriptedLLM(lambda m: "should not be called")
     result = Library(corpus, llm=llm, embedder=embedder).asker.ask("What is the boiling point of tungsten in kelvin?")
