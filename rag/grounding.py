@@ -173,21 +173,22 @@ def attribute(text: str, cands: Sequence[Candidate], *, also: str = "", limit: i
     another paper's "TriviaQA" (the model's own pointers may still cite several papers)."""
     if not cands:
         return []
-    needed = [("num", x) for x in sorted(numbers(text)) if x not in numbers(also)]
-    needed += [("name", x) for x in sorted(names(text)) if x not in also.lower()]
 
     def holds(c: Candidate, item: tuple[str, str]) -> bool:
         kind, value = item
         return value in numbers(c.quote.text) if kind == "num" else value in c.quote.text.lower()
 
     ranked = sorted(cands, key=lambda c: -_overlap(text, c.quote))
-    if not needed:
+    if not numbers(text) - numbers(also) and not any(n not in also.lower() for n in names(text)):
         if _cjk(text):
             return []  # no words to match a Chinese sentence against English quotes
         best = ranked[0]
         return [best] if _overlap(text, best.quote) >= 0.5 else []
     for paper in dict.fromkeys(c.quote.paper_key for c in ranked):  # the best-matching paper first
         own = [c for c in ranked if c.quote.paper_key == paper]
+        known = f"{also} {cited_titles(own)}"  # a paper's own title may supply a name, another paper's may not
+        needed = [("num", x) for x in sorted(numbers(text)) if x not in numbers(known)]
+        needed += [("name", x) for x in sorted(names(text)) if x not in known.lower()]
         chosen: list[Candidate] = []
         for item in needed:
             if any(holds(c, item) for c in chosen):
@@ -197,9 +198,17 @@ def attribute(text: str, cands: Sequence[Candidate], *, also: str = "", limit: i
                 chosen = []
                 break
             chosen.append(holder)
-        if chosen:
+        if not needed and _overlap(text, own[0].quote) >= 0.5:
+            chosen = [own[0]]
+        # the digits are there; the quantity must be too ("48.2M parameters" is not a table's "48.2")
+        if chosen and not unbacked(text, [c.quote for c in chosen], also=known):
             return sorted(chosen, key=lambda c: c.n)
     return []
+
+
+def cited_titles(cands: Sequence[Candidate]) -> str:
+    """The titles and arXiv ids of the papers `cands` are from: names a sentence citing them may take from there."""
+    return " ".join(dict.fromkeys(f"{c.quote.title} {c.quote.arxiv_id}" for c in cands))
 
 
 @dataclass
@@ -210,6 +219,7 @@ class GroundedSentence:
     corrected: bool = False  # code replaced the model's pointers
     problem: str = ""  # why it was not published ("" = published)
     refusal: bool = False
+    translated_from: str = ""  # the checked English sentence this one translates ("" = written as it stands)
 
     @property
     def published(self) -> bool:
@@ -225,9 +235,12 @@ class GroundedSentence:
         return f"{body} {labels}{punct}"
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "citations": [{k: v for k, v in q.to_dict().items()
-                                                  if k in ("arxiv_id", "version", "page", "quote")}
-                                                 for q in self.quotes]}
+        out = {"text": self.text, "citations": [{k: v for k, v in q.to_dict().items()
+                                                 if k in ("arxiv_id", "version", "page", "quote")}
+                                                for q in self.quotes]}
+        if self.translated_from:
+            out["translated_from"] = self.translated_from
+        return out
 
 
 def ground(sentence: str, cands: Sequence[Candidate]) -> GroundedSentence:
@@ -238,7 +251,7 @@ def ground(sentence: str, cands: Sequence[Candidate]) -> GroundedSentence:
     text, nums = parse_cites(sentence)
     by_n = {c.n: c for c in cands}
     pointed = [by_n[n] for n in nums if n in by_n]
-    also = " ".join(f"{c.quote.title} {c.quote.arxiv_id}" for c in cands)
+    also = cited_titles(pointed)
     out = GroundedSentence(text=text, refusal=is_refusal(text))
     if (not text or not re.search(r"\w", text)) and pointed:  # pointers only: the quotes are the answer
         out.text, out.quotes, out.cited = f"“{pointed[0].quote.text}”", [pointed[0].quote], [pointed[0].n]
@@ -252,7 +265,7 @@ def ground(sentence: str, cands: Sequence[Candidate]) -> GroundedSentence:
             _cjk(text) or names(text) or numbers(text) or max(_overlap(text, c.quote) for c in pointed) > 0):
         out.quotes, out.cited = [c.quote for c in pointed], [c.n for c in pointed]
         return out
-    alt = attribute(text, cands, also=also)
+    alt = attribute(text, cands)
     if alt:
         out.quotes, out.cited, out.corrected = [c.quote for c in alt], [c.n for c in alt], bool(pointed)
         return out

@@ -293,7 +293,7 @@ def spelled_numbers(text: str) -> set[str]:
 
 _SCALES = {"k": 3, "thousand": 3, "m": 6, "million": 6, "b": 9, "bn": 9, "billion": 9, "t": 12, "trillion": 12,
            "千": 3, "万": 4, "百万": 6, "千万": 7, "亿": 8}
-_SCALED = re.compile(_NUM.pattern + r"\s?(thousand|million|billion|trillion|bn|[kmbt]|百万|千万|[千万亿])(?![A-Za-z])",
+_SCALED = re.compile(_NUM.pattern + r"\s?(thousand|million|billion|trillion|bn|[kmbt]|百万|千万|[千万亿])(?![A-Za-z0-9])",
                      re.IGNORECASE)
 
 
@@ -349,16 +349,12 @@ _GLUED = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z]{2})")
 _BROKEN = re.compile(r"(\w)- (\w)")
 
 
-# Chinese magnitudes: a translation that writes "100 亿" for "100B" (10^10 for 10^11) states a wrong quantity
-# whose digits are in the quotes, so a number written with one of them must be backed as a quantity
-_CJK_MAGNITUDES = ("千", "万", "百万", "千万", "亿")
-
-
 def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[str]:
     """The numbers and names of `sentence` found in none of its quotes (nor in `also`, e.g. the question).
     A number the quotes spell out ("three", "June") backs its digits; a quantity the quotes write with a magnitude
     ("1K", "1.5B") backs the same quantity written out or in another unit ("1,000", "15亿"). A number the sentence
-    writes with a Chinese magnitude ("100 亿") is backed only by the same quantity, not by its digits."""
+    writes with a magnitude ("100 亿", "48.2M", "48.2 million") is backed only by the same quantity, not by its
+    digits."""
     if not sentence.strip():
         return []
     have = " ".join(normalise(q.text) for q in quotes) + " " + normalise(also)
@@ -368,16 +364,18 @@ def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[
     quantities = numbers(have) | set(scaled_numbers(have).values())
     have_nums = numbers(have) | spelled_numbers(have) | quantities
     have_low = have.lower()
-    in_units = scaled_numbers(sentence)
-    in_cjk = _magnitudes(sentence, only=_CJK_MAGNITUDES)
+    # a magnitude is a claim of its own: "100 亿" for "∼100B" (10^10 for 10^11, a digest translation) and
+    # "48.2M parameters" from a table's score "48.2" (a dev-set answer) have their digits in the quotes, not their
+    # quantities; a name is no magnitude ("T5-11B": `_NUM` skips digits glued to a hyphen or a word)
+    in_units_only = _magnitudes(sentence)
     missing = []
     for n in sorted(numbers(sentence)):
         plain = n.rstrip("0").rstrip(".") if "." in n else n
-        if plain in in_cjk:
-            value, written = in_cjk[plain]
+        if plain in in_units_only:
+            value, written = in_units_only[plain]
             if value not in quantities:
                 missing.append(written)
-        elif n not in have_nums and plain not in have_nums and in_units.get(plain) not in have_nums:
+        elif n not in have_nums and plain not in have_nums:
             missing.append(n)
     missing += [n for n in sorted(names(sentence))
                 if n not in have_low and name_head(n) not in have_low and n not in _GENERIC_NAMES]

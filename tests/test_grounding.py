@@ -90,6 +90,14 @@ def test_a_quantity_written_with_a_magnitude_backs_the_same_quantity_in_other_un
     assert unbacked("ZeRO 可训练 100 亿参数的模型。", zero) == ["100 亿"]
     assert unbacked("ZeRO 可训练 100B 参数的模型。", zero) == []
     assert unbacked("It uses 3 tokens.", [q("It uses 3M tokens.")]) == []  # the digits themselves still back
+    # seen on the dev QA set: a table's score "48.2" became "48.2M parameters"; a magnitude is a claim of its own
+    scores = [q("Fusion-in-Decoder (base) 48.2 65.0 77.1 53.4 60.6")]
+    assert unbacked("The base model has 48.2M parameters.", scores) == ["48.2M"]
+    assert unbacked("The base model has 48.2 million parameters.", scores) == ["48.2 million"]
+    assert unbacked("It fine-tunes T5-11B on 2 T4 GPUs.", [q("We fine-tune T5-11B on two T4 GPUs.")]) == []
+    assert unbacked("Wikipedia is split into 21 million documents.", [q("Wikipedia: a total of 21M documents.")]) == []
+    assert unbacked("ZeRO trains 100 billion parameters on 1 thousand GPUs.", zero) == []
+    assert unbacked("ZeRO trains 100 million parameters.", zero) == ["100 million"]
     faster = [q("It is an order of\nmagnitude faster and doubles the batch.")]
     assert unbacked("它快 10 倍，批量大小增加到 2 倍。", faster) == []
     assert unbacked("它大 10 倍。", [q("It is an order-of-magnitude larger.")]) == []
@@ -141,6 +149,28 @@ def test_attribute_covers_every_number_or_gives_up():
              Candidate(2, q("Passages are retrieved with DPR for NQ and TriviaQA.", key="2007.01282v2"))]
     assert attribute("REALM outperforms all previous systems on TriviaQA.", realm) == []
     assert [x.n for x in attribute("REALM outperforms all previous systems.", realm)] == [1]
+
+
+def test_a_name_only_a_paper_title_holds_is_backed_by_that_papers_title_only():
+    # seen on the dev QA set: "REALM's Wikipedia knowledge corpus contains 21M documents [1]", with the 21M from
+    # RAG's sentence and "REALM" only in REALM's title: code must not move the claim onto RAG's quote
+    realm = Quote("2002.08909v1", "2002.08909", 1, 3, "We experiment with two choices of the pre-training corpus.",
+                  "REALM: Retrieval-Augmented Language Model Pre-Training")
+    rag = Quote("2005.11401v1", "2005.11401", 1, 3, "Each article is split into chunks, to make a total of 21M "
+                "documents.", "Retrieval-Augmented Generation for Knowledge-Intensive NLP Tasks")
+    c = [Candidate(1, realm), Candidate(2, rag)]
+    wrong = ground("REALM's Wikipedia knowledge corpus contains 21M documents [1].", c)
+    assert not wrong.published and "21M" in wrong.problem
+    assert not ground("REALM's Wikipedia knowledge corpus contains 21M documents [2].", c).published
+    assert attribute("REALM's corpus contains 21M documents.", c) == []
+    assert ground("Each article is split into 21M documents [2].", c).published
+    # nor does code move a quantity onto a sentence that only holds its digits
+    scores = [Candidate(1, q("Fusion-in-Decoder (base) 48.2 65.0 77.1 53.4 60.6"))]
+    assert attribute("The base model has 48.2M parameters.", scores) == []
+    assert not ground("The base model has 48.2M parameters.", scores).published
+    assert ground("The base model scores 48.2 [1].", scores).published
+    named = ground("REALM pre-trains on two choices of corpus [1].", c)  # its own title backs the name
+    assert named.published and named.quotes == [realm]
 
 
 @pytest.fixture(scope="module")
