@@ -174,6 +174,10 @@ class AskSettings(Section):
     quote_fallback: bool = Field(
         True, description="when the model declines an English question, quote the candidate sentence closest to "
         "it if that sentence alone holds 70 % of the question's words, its names and (for a quantity) a number")
+    english_retry: bool = Field(
+        True, description="when the model declines a Chinese question, ask it once more in English (the search "
+        "query) and translate each sentence its quotes back; a translation that fails its checks is shown in "
+        "English")
 
 
 class DigestSettings(Section):

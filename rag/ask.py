@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from paperrag.components import Components
 from paperrag.errors import PaperragError
 from paperrag.latex import MathTable, math_problems
 from rag.budget import estimate_tokens, fit, prompt_budget
-from rag.gated import OnError, Rejection, accept, generate_gated
+from rag.gated import Check, OnError, Rejection, accept, generate_gated, retry_message
 from rag.grounding import (
     GroundedSentence,
     content_words,
@@ -41,6 +41,7 @@ from rag.quotes import (
     Candidate,
     PageTexts,
     Quote,
+    in_chinese_units,
     names,
     normalise,
     numbers,
@@ -74,6 +75,7 @@ obtains""".split())
 _PUNCTUATION = "?!.,;:\"'“”‘’()"
 _QUANTITY = re.compile(r"\bhow (?:many|much|long|often|fast|large|big|deep)\b|\b(?:scores?|accuracy|errors?|rates?|"
                        r"sizes?|speedups?|percentage|ratio|number|count|bleu|auroc|f1)\b", re.IGNORECASE)
+TRANSLATE_MAX_TOKENS = 160  # one Chinese answer sentence is 20-80 tokens; a longer reply is cut and rejected
 RELATIVE_SCORE_FLOOR = 0.5  # passages scoring under half the best one are dropped before the prompt …
 MIN_PASSAGES = 4  # … but never below this many: the floor must not starve an answerable question
 # a sentence's score: its cosine to the question plus this times the share of the question's content words it
@@ -451,11 +453,13 @@ class Asker:
             self._page_texts = PageTexts(self.parts.catalog, self.parts.pdf_cache)
         return self._page_texts
 
-    def _messages(self, question: str, result: AskResult, math: MathTable | None = None) -> list[dict]:
-        """The answer prompt; with `math`, every LaTeX formula of the titles, sentences and question is its
-        placeholder ([M1]), put back in each sentence of the answer before it is checked."""
+    def _messages(self, question: str, result: AskResult, math: MathTable | None = None, *,
+                  language: str | None = None) -> list[dict]:
+        """The answer prompt (in `language`, default the question's); with `math`, every LaTeX formula of the
+        titles, sentences and question is its placeholder ([M1]), put back in each sentence of the answer before it
+        is checked."""
         prompt = load_prompt("answer")
-        language_name = LANGUAGE_NAMES.get(result.language, "the same language as the question")
+        language_name = LANGUAGE_NAMES.get(language or result.language, "the same language as the question")
         hide = math.protect if math is not None else (lambda t: t)
         papers: dict[str, dict] = {}
         for c in result.candidates:
@@ -486,68 +490,22 @@ class Asker:
 
     def _generate(self, question: str, result: AskResult) -> Iterator[str]:
         """Streams the answer sentence by sentence, each only once it is checked against its quotes."""
-        prompt = load_prompt("answer")
         cfg = self.settings.ask
         math = MathTable.for_texts([question, *(t for c in result.candidates for t in (c.quote.title, c.quote.text))])
-
-        def attempt(prev: Rejection | None) -> ChatStream:
-            if prev is not None:  # the prompt overflowed the context: half the sentences
-                keep = result.candidates[: max(1, len(result.candidates) // 2)]
-                result.candidates = [Candidate(i, c.quote, c.section, c.chunk_id, c.score)
-                                     for i, c in enumerate(keep, 1)]
-                result.notes.append("evidence trimmed to fit the model's context")
-            return self.llm.stream(self._messages(question, result, math), max_tokens=cfg.answer_max_tokens,
-                                   temperature=0.0, purpose="ask", prompt_id=prompt.id,
-                                   prompt_version=str(prompt.version))
-
-        def on_error(exc: LLMError) -> OnError:
-            return OnError.RETRY if isinstance(exc, ContextOverflow) and len(result.candidates) > 1 \
-                else OnError.RAISE
-
-        opened = generate_gated(attempt, accept, on_error=on_error)
-        if opened.value is None:  # overflowed again after trimming
-            raise opened.error
-        stream = opened.value
-        raw, buf, shown = "", "", []
-        sep = "" if result.language in ("zh", "ja") else " "
-
-        retrieved = {p.arxiv_id for p in result.evidence}
-
-        def publish(sentences: list[str]) -> Iterator[str]:
-            for sentence in sentences:
-                if NOT_IN_PAPERS in sentence:
-                    continue
-                sentence = math.restore(sentence)
-                wrong = math_problems(sentence, table=math)  # a formula changed or made up: not published
-                checked = ground(sentence, result.candidates)
-                if wrong and not checked.refusal:
-                    checked.problem = "; ".join(wrong)
-                elif checked.published and (off := wrong_language(sentence, result.language)):
-                    checked.problem = off  # a paper's "answer in French" does not change the reader's language
-                elif checked.published and (alien := sorted(set(_ARXIV_ID.findall(sentence)) - retrieved)):
-                    checked.problem = f"names a paper that was not retrieved: {', '.join(alien)}"
-                result.sentences.append(checked)
-                if checked.published and not checked.refusal:
-                    text = checked.rendered()
-                    yield (sep if shown else "") + text
-                    shown.append(text)
-
-        for piece in stream:
-            raw += piece
-            buf += piece
-            done, buf = pop_sentences(buf)
-            yield from publish(done)
-        done, _ = pop_sentences(buf, final=True)
-        yield from publish(done)
-        result.llm = stream.result
-        result.raw = raw
-        if result.llm is not None and result.llm.finish_reason == "length":
-            result.notes.append("the answer hit ask.answer_max_tokens and may be cut short")
-        for s in result.rejected:
-            result.notes.append(f"not published (its claim is not in the quoted sentences: {s.problem}): "
-                                f"“{_shorten(s.text, 160)}”")
-        if not shown and NOT_IN_PAPERS in raw and cfg.quote_fallback and result.language == "en" \
-                and not FIND_QUESTION.search(question):  # a which-paper question had its own check (`_find`)
+        shown: list[str] = []
+        raw = yield from self._answer(question, result, math, shown, language=result.language)
+        find = FIND_QUESTION.search(question)  # a which-paper question had its own check (`_find`)
+        if not shown and not find and NOT_IN_PAPERS in raw and result.language == "zh" and cfg.english_retry \
+                and result.search_query != question:
+            # the 1.5B declines in Chinese questions it answers in English (dev set: 4 of 9 answerable Chinese
+            # questions declined, of the English ones 9 of 51): the English question over the same sentences, then
+            # each checked sentence translated and checked again. Not after an answer the checks rejected: asked
+            # again in English, the model mixed up the same sentences differently (a ResNet batch size from ViT's)
+            result.notes.append("the model declined the question in Chinese; it was asked once more in English "
+                                "and each checked sentence translated")
+            raw = yield from self._answer(result.search_query, result, math, shown, language="en",
+                                          translate_to="zh")
+        if not shown and not find and NOT_IN_PAPERS in raw and cfg.quote_fallback and result.language == "en":
             closest = self._closest_quote(result)
             if closest is not None:
                 sentence = GroundedSentence(f"“{closest.quote.text}”", [closest.quote], cited=[closest.n])
@@ -561,7 +519,118 @@ class Asker:
                                     "is shown")
             yield result.answer
             return
-        result.answer = sep.join(shown)
+        result.answer = "".join(_space_before(shown[:i], text) for i, text in enumerate(shown))
+
+    def _answer(self, question: str, result: AskResult, math: MathTable, shown: list[str], *, language: str,
+                translate_to: str | None = None) -> Generator[str, None, str]:
+        """One answer call: streams each sentence once it is checked against its quotes (appended to `shown`;
+        with `translate_to`, once its translation is checked too) and returns the model's raw text."""
+        prompt = load_prompt("answer")
+        cfg = self.settings.ask
+
+        def attempt(prev: Rejection | None) -> ChatStream:
+            if prev is not None:  # the prompt overflowed the context: half the sentences
+                keep = result.candidates[: max(1, len(result.candidates) // 2)]
+                result.candidates = [Candidate(i, c.quote, c.section, c.chunk_id, c.score)
+                                     for i, c in enumerate(keep, 1)]
+                result.notes.append("evidence trimmed to fit the model's context")
+            return self.llm.stream(self._messages(question, result, math, language=language),
+                                   max_tokens=cfg.answer_max_tokens, temperature=0.0, purpose="ask",
+                                   prompt_id=prompt.id, prompt_version=str(prompt.version))
+
+        def on_error(exc: LLMError) -> OnError:
+            return OnError.RETRY if isinstance(exc, ContextOverflow) and len(result.candidates) > 1 \
+                else OnError.RAISE
+
+        opened = generate_gated(attempt, accept, on_error=on_error)
+        if opened.value is None:  # overflowed again after trimming
+            raise opened.error
+        stream = opened.value
+        raw, buf, first = "", "", len(result.sentences)
+        pending: list[GroundedSentence] = []  # checked English sentences waiting for their translation
+        retrieved = {p.arxiv_id for p in result.evidence}
+
+        def publish(sentences: list[str]) -> Iterator[str]:
+            for sentence in sentences:
+                if NOT_IN_PAPERS in sentence:
+                    continue
+                sentence = math.restore(sentence)
+                wrong = math_problems(sentence, table=math)  # a formula changed or made up: not published
+                checked = ground(sentence, result.candidates)
+                if _HEADING.match(sentence):  # "Paper: AN IMAGE IS WORTH …" copied from the prompt: no answer
+                    checked.problem = "copies a paper heading of the prompt"
+                elif wrong and not checked.refusal:
+                    checked.problem = "; ".join(wrong)
+                elif checked.published and (off := wrong_language(sentence, language)):
+                    checked.problem = off  # a paper's "answer in French" does not change the reader's language
+                elif checked.published and (alien := sorted(set(_ARXIV_ID.findall(sentence)) - retrieved)):
+                    checked.problem = f"names a paper that was not retrieved: {', '.join(alien)}"
+                if checked.published and not checked.refusal and translate_to:
+                    pending.append(checked)  # translated once the stream is closed: the model is busy till then
+                    continue
+                result.sentences.append(checked)
+                if checked.published and not checked.refusal:
+                    text = checked.rendered()
+                    yield _space_before(shown, text)
+                    shown.append(text)
+
+        for piece in stream:
+            raw += piece
+            buf += piece
+            done, buf = pop_sentences(buf)
+            yield from publish(done)
+        done, _ = pop_sentences(buf, final=True)
+        yield from publish(done)
+        result.llm = stream.result
+        result.raw = raw
+        for checked in pending:
+            result.sentences.append(self._translated(checked, translate_to, result))
+            text = result.sentences[-1].rendered()
+            yield _space_before(shown, text)
+            shown.append(text)
+        if result.llm is not None and result.llm.finish_reason == "length":
+            result.notes.append("the answer hit ask.answer_max_tokens and may be cut short")
+        for s in result.sentences[first:]:
+            if not s.published:
+                result.notes.append(f"not published (its claim is not in the quoted sentences: {s.problem}): "
+                                    f"“{_shorten(s.text, 160)}”")
+        return raw
+
+    def _translated(self, sentence: GroundedSentence, language: str, result: AskResult) -> GroundedSentence:
+        """A checked English answer sentence in `language` (Chinese): one short call, checked like a digest span
+        (the reader's language, every number and name in the sentence's quotes, nothing repeated or echoed, no
+        number of the English sentence dropped), retried once with its problems; a translation that still fails
+        leaves the English sentence, with a note."""
+        from rag.digest import validate
+        from rag.digest.writer import copied_example
+
+        prompt = load_prompt("translate_answer")
+        english = sentence.text.strip("“”\"")
+        source = in_chinese_units(english) if language == "zh" else english
+        messages = prompt.messages(sentence=_data(source), language=language)
+        titles = " ".join(dict.fromkeys(q.title for q in sentence.quotes))
+
+        def attempt(prev: Rejection | None) -> ChatResult:
+            extra = [] if prev is None or prev.raw is None else [
+                {"role": "assistant", "content": prev.raw.text}, {"role": "user", "content": prev.feedback}]
+            return self.llm.chat(messages + extra, max_tokens=TRANSLATE_MAX_TOKENS, temperature=0.0,
+                                 purpose="ask:translate", prompt_id=prompt.id, prompt_version=str(prompt.version))
+
+        def check(out: ChatResult) -> Check:
+            v = validate.check_span(out.text, language=language, quotes=sentence.quotes, also=titles,
+                                    instructions=messages[0]["content"], finish_reason=out.finish_reason)
+            dropped = sorted(numbers(source) - numbers(v.text))
+            problems = [*v.problems, *copied_example(v.text, prompt),
+                        *([f"leaves out {', '.join(dropped[:4])}"] if dropped else [])]
+            return Check.accept(v.text) if not problems else Check.reject(*problems)
+
+        g = generate_gated(attempt, check, on_error=OnError.STOP, feedback=lambda problems: retry_message(
+            problems, then=f"Translate the sentence again into {LANGUAGE_NAMES[language]}, fixing this."))
+        if g.ok and g.value:
+            return replace(sentence, text=g.value, translated_from=sentence.text)
+        why = "; ".join(p for r in g.rejected for p in r.problems) or (str(g.error) if g.error else "no text")
+        result.notes.append(f"a sentence is shown in English: its translation did not pass the checks ({why})")
+        return sentence
 
 
 _LATIN_TERM = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./+]*[A-Za-z0-9+]")
@@ -615,7 +684,16 @@ def states_answer(query: str, quote: Quote) -> str:
     return ""
 
 
+_HEADING = re.compile(r"^\s*Paper:\s")
 _ARXIV_ID = re.compile(r"(?<![\d.])(\d\d(?:0[1-9]|1[0-2])\.\d{4,5})(?:v\d+)?(?![\d.]*\d)")  # 2501.10120(v2)
+
+
+def _space_before(shown: Sequence[str], text: str) -> str:
+    """`text` as it follows the sentences already `shown`: after a Chinese sentence with no space, else after one
+    (a sentence whose translation failed is English inside a Chinese answer)."""
+    if not shown:
+        return text
+    return ("" if re.search(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]$", shown[-1]) else " ") + text
 
 
 def _data(text: str) -> str:

@@ -39,6 +39,8 @@ def purpose_of(messages) -> str:
         return "condense"
     if "English search query" in system:
         return "translate"
+    if "You translate one sentence" in system:
+        return "translate_answer"
     return "answer"
 
 
@@ -66,6 +68,18 @@ def test_answer_sentences_cite_verified_quotes_and_pointers_never_reach_the_read
                                                  "quote": quote.text}]
     assert [s["arxiv_id"] for s in result.sources()] == ["2405.00001"]  # only cited quotes
     assert result.sources()[0]["pdf_url"].endswith(f"#page={quote.page}") and not result.abstained
+
+
+def test_a_paper_heading_the_model_copies_from_the_prompt_is_not_an_answer_sentence(corpus, embedder):
+    def reply(m):  # seen on the dev QA set: the heading, then the sentences it was shown, then NOT_IN_PAPERS
+        return (f"Paper: Sparse Widget Attention\n\n[{n_of(m, '64 highest')}] Sparse widget attention keeps only "
+                f"the 64 highest-scoring keys for every query.")
+
+    result = Library(corpus, llm=ScriptedLLM(reply), embedder=embedder).asker.ask(
+        "How many keys does sparse widget attention keep?")
+    assert [s.published for s in result.sentences] == [False, True]
+    assert "heading" in result.sentences[0].problem and not result.answer.startswith("Paper:")
+    assert "64 highest-scoring keys" in result.answer
 
 
 def test_a_number_not_in_its_quotes_is_not_published(corpus, embedder):
@@ -438,6 +452,68 @@ def test_a_chinese_question_gets_no_quote_fallback(corpus, embedder):
     assert result.abstained and not result.quotes
 
 
+def _declines_in_chinese(translation):
+    """Search translation; NOT_IN_PAPERS to the Chinese answer prompt; an English answer citing the 64-keys
+    sentence to the English one; `translation(messages)` for each translate_answer call."""
+    def reply(messages):
+        kind = purpose_of(messages)
+        if kind == "translate":
+            return "How many keys does sparse widget attention keep for every query?"
+        if kind == "translate_answer":
+            return translation(messages)
+        if "Write in English" in messages[0]["content"]:
+            return f"It keeps the 64 highest-scoring keys per query [{n_of(messages, '64 highest')}]."
+        return "NOT_IN_PAPERS"
+    return reply
+
+
+def test_a_chinese_question_the_model_declines_is_answered_in_english_and_translated(corpus, embedder):
+    llm = ScriptedLLM(_declines_in_chinese(lambda m: "它为每个查询保留得分最高的 64 个键。"))
+    result = Library(corpus, llm=llm, embedder=embedder).asker.ask("稀疏部件注意力为每个查询保留多少个键？")
+    assert not result.abstained
+    assert re.fullmatch(r"它为每个查询保留得分最高的 64 个键 \[2405\.00001 p\.\d+\]。", result.answer)
+    assert [m["role"] for m in llm.calls[-1]][-1] == "user" and "64 highest-scoring keys per query" in \
+        llm.calls[-1][-1]["content"]  # the checked English sentence, not the quotes, is what is translated
+    [sentence] = result.to_dict()["sentences"]
+    assert sentence["translated_from"].startswith("It keeps the 64 highest-scoring keys")
+    assert "64 highest-scoring keys" in sentence["citations"][0]["quote"]
+    assert [purpose_of(m) for m in llm.calls] == ["translate", "answer", "answer", "translate_answer"]
+    assert any("asked once more in English" in n for n in result.notes)
+
+
+def test_a_translation_that_changes_a_number_is_retried_once_then_the_english_sentence_is_shown(corpus,
+                                                                                                   embedder):
+    llm = ScriptedLLM(_declines_in_chinese(lambda m: "它为每个查询保留得分最高的 128 个键。"))
+    result = Library(corpus, llm=llm, embedder=embedder).asker.ask("稀疏部件注意力为每个查询保留多少个键？")
+    translations = [m for m in llm.calls if purpose_of(m) == "translate_answer"]
+    assert len(translations) == 2 and "128" in translations[1][-1]["content"]  # the problem went back once
+    assert re.fullmatch(r"It keeps the 64 highest-scoring keys per query \[2405\.00001 p\.\d+\]\.", result.answer)
+    assert "128" not in result.answer and not result.abstained
+    assert any("shown in English" in n and "128" in n for n in result.notes)
+
+
+def test_the_english_retry_follows_only_a_decline_is_off_when_settings_say_so_and_two_declines_abstain(corpus,
+                                                                                                        embedder):
+    off = corpus.model_copy(update={"ask": corpus.ask.model_copy(update={"english_retry": False})})
+    llm = ScriptedLLM(_declines_in_chinese(lambda m: "它为每个查询保留得分最高的 64 个键。"))
+    assert Library(off, llm=llm, embedder=embedder).asker.ask("稀疏部件注意力为每个查询保留多少个键？").abstained
+    assert [purpose_of(m) for m in llm.calls] == ["translate", "answer"]
+
+    def unbacked_in_chinese(messages):  # an answer the checks reject is no decline: no second try
+        if purpose_of(messages) == "translate":
+            return "How many keys does sparse widget attention keep?"
+        return f"它为每个查询保留 128 个键 [{n_of(messages, '64 highest')}]。"
+    llm = ScriptedLLM(unbacked_in_chinese)
+    assert Library(corpus, llm=llm, embedder=embedder).asker.ask("稀疏部件注意力为每个查询保留多少个键？").abstained
+    assert [purpose_of(m) for m in llm.calls] == ["translate", "answer"]
+
+    def never(messages):
+        return "How many keys does sparse widget attention keep?" if purpose_of(messages) == "translate" \
+            else "NOT_IN_PAPERS"
+    result = Library(corpus, llm=ScriptedLLM(never), embedder=embedder).asker.ask("稀疏部件注意力为每个查询保留多少个键？")
+    assert result.abstained and result.answer.startswith("已收录的论文没有提到")
+
+
 def test_states_answer_wants_the_questions_words_names_and_a_number():
     from rag.ask import states_answer
     from rag.quotes import Quote
@@ -463,3 +539,13 @@ def test_states_answer_wants_the_questions_words_names_and_a_number():
     assert states_answer(heads, quote("In this work we employ h = 8 parallel attention heads in the Transformer.")) == ""
     assert "quantity" in states_answer(heads, quote("Figure 5: Many of the Transformer attention heads exhibit "
                                                     "behaviour related to the structure of the sentence."))
+
+
+def test_sentences_are_joined_as_their_language_writes_them():
+    from rag.ask import _space_before
+
+    assert _space_before([], "它保留 64 个键。") == "它保留 64 个键。"
+    assert _space_before(["它保留 64 个键 [2405.00001 p.4]。"], "它节省内存。") == "它节省内存。"
+    assert _space_before(["它保留 64 个键 [2405.00001 p.4]。"], "It keeps 64 keys.") == "It keeps 64 keys."
+    assert _space_before(["It keeps 64 keys [2405.00001 p.4]."], "它节省内存。") == " 它节省内存。"
+    assert _space_before(["It keeps 64 keys."], "Memory drops.") == " Memory drops."

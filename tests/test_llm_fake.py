@@ -82,6 +82,7 @@ def test_every_prompt_is_recognised_without_its_id():
                             value="v", ask="Write it."),
         "translate_title": dict(title="T", language_name="English"),
         "translate_query": dict(question="q"),
+        "translate_answer": dict(sentence="s", language="zh"),
         "find_paper": dict(title="T", sentences=[], question="q"),
     }
     ids = sorted(p.stem for p in PROMPT_DIR.glob("*.toml"))
@@ -204,6 +205,13 @@ def test_digest_spans_and_titles_pass_the_digest_checks(lang):
     title = load_prompt("translate_title").messages(title="Sparse Widget Attention", language_name=LANGUAGE_NAMES[lang])
     t = FakeLLM().chat(title, prompt_id="translate_title").text
     assert validate.check_title(t, language=lang, source="Sparse Widget Attention").ok
+    if lang == "zh":  # an English answer sentence of a Chinese question, translated (rag.ask.Asker._translated)
+        said = load_prompt("translate_answer").messages(
+            sentence="It keeps the 64 highest-scoring keys for every query.", language="zh")
+        out = FakeLLM().chat(said, prompt_id="translate_answer")
+        v = validate.check_span(out.text, language="zh", quotes=quotes, instructions=said[0]["content"],
+                                finish_reason=out.finish_reason)
+        assert v.ok and "64" in v.text, v.problems
 
 
 def test_sample_day_through_settings_passes_every_gate_first_time(tmp_path, embedder, monkeypatch):

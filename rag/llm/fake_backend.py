@@ -228,6 +228,7 @@ _MARKERS = [
     ("compare_synthesis", "numbered facts you are given"),
     ("digest_span", "You write one short passage of a research digest"),
     ("translate_title", "You translate the title of a research paper"),
+    ("translate_answer", "You translate one sentence of an answer"),
 ]
 
 
@@ -450,6 +451,18 @@ def _translate_title(system: str, user: str) -> str:
     return zh_title
 
 
+def _translate_answer(system: str, user: str) -> str:
+    """A Chinese sentence keeping every number of the English one (what the translation's check asks)."""
+    from rag.quotes import numbers
+
+    sentence = user.strip()
+    nums = [n for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?:万|亿)?", sentence) if n.rstrip("万亿") in numbers(sentence)]
+    text = "这句回答的中文译文依据论文的原文句子写成"
+    if nums:
+        text += "，涉及的数字为 " + "、".join(dict.fromkeys(nums))
+    return text + "。"
+
+
 _WRITERS = {
     "answer": _answer,
     "condense_question": _condense,
@@ -460,4 +473,5 @@ _WRITERS = {
     "compare_synthesis": _synthesis,
     "digest_span": _span,
     "translate_title": _translate_title,
+    "translate_answer": _translate_answer,
 }

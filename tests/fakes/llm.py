@@ -3,7 +3,8 @@
 * `ScriptedLLM(reply)`: answers from `reply` and records every call. `reply` is a string (the same answer every
   time), a function of the messages, or a list of those consumed in order (the last one repeats). Backend,
   model, token counts and finish reason are settable, so it also stands in for "a llama.cpp model whose cells
-  were cached" or "a model that always says 'No [1].'".
+  were cached" or "a model that always says 'No [1].'". Like the llama.cpp backend, whose model is locked until
+  a stream ends, it refuses a `chat()` while one of its streams is open.
 * `ValidWriterLLM()`: writes digest outputs (analyses, translations, map notes, executive summaries) that pass
   the quality gates, in the language the prompt asks for — the product's own deterministic fake backend
   (`rag.llm.fake_backend.FakeLLM`) under the model name "writer".
@@ -40,6 +41,7 @@ class ScriptedLLM(BaseLLM):
         self.overflow_first = overflow_first
         self.calls: list[list[dict]] = []
         self.labels: list[dict] = []
+        self.streaming = False
 
     @property
     def reply(self) -> Callable[[list[dict]], str]:
@@ -64,12 +66,18 @@ class ScriptedLLM(BaseLLM):
         return super().stream(messages, **kw)
 
     def _chat(self, messages, opts: ChatOptions):
+        if self.streaming:  # the llama.cpp backend holds its model's lock until a stream ends: this would hang
+            raise AssertionError("chat() called while a stream of the same model is still open")
         return self._result(self._answer(messages), self.finish_reason, *self.tokens, 0.0, 0.0)
 
     def _stream(self, messages, opts: ChatOptions):
         text = self._answer(messages)
-        for i in range(0, len(text), self.piece):
-            yield text[i:i + self.piece]
+        self.streaming = True
+        try:
+            for i in range(0, len(text), self.piece):
+                yield text[i:i + self.piece]
+        finally:
+            self.streaming = False
         return self._result(text, self.finish_reason, *self.tokens, 0.0, 0.0)
 
 
