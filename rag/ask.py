@@ -25,7 +25,7 @@ from paperrag.components import Components
 from paperrag.errors import PaperragError
 from paperrag.latex import MathTable, math_problems
 from rag.budget import estimate_tokens, fit, prompt_budget
-from rag.gated import Check, OnError, Rejection, accept, generate_gated, retry_message
+from rag.gated import Check, OnError, Rejection, accept, generate_gated
 from rag.grounding import (
     GroundedSentence,
     content_words,
@@ -599,8 +599,8 @@ class Asker:
     def _translated(self, sentence: GroundedSentence, language: str, result: AskResult) -> GroundedSentence:
         """A checked English answer sentence in `language` (Chinese): one short call, checked like a digest span
         (the reader's language, every number and name in the sentence's quotes, nothing repeated or echoed, no
-        number of the English sentence dropped), retried once with its problems; a translation that still fails
-        leaves the English sentence, with a note."""
+        number of the English sentence dropped); a translation that fails leaves the English sentence, with a note.
+        Not retried: sent its problems, the 1.5B translated the feedback message itself (dev set, both retries)."""
         from rag.digest import validate
         from rag.digest.writer import copied_example
 
@@ -610,11 +610,9 @@ class Asker:
         messages = prompt.messages(sentence=_data(source), language=language)
         titles = " ".join(dict.fromkeys(q.title for q in sentence.quotes))
 
-        def attempt(prev: Rejection | None) -> ChatResult:
-            extra = [] if prev is None or prev.raw is None else [
-                {"role": "assistant", "content": prev.raw.text}, {"role": "user", "content": prev.feedback}]
-            return self.llm.chat(messages + extra, max_tokens=TRANSLATE_MAX_TOKENS, temperature=0.0,
-                                 purpose="ask:translate", prompt_id=prompt.id, prompt_version=str(prompt.version))
+        def attempt(_prev: Rejection | None) -> ChatResult:
+            return self.llm.chat(messages, max_tokens=TRANSLATE_MAX_TOKENS, temperature=0.0, purpose="ask:translate",
+                                 prompt_id=prompt.id, prompt_version=str(prompt.version))
 
         def check(out: ChatResult) -> Check:
             v = validate.check_span(out.text, language=language, quotes=sentence.quotes, also=titles,
@@ -624,8 +622,7 @@ class Asker:
                         *([f"leaves out {', '.join(dropped[:4])}"] if dropped else [])]
             return Check.accept(v.text) if not problems else Check.reject(*problems)
 
-        g = generate_gated(attempt, check, on_error=OnError.STOP, feedback=lambda problems: retry_message(
-            problems, then=f"Translate the sentence again into {LANGUAGE_NAMES[language]}, fixing this."))
+        g = generate_gated(attempt, check, retries=0, on_error=OnError.STOP)
         if g.ok and g.value:
             return replace(sentence, text=g.value, translated_from=sentence.text)
         why = "; ".join(p for r in g.rejected for p in r.problems) or (str(g.error) if g.error else "no text")

@@ -302,13 +302,11 @@ def _plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _magnitudes(text: str, only: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
+def _magnitudes(text: str) -> dict[str, tuple[str, str]]:
     """digits → (plain value, as written) for each number written with a magnitude ("1K" → ("1000", "1K"))."""
     text = _CITE.sub(" ", unicodedata.normalize("NFKC", text or ""))
     out = {}
     for m in _SCALED.finditer(text):
-        if only and m.group(1).lower() not in only:
-            continue
         digits = m.group(0)[: m.start(1) - m.start(0)].strip().replace(",", "").replace("−", "-").lstrip("+-")
         try:
             out[_plain(Decimal(digits))] = (_plain(Decimal(digits).scaleb(_SCALES[m.group(1).lower()])),
@@ -367,12 +365,12 @@ def unbacked(sentence: str, quotes: Sequence[Quote], *, also: str = "") -> list[
     # a magnitude is a claim of its own: "100 亿" for "∼100B" (10^10 for 10^11, a digest translation) and
     # "48.2M parameters" from a table's score "48.2" (a dev-set answer) have their digits in the quotes, not their
     # quantities; a name is no magnitude ("T5-11B": `_NUM` skips digits glued to a hyphen or a word)
-    in_units_only = _magnitudes(sentence)
+    in_units = _magnitudes(sentence)
     missing = []
     for n in sorted(numbers(sentence)):
         plain = n.rstrip("0").rstrip(".") if "." in n else n
-        if plain in in_units_only:
-            value, written = in_units_only[plain]
+        if plain in in_units:
+            value, written = in_units[plain]
             if value not in quantities:
                 missing.append(written)
         elif n not in have_nums and plain not in have_nums:
